@@ -1,0 +1,68 @@
+"""The signed header: the only part of a message the broker may read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from schemas.codes import (
+    Category,
+    InfoAccuracy,
+    Level,
+    SourceReliability,
+    Urgency,
+    UrgencyReason,
+)
+from schemas.ids import MESSAGE_ID_PATTERN
+from schemas.restrictions import LangTag, PartyName, Restrictions
+
+SCHEMA_VERSION = "1.0"
+
+MessageId = Annotated[str, msgspec.Meta(pattern=MESSAGE_ID_PATTERN)]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}$")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+
+
+class Evaluation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Europol 4x4 evaluation codes."""
+
+    source: SourceReliability
+    accuracy: InfoAccuracy
+
+
+class Topics(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """Routing topics that focal points' alert filters match against."""
+
+    route_countries: list[CountryCode] = []
+    nationalities: list[CountryCode] = []
+    document_types: list[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}$")]] = []
+    transport_modes: list[
+        Annotated[str, msgspec.Meta(pattern=r"^(land|sea|air|rail|foot|mixed)$")]
+    ] = []
+
+
+class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """Routing metadata, signed by the sender over its exact msgpack bytes."""
+
+    v: str
+    id: MessageId
+    kind: str
+    sender: PartyName
+    sender_key: KeyId
+    created_at: datetime
+    category: Category
+    level: Level
+    restrictions: Restrictions = Restrictions()
+    # The agency ids the body was sealed to (sorted, unique): a broker can drop
+    # recipients but never add one without breaking the signature.
+    recipients: list[PartyName] = []
+    audience: list[PartyName] = []  # groups, countries or "ALL" the sender addressed
+    thread: MessageId | None = None
+    in_reply_to: MessageId | None = None
+    urgency: Urgency = Urgency.ROUTINE
+    urgency_reasons: list[UrgencyReason] = []
+    evaluation: Evaluation | None = None
+    topics: Topics = Topics()
+    languages: list[LangTag] = []

@@ -1,0 +1,31 @@
+"""Time-ordered message ids (ULID layout: 48-bit milliseconds, 80 random bits)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+def new_message_id(
+    now: datetime | None = None, rand: Callable[[int], bytes] = os.urandom
+) -> str:
+    """A 26-character id that sorts by creation time; `now` and `rand` are injectable."""
+    ts = now if now is not None else datetime.now(UTC)
+    millis = int(ts.timestamp() * 1000)
+    value = (millis << 80) | int.from_bytes(rand(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def message_id_time(message_id: str) -> datetime:
+    value = 0
+    for ch in message_id:
+        value = (value << 5) | _CROCKFORD.index(ch)
+    return datetime.fromtimestamp((value >> 80) / 1000, UTC)

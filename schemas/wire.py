@@ -1,0 +1,36 @@
+"""Messages between clients and brokers (not end-to-end encrypted: metadata only)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    recipient: str
+    rule: str  # the deciding policy id, e.g. "restriction.exclude"
+    reason: str  # one sentence for the sender
+
+
+class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What became of a submission, reported to its sender."""
+
+    message_id: str
+    sender: str
+    status: str  # "routed" or "rejected"
+    delivered: list[str] = []
+    refused: list[Refusal] = []
+    policy_version: str = ""
+    error: str | None = None  # why the whole submission was rejected
+
+
+class ResolveRequest(msgspec.Struct, frozen=True):
+    """A draft header (msgpack bytes of schemas.Header, unsigned) to resolve."""
+
+    header: bytes
+
+
+class ResolveReply(msgspec.Struct, frozen=True, omit_defaults=True):
+    permitted: list[str] = []
+    refused: list[Refusal] = []
+    policy_version: str = ""
+    error: str | None = None
