@@ -1,7 +1,122 @@
-"""`orcon audit ...` commands."""
+"""`orcon audit ...` commands (offline: they read a bundle written by `orcon audit fetch`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from broker.audit.report import render_report
+from broker.audit.store import BundleError, read_bundle, read_public_key
+from broker.audit.verify import VerifyReport, verify_bundle
 
 app = typer.Typer(help="audit commands", no_args_is_help=True)
+
+BundleDir = Annotated[
+    Path,
+    typer.Argument(exists=True, file_okay=False, dir_okay=True, help="a fetched audit bundle"),
+]
+LogKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-key",
+        exists=True,
+        dir_okay=False,
+        help="pin the log's public key (PEM); default: trust the bundle's log_key.pub",
+    ),
+]
+
+
+def _pinned(log_key: Path | None) -> bytes | None:
+    if log_key is None:
+        return None
+    # read_public_key takes a directory; a pinned key is usually a lone file.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    try:
+        key = load_pem_public_key(log_key.read_bytes())
+    except ValueError:
+        raise typer.BadParameter(f"{log_key}: not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise typer.BadParameter(f"{log_key}: the log key must be Ed25519")
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _verify(directory: Path, log_key: Path | None, console: Console) -> VerifyReport:
+    pinned = _pinned(log_key)
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        # The bar only helps on long logs; below ~half a second it would just flicker.
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            return verify_bundle(directory, progress, log_public_key=pinned)
+        except BundleError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+
+
+@app.command()
+def verify(directory: BundleDir, log_key: LogKey = None) -> None:
+    """Verify a fetched log: entries, signed heads, consistency. Exit 1 if tampered."""
+    console = Console()
+    report = _verify(directory, log_key, console)
+    if report.ok:
+        console.print(f"[green]OK[/green] {report.summary()}", highlight=False)
+        return
+    console.print(f"[red]FAILED[/red] {report.summary()}", highlight=False)
+    for p in report.problems:
+        where = f" (entry {p.entry})" if p.entry is not None else ""
+        console.print(f"  - {p.kind}{where}: {p.message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    directory: BundleDir,
+    html: Annotated[Path, typer.Option("--html", dir_okay=False, help="output file")],
+    now: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 instant that decides expiry (default: last event)"),
+    ] = None,
+    log_key: LogKey = None,
+) -> None:
+    """Write the auditor's self-contained HTML report (verifies the log first)."""
+    console = Console()
+    at: datetime | None = None
+    if now is not None:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError:
+            raise typer.BadParameter(f"--now {now!r} is not ISO 8601") from None
+        if at.tzinfo is None:
+            raise typer.BadParameter("--now needs a time zone (e.g. 2025-04-01T00:00Z)")
+    verification = _verify(directory, log_key, console)
+    try:
+        bundle = read_bundle(directory)
+        read_public_key(directory)
+    except BundleError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    html.write_text(render_report(bundle, verification=verification, now=at), encoding="utf-8")
+    state = "verified" if verification.ok else "[red]log verification FAILED[/red]"
+    console.print(f"wrote {html} ({len(bundle.entries)} entries; {state})", highlight=False)

@@ -1,0 +1,216 @@
+"""The audit log on JetStream: brokers submit events, one sequencer appends them.
+
+Brokers (any number) publish `AuditEvent`s to the AUDITIN work queue. The sequencer,
+the single writer of the AUDIT stream, wraps each in a `LogRecord` (its index and the
+previous leaf hash, see events.py), appends it with `Nats-Expected-Last-Sequence`, so a
+second writer could never interleave unnoticed, keeps the Merkle tree, and signs tree
+heads into AUDITHEAD periodically and on request.
+
+The AUDIT and AUDITHEAD streams deny delete and purge; the sequencer is stateless
+across restarts: it rebuilds the tree by reading AUDIT back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from broker import subjects as s
+from broker.audit.events import (
+    GENESIS_PREV,
+    AuditEvent,
+    LogRecord,
+    decode_event,
+    decode_record,
+    encode_record,
+)
+from broker.audit.heads import SignedTreeHead, head_signing_bytes
+from broker.audit.merkle import MerkleTree, leaf_hash
+from keys.identity import Identity
+
+log = structlog.get_logger("orcon.audit")
+
+SEQUENCER_CONSUMER = "sequencer"
+EVENT_ID = "event_id"  # the details key carrying the broker's idempotency key
+_RECENT_IDS = 200_000
+
+
+class AuditSequencer:
+    def __init__(
+        self,
+        nc: NATS,
+        log_identity: Identity,
+        *,
+        interval: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        batch: int = 256,
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.identity = log_identity
+        self.interval = interval
+        self.clock = clock
+        self.batch = batch
+        self.tree = MerkleTree()
+        self._prev = GENESIS_PREV
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._last_signed = -1
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+
+    @property
+    def size(self) -> int:
+        return len(self.tree)
+
+    async def start(self) -> None:
+        await self._rebuild()
+        await self.js.add_consumer(
+            s.AUDIT_IN_STREAM,
+            ConsumerConfig(durable_name=SEQUENCER_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+                           ack_wait=30, max_ack_pending=50_000),
+        )
+        sub = await self.js.pull_subscribe_bind(SEQUENCER_CONSUMER, s.AUDIT_IN_STREAM)
+        await self.nc.subscribe(s.HEAD_REQUEST_SUBJECT, cb=self._on_head_request)
+        self._tasks = [
+            asyncio.create_task(self._sequence(sub), name="audit-sequence"),
+            asyncio.create_task(self._sign_periodically(), name="audit-heads"),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.publish_head()
+
+    async def _rebuild(self) -> None:
+        """Read AUDIT back; the stream, not memory, is the source of truth."""
+        self.tree = MerkleTree()
+        self._prev = GENESIS_PREV
+        self._recent.clear()
+        info = await self.js.stream_info(s.AUDIT_STREAM)
+        last = info.state.last_seq
+        if last == 0:
+            return
+        sub = await self.js.subscribe(s.AUDIT_SUBJECT, ordered_consumer=True)
+        try:
+            while len(self.tree) < last:
+                msg = await sub.next_msg(timeout=10)
+                self._remember(msg.data)
+        finally:
+            await sub.unsubscribe()
+        log.info("audit_rebuilt", size=len(self.tree))
+
+    def _remember(self, entry: bytes) -> None:
+        record = decode_record(entry)
+        self.tree.append(entry)
+        self._prev = leaf_hash(entry)
+        event_id = record.event.details.get(EVENT_ID)
+        if event_id:
+            self._recent[event_id] = None
+            if len(self._recent) > _RECENT_IDS:
+                self._recent.popitem(last=False)
+
+    async def _sequence(self, sub: JetStreamContext.PullSubscription) -> None:
+        while not self._stop.is_set():
+            try:
+                msgs = await sub.fetch(self.batch, timeout=0.5)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            except Exception as exc:
+                log.warning("audit_fetch_failed", error=type(exc).__name__)
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                await self._append_batch(msgs)
+            except Exception as exc:
+                # Another writer or a lost publish: trust the stream, not our state.
+                log.error("audit_append_failed", error=type(exc).__name__)
+                for m in msgs:
+                    with contextlib.suppress(Exception):
+                        await m.nak(delay=0.5)
+                await self._rebuild()
+
+    async def _append_batch(self, msgs: list[Msg]) -> None:
+        entries: list[bytes] = []
+        keep: list[Msg] = []
+        prev, index = self._prev, len(self.tree)
+        batch_ids: set[str] = set()
+        for m in msgs:
+            try:
+                event = decode_event(m.data)
+            except Exception:
+                log.error("audit_event_malformed")
+                await m.term()
+                continue
+            event_id = event.details.get(EVENT_ID, "")
+            if event_id and (event_id in self._recent or event_id in batch_ids):
+                await m.ack()  # a broker retried after a crash: already in the log
+                continue
+            batch_ids.add(event_id)
+            entry = encode_record(LogRecord(index=index, prev=prev, event=event))
+            entries.append(entry)
+            keep.append(m)
+            prev, index = leaf_hash(entry), index + 1
+        # Pipelined: messages on one connection keep their order, and each carries the
+        # sequence it expects to follow, so the server rejects any interleaving.
+        start = len(self.tree)
+        await asyncio.gather(*(
+            self.js.publish(
+                s.AUDIT_SUBJECT, entry,
+                headers={"Nats-Expected-Last-Sequence": str(start + i)},
+            )
+            for i, entry in enumerate(entries)
+        ))
+        for entry in entries:
+            self._remember(entry)
+        await asyncio.gather(*(m.ack() for m in keep))
+
+    def head(self) -> SignedTreeHead:
+        size, root, now = len(self.tree), self.tree.root(), self.clock()
+        key_id = self.identity.signing_key_id
+        sig = self.identity.sign(head_signing_bytes(size, root, now, key_id))
+        return SignedTreeHead(size, root, now, key_id, sig)
+
+    async def publish_head(self) -> SignedTreeHead:
+        head = self.head()
+        await self.js.publish(s.AUDIT_HEAD_SUBJECT, json.dumps(head.to_json()).encode())
+        self._last_signed = head.size
+        return head
+
+    async def _sign_periodically(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            if len(self.tree) != self._last_signed:
+                try:
+                    await self.publish_head()
+                except Exception as exc:
+                    log.warning("audit_head_failed", error=type(exc).__name__)
+
+    async def _on_head_request(self, msg: Msg) -> None:
+        head = await self.publish_head()
+        await msg.respond(json.dumps(head.to_json()).encode())
+
+
+def event_with_id(event: AuditEvent, event_id: str) -> AuditEvent:
+    """The broker's idempotency key travels in `details` so that a retried event is
+    recognised by the sequencer even after it restarts."""
+    return msgspec.structs.replace(event, details={**event.details, EVENT_ID: event_id})
