@@ -1,11 +1,42 @@
 """orcon's standardized messages: msgspec Structs are the single source of truth."""
 
-from schemas.bodies import Body, IntelReport, Narrative
-from schemas.codec import decode_body, decode_header, encode, validate_header
+from schemas.bodies import (
+    Acknowledgment,
+    Alert,
+    Body,
+    ConsentDecision,
+    ConsentRequest,
+    DocumentVerificationRequest,
+    ExtraditionRequest,
+    ForwardNotice,
+    InformationRequest,
+    IntelReport,
+    MLARequest,
+    Narrative,
+    NationalityVerificationRequest,
+    PurgeReceipt,
+    Reply,
+    UseDeclaration,
+    VesselRequest,
+    body_kind,
+)
+from schemas.codec import (
+    check_version,
+    decode_body,
+    decode_body_json,
+    decode_header,
+    decode_header_json,
+    decode_message,
+    encode,
+    encode_json,
+    validate_header,
+    validate_json,
+)
 from schemas.codes import (
     TLP,
     Category,
     InfoAccuracy,
+    Kind,
     Level,
     Purpose,
     SourceReliability,
@@ -16,26 +47,40 @@ from schemas.envelope import Envelope, Stanza, decode_envelope, encode_envelope
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Evaluation, Header, Topics
 from schemas.ids import new_message_id
-from schemas.restrictions import Condition, Restrictions
+from schemas.restrictions import Condition, Restrictions, apply_tlp
+from schemas.validate import validate_body
 from schemas.wire import Outcome, Refusal, ResolveReply, ResolveRequest
 
 __all__ = [
     "SCHEMA_VERSION",
     "TLP",
+    "Acknowledgment",
+    "Alert",
     "Body",
     "Category",
     "Condition",
+    "ConsentDecision",
+    "ConsentRequest",
+    "DocumentVerificationRequest",
     "Envelope",
     "Evaluation",
+    "ExtraditionRequest",
     "FieldError",
+    "ForwardNotice",
     "Header",
     "InfoAccuracy",
+    "InformationRequest",
     "IntelReport",
+    "Kind",
     "Level",
+    "MLARequest",
     "Narrative",
+    "NationalityVerificationRequest",
     "Outcome",
+    "PurgeReceipt",
     "Purpose",
     "Refusal",
+    "Reply",
     "ResolveReply",
     "ResolveRequest",
     "Restrictions",
@@ -45,11 +90,22 @@ __all__ = [
     "Topics",
     "Urgency",
     "UrgencyReason",
+    "UseDeclaration",
+    "VesselRequest",
+    "apply_tlp",
+    "body_kind",
+    "check_version",
     "decode_body",
+    "decode_body_json",
     "decode_envelope",
     "decode_header",
+    "decode_header_json",
+    "decode_message",
     "encode",
     "encode_envelope",
+    "encode_json",
     "new_message_id",
+    "validate_body",
     "validate_header",
+    "validate_json",
 ]

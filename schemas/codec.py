@@ -1,4 +1,8 @@
-"""Encoding and decoding with validation: structural (msgspec) then semantic."""
+"""Encoding and decoding with validation: structural (msgspec) then semantic.
+
+msgspec stops at the first structural error; on that (rare) path we decode the bytes
+untyped and walk them against the same Structs to report every error at once.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,35 @@ import msgspec
 from schemas.bodies import Body
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Header
+from schemas.validate import (
+    check_body,
+    check_header,
+    structural_errors,
+    validate_body,
+    validate_header,
+)
+
+__all__ = [
+    "check_version",
+    "decode_body",
+    "decode_body_json",
+    "decode_header",
+    "decode_header_json",
+    "decode_message",
+    "encode",
+    "encode_json",
+    "structural_error",
+    "validate_body",
+    "validate_header",
+    "validate_json",
+]
 
 _encoder = msgspec.msgpack.Encoder()
+_json_encoder = msgspec.json.Encoder()
 _header_decoder = msgspec.msgpack.Decoder(Header)
-_body_decoder: msgspec.msgpack.Decoder[Body] = msgspec.msgpack.Decoder(Body)  # type: ignore[arg-type]
+_body_decoder: msgspec.msgpack.Decoder[Body] = msgspec.msgpack.Decoder(Body)
+_header_json_decoder = msgspec.json.Decoder(Header)
+_body_json_decoder: msgspec.json.Decoder[Body] = msgspec.json.Decoder(Body)
 
 _PATH_RE = re.compile(r"at `\$(?P<path>[^`]*)`")
 
@@ -21,6 +50,11 @@ _PATH_RE = re.compile(r"at `\$(?P<path>[^`]*)`")
 def encode(obj: Any) -> bytes:
     """msgpack bytes of any schemas Struct."""
     return _encoder.encode(obj)
+
+
+def encode_json(obj: Any) -> bytes:
+    """JSON bytes of any schemas Struct (for people, files and the JSON Schemas)."""
+    return _json_encoder.encode(obj)
 
 
 def structural_error(exc: msgspec.ValidationError | msgspec.DecodeError, root: str) -> SchemaError:
@@ -54,59 +88,127 @@ def check_version(version: str, path: str = "header.v") -> None:
         )
 
 
-def validate_header(header: Header) -> None:
-    """Semantic rules that a type cannot express. Raises SchemaError with every failure."""
-    errors: list[FieldError] = []
-    r = header.restrictions
-    if r.expires_at is not None and r.expires_at <= header.created_at:
-        errors.append(
-            FieldError(
-                "header.restrictions.expires_at",
-                "after-created",
-                "expires_at must be after created_at",
-            )
-        )
-    if r.not_before is not None and r.expires_at is not None and r.expires_at <= r.not_before:
-        errors.append(
-            FieldError(
-                "header.restrictions.expires_at",
-                "after-not-before",
-                "expires_at must be after not_before",
-            )
-        )
-    overlap = sorted(set(r.release_to) & set(r.exclude))
-    if overlap:
-        errors.append(
-            FieldError(
-                "header.restrictions.exclude",
-                "release-exclude-disjoint",
-                f"{', '.join(overlap)} cannot be both released to and excluded",
-            )
-        )
-    if header.recipients != sorted(set(header.recipients)):
-        errors.append(
-            FieldError("header.recipients", "sorted-unique", "recipients must be sorted and unique")
-        )
-    if header.created_at.tzinfo is None:
-        errors.append(
-            FieldError("header.created_at", "timezone", "created_at must carry a UTC offset")
-        )
-    if errors:
-        raise SchemaError(errors)
-
-
-def decode_header(data: bytes) -> Header:
+def _version_errors(version: str) -> list[FieldError]:
     try:
-        header = _header_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise structural_error(exc, "header") from None
-    check_version(header.v)
-    validate_header(header)
+        check_version(version)
+    except SchemaError as exc:
+        return exc.errors
+    return []
+
+
+def _all_structural(
+    exc: msgspec.DecodeError | UnicodeDecodeError, data: bytes, tp: Any, root: str, fmt: str
+) -> SchemaError:
+    if not isinstance(exc, msgspec.ValidationError):
+        # Not even well-formed msgpack/JSON: nothing to walk.
+        rule = "msgpack" if fmt == "msgpack" else "json"
+        return SchemaError.single(root, rule, f"not valid {fmt}: {exc}")
+    try:
+        raw = msgspec.msgpack.decode(data) if fmt == "msgpack" else msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as inner:
+        # Typed decoding can fail on content before it notices trailing bytes.
+        return SchemaError.single(root, fmt, f"not valid {fmt}: {inner}")
+    errs = structural_errors(raw, tp, root)
+    return SchemaError(errs) if errs else structural_error(exc, root)
+
+
+def _finish_header(header: Header) -> Header:
+    errs = _version_errors(header.v)
+    if not errs:  # a newer major version's rules are not ours to judge
+        errs = check_header(header)
+    if errs:
+        raise SchemaError(errs)
     return header
 
 
-def decode_body(data: bytes) -> Body:
+def decode_header(data: bytes) -> Header:
+    """Header from msgpack bytes: structure, version, then semantic rules."""
     try:
-        return _body_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise structural_error(exc, "body") from None
+        header = _header_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _all_structural(exc, data, Header, "header", "msgpack") from None
+    return _finish_header(header)
+
+
+def decode_body(data: bytes, header: Header | None = None) -> Body:
+    """Body from msgpack bytes: structure then semantic rules (and, given the header,
+    that header.kind matches the body's tag)."""
+    try:
+        body = _body_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _all_structural(exc, data, Body, "body", "msgpack") from None
+    validate_body(body, header)
+    return body
+
+
+def decode_message(header_data: bytes, body_data: bytes) -> tuple[Header, Body]:
+    """Both halves, with every error of either reported together."""
+    errs: list[FieldError] = []
+    header: Header | None = None
+    body: Body | None = None
+    try:
+        header = decode_header(header_data)
+    except SchemaError as exc:
+        errs.extend(exc.errors)
+    try:
+        body = _body_decoder.decode(body_data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        errs.extend(_all_structural(exc, body_data, Body, "body", "msgpack").errors)
+    if body is not None:
+        errs.extend(check_body(body, header))
+    if errs:
+        raise SchemaError(errs)
+    assert header is not None and body is not None
+    return header, body
+
+
+def decode_header_json(data: bytes) -> Header:
+    try:
+        header = _header_json_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _all_structural(exc, data, Header, "header", "json") from None
+    return _finish_header(header)
+
+
+def decode_body_json(data: bytes, header: Header | None = None) -> Body:
+    try:
+        body = _body_json_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _all_structural(exc, data, Body, "body", "json") from None
+    validate_body(body, header)
+    return body
+
+
+def validate_json(data: bytes) -> list[FieldError]:
+    """Every error of a JSON document: a message `{"header": ..., "body": ...}`, a header
+    alone (it has `v`) or a body alone. An empty list means valid."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        return [FieldError("$", "json", f"not valid JSON: {exc}")]
+    if not isinstance(raw, dict):
+        return [FieldError("$", "type", "expected a JSON object")]
+    errs: list[FieldError] = []
+    header: Header | None = None
+    if "header" in raw or "body" in raw:
+        extra = sorted(set(raw) - {"header", "body"})
+        errs.extend(FieldError(k, "unknown-field", f"unknown field `{k}`") for k in extra)
+        parts = {k: raw[k] for k in ("header", "body") if k in raw}
+    elif "v" in raw:
+        parts = {"header": raw}
+    else:
+        parts = {"body": raw}
+    if "header" in parts:
+        try:
+            header = decode_header_json(msgspec.json.encode(parts["header"]))
+        except SchemaError as exc:
+            errs.extend(exc.errors)
+    if "body" in parts:
+        encoded = msgspec.json.encode(parts["body"])
+        try:
+            body = _body_json_decoder.decode(encoded)
+        except msgspec.DecodeError as exc:
+            errs.extend(_all_structural(exc, encoded, Body, "body", "json").errors)
+        else:
+            errs.extend(check_body(body, header))
+    return errs

@@ -42,7 +42,8 @@ def decode_envelope(data: bytes) -> Envelope:
         env = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise SchemaError.single("envelope", "structure", str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec reports invalid UTF-8 in a str field as UnicodeDecodeError.
         raise SchemaError.single("envelope", "msgpack", f"not a valid envelope: {exc}") from None
     if env.v != ENVELOPE_VERSION:
         raise SchemaError.single(

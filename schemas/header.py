@@ -10,6 +10,7 @@ import msgspec
 from schemas.codes import (
     Category,
     InfoAccuracy,
+    KindName,
     Level,
     SourceReliability,
     Urgency,
@@ -48,7 +49,7 @@ class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
 
     v: str
     id: MessageId
-    kind: str
+    kind: KindName  # equals the body's tag (`schemas.codes.Kind`)
     sender: PartyName
     sender_key: KeyId
     created_at: datetime

@@ -1,7 +1,28 @@
-"""The Article 10(2) restriction vocabulary, carried in the signed header."""
+"""The Article 10(2) restriction vocabulary, carried in the signed header.
+
+TLP 2.0 labels are presets. `apply_tlp(r)` (or `r.expanded()`) returns the restrictions
+with the label's fields switched on; it only ever tightens, never loosens, because the
+sender's explicit restrictions always win (design principle 2):
+
+- RED (named recipients only, no further disclosure): no_onward_dissemination,
+  no_public_disclosure, not_to_suspects; and header.recipients must name them (a
+  semantic rule in `schemas.validate`), so the broker never expands an audience.
+- AMBER+STRICT (the recipient's own organization only): no_onward_dissemination,
+  no_public_disclosure, not_to_suspects.
+- AMBER (need-to-know within the recipients' organizations and their clients):
+  no_onward_dissemination, no_public_disclosure.
+- GREEN (the community, i.e. the federation; not public): no_public_disclosure.
+- CLEAR (no restriction): nothing.
+
+AMBER and AMBER+STRICT set the same orcon fields: neither permits passing the
+information to another agency, which is all the broker can see. What differs happens
+inside the recipient's organization (clients on a need-to-know basis under AMBER); the
+recipient SDK reads `tlp` itself for that.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -39,3 +60,38 @@ class Restrictions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit
     consult_before_action: bool = False
     conditions: list[Condition] = []
     tlp: TLP | None = None
+
+    def expanded(self) -> Restrictions:
+        """These restrictions with the TLP preset applied (see the module docstring)."""
+        return apply_tlp(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Preset:
+    no_onward_dissemination: bool = False
+    no_public_disclosure: bool = False
+    not_to_suspects: bool = False
+    consult_before_action: bool = False  # no TLP label asks it; kept for completeness
+
+
+TLP_PRESETS: dict[TLP, _Preset] = {
+    TLP.RED: _Preset(True, True, True),
+    TLP.AMBER_STRICT: _Preset(True, True, True),
+    TLP.AMBER: _Preset(True, True),
+    TLP.GREEN: _Preset(no_public_disclosure=True),
+    TLP.CLEAR: _Preset(),
+}
+
+
+def apply_tlp(r: Restrictions) -> Restrictions:
+    """Expand `r.tlp` into the restriction fields; OR-ed with what the sender set."""
+    if r.tlp is None:
+        return r
+    p = TLP_PRESETS[TLP(r.tlp)]
+    return msgspec.structs.replace(
+        r,
+        no_onward_dissemination=r.no_onward_dissemination or p.no_onward_dissemination,
+        no_public_disclosure=r.no_public_disclosure or p.no_public_disclosure,
+        not_to_suspects=r.not_to_suspects or p.not_to_suspects,
+        consult_before_action=r.consult_before_action or p.consult_before_action,
+    )
