@@ -1,0 +1,35 @@
+"""Prometheus metrics of one broker process (a private registry per broker, so several
+brokers in one process, as in tests and `orcon bench`, do not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.routed = Counter(
+            "orcon_deliveries_total", "Envelopes delivered to a recipient", registry=self.registry
+        )
+        self.refused = Counter(
+            "orcon_refusals_total", "Recipients refused, by rule", ["rule"], registry=self.registry
+        )
+        self.rejected = Counter(
+            "orcon_rejected_submissions_total",
+            "Submissions rejected as a whole, by rule",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "orcon_route_errors_total", "Submissions left for redelivery", registry=self.registry
+        )
+        self.latency = Histogram(
+            "orcon_route_seconds",
+            "Time from fetch to acknowledged routing of one submission",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

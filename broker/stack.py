@@ -1,0 +1,278 @@
+"""A complete development federation on one machine: keys, NATS credentials, the
+embedded nats-server and N brokers. Used by `orcon dev`, `orcon demo`, `orcon bench`
+and the integration tests, so they all exercise the same real components.
+
+Data directory layout:
+    nats/            nats.conf, jetstream/ (file storage), nats-server.log
+    creds/NAME.nk    NATS nkey seeds (0600)
+    keys/AGENCY.key  orcon identities, encrypted at rest (0600)
+    keys/root.key    the federation root key (a real federation keeps it offline)
+    directory.bin    the key directory, every entry signed by the root
+    connection.json  what clients need to connect (clients/connection.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+
+from broker import provision, streams
+from broker.audit.stream import AuditSequencer
+from broker.natsserver import EmbeddedNats
+from broker.service import Broker, BrokerConfig
+from clients.connection import AgencyCredentials, Connection, write_connection
+from keys.directory import Directory, FederationRoot
+from keys.identity import Identity
+from keys.keyfile import load_identity, save_identity
+from policies.engine import PolicyEngine
+from policies.federation import Federation, load_federation
+
+log = structlog.get_logger("orcon.stack")
+
+BROKER_NAME = "orcon-broker"
+LOG_KEY_NAME = "ORCON-LOG"
+
+
+def _dev_passphrase(data_dir: Path) -> tuple[str, Path]:
+    """ORCON_PASSPHRASE if set; otherwise a random development passphrase kept beside
+    the keys (0600). Real deployments always set their own."""
+    path = data_dir / "dev-passphrase"
+    env = os.environ.get("ORCON_PASSPHRASE")
+    if env:
+        path.write_text(env)
+    elif not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    path.chmod(0o600)
+    return path.read_text().strip(), path
+
+
+def provision_federation(
+    data_dir: Path,
+    federation_path: Path,
+    *,
+    suites: tuple[str, ...] = ("x25519",),
+    now: datetime | None = None,
+    fast_kdf: bool = False,
+) -> Connection:
+    """Idempotent: existing keys and credentials are kept, missing ones are created.
+    Returns the connection description (without the URL, which the server decides)."""
+    now = now or datetime.now(UTC)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fed = load_federation(federation_path)
+    fed_copy = data_dir / "federation.toml"
+    if federation_path.resolve() != fed_copy.resolve():
+        shutil.copyfile(federation_path, fed_copy)
+    passphrase, pass_path = _dev_passphrase(data_dir)
+    keydir = data_dir / "keys"
+    keydir.mkdir(exist_ok=True, mode=0o700)
+
+    root_path = keydir / "root.key"
+    if root_path.exists():
+        root = FederationRoot.load(root_path, passphrase)
+    else:
+        root = FederationRoot.generate()
+        root.save(root_path, passphrase, fast=fast_kdf)
+    directory = Directory(root.public_bytes)
+    dir_path = data_dir / "directory.bin"
+    if dir_path.exists():
+        directory = Directory.load(dir_path.read_bytes(), root.public_bytes)
+
+    creds: dict[str, AgencyCredentials] = {}
+    members: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker")]
+    for agency in fed.agencies:
+        role: provision.Role = "auditor" if agency.is_auditor else "agency"
+        members.append((agency.id, role))
+        key_path = keydir / f"{agency.id}.key"
+        if not key_path.exists():
+            ident = Identity.generate(agency.id, suites=suites, now=now)
+            save_identity(ident, key_path, passphrase, fast=fast_kdf)
+        ident = load_identity(key_path, passphrase)
+        if agency.id not in directory.agencies():
+            entry = ident.directory_entry(
+                country=agency.country,
+                roles=[str(r) for r in agency.roles],
+                clearance=str(agency.clearance),
+                now=now,
+            )
+            directory.add(root.sign_entry(entry))
+    # The audit log's signing key is in the directory too, so auditors can verify heads
+    # with nothing but the pinned root key.
+    log_path = keydir / f"{LOG_KEY_NAME}.key"
+    if not log_path.exists():
+        save_identity(Identity.generate(LOG_KEY_NAME, now=now), log_path, passphrase,
+                      fast=fast_kdf)
+    log_ident = load_identity(log_path, passphrase)
+    if LOG_KEY_NAME not in directory.agencies():
+        directory.add(root.sign_entry(log_ident.directory_entry(
+            country="XX", roles=["log"], clearance="UNCLASSIFIED", now=now)))
+    dir_path.write_bytes(directory.dump())
+
+    for p in provision.provision(data_dir / "creds", members):
+        if p.role == "broker":
+            continue
+        key = keydir / f"{p.name}.key"
+        creds[p.name] = AgencyCredentials(
+            nkey=str(p.seed_path), key=str(key) if p.role == "agency" else None
+        )
+    return Connection(
+        url="",
+        root_public=root.public_bytes.hex(),
+        federation=str(fed_copy),
+        directory=str(dir_path),
+        agencies=creds,
+        passphrase_file=str(pass_path),
+        broker_nkey=str(data_dir / "creds" / f"{BROKER_NAME}.nk"),
+        log_public=log_ident.signing_public_bytes.hex(),
+    )
+
+
+class DevStack:
+    """`async with DevStack(dir, federation) as stack:` runs NATS and brokers."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        federation_path: Path,
+        *,
+        brokers: int = 1,
+        port: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+        fast_kdf: bool = False,
+        suites: tuple[str, ...] = ("x25519",),
+        head_interval: float = 1.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.federation_path = Path(federation_path)
+        self.n_brokers = brokers
+        self.port = port
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.fast_kdf = fast_kdf
+        self.suites = suites
+        self.head_interval = head_interval
+        self.server: EmbeddedNats | None = None
+        self.connection: Connection | None = None
+        self.brokers: list[Broker] = []
+        self._broker_ncs: list[NATS] = []
+        self.audit: AuditSequencer | None = None
+        self.federation: Federation | None = None
+
+    async def __aenter__(self) -> DevStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        conn = await asyncio.to_thread(
+            provision_federation, self.data_dir, self.federation_path,
+            suites=self.suites, fast_kdf=self.fast_kdf,
+        )
+        self.federation = load_federation(Path(conn.federation))
+        principals = provision.provision(
+            self.data_dir / "creds",
+            [(BROKER_NAME, "broker")]
+            + [(a.id, "auditor" if a.is_auditor else "agency") for a in self.federation.agencies],
+        )
+        self.server = EmbeddedNats(self.data_dir / "nats", port=self.port)
+        config = provision.server_config(
+            host=self.server.host,
+            port=self.server.port,
+            store_dir=self.data_dir / "nats" / "jetstream",
+            principals=principals,
+        )
+        await asyncio.to_thread(self.server.start, config)
+        self.connection = Connection(**{**_asdict(conn), "url": self.server.url})
+        write_connection(self.data_dir, self.connection)
+
+        setup = await self.broker_connection("setup")
+        js = setup.jetstream()
+        await streams.ensure_streams(js)
+        await streams.ensure_consumers(js, [a.id for a in self.federation.agencies])
+        await setup.close()
+        for i in range(self.n_brokers):
+            await self.add_broker(f"broker-{i + 1}")
+        passphrase = self.passphrase()
+        log_identity = load_identity(self.data_dir / "keys" / f"{LOG_KEY_NAME}.key", passphrase)
+        nc = await self.broker_connection("audit")
+        self._broker_ncs.append(nc)
+        self.audit = AuditSequencer(
+            nc, log_identity, interval=self.head_interval, clock=self.clock
+        )
+        await self.audit.start()
+
+    def passphrase(self) -> str:
+        assert self.connection is not None and self.connection.passphrase_file
+        return Path(self.connection.passphrase_file).read_text().strip()
+
+    async def broker_connection(self, label: str) -> NATS:
+        assert self.server is not None
+        seed = self.data_dir / "creds" / f"{BROKER_NAME}.nk"
+        return await nats.connect(
+            self.server.url, nkeys_seed=str(seed), name=f"orcon-{label}",
+            max_reconnect_attempts=120, reconnect_time_wait=0.25,
+        )
+
+    def engine(self) -> PolicyEngine:
+        assert self.federation is not None
+        return PolicyEngine(self.federation)
+
+    def directory(self) -> Directory:
+        assert self.connection is not None
+        return Directory.load(
+            Path(self.connection.directory).read_bytes(), bytes.fromhex(self.connection.root_public)
+        )
+
+    async def add_broker(self, broker_id: str) -> Broker:
+        nc = await self.broker_connection(broker_id)
+        self._broker_ncs.append(nc)
+        broker = Broker(nc, self.engine(), self.directory(),
+                        BrokerConfig(broker_id=broker_id, clock=self.clock))
+        await broker.start()
+        self.brokers.append(broker)
+        return broker
+
+    async def stop(self) -> None:
+        if self.audit is not None:
+            await self.audit.stop()
+            self.audit = None
+        for broker in self.brokers:
+            await broker.stop()
+        self.brokers.clear()
+        for nc in self._broker_ncs:
+            if not nc.is_closed:
+                await nc.close()
+        self._broker_ncs.clear()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+            self.server = None
+
+
+def _asdict(conn: Connection) -> dict[str, object]:
+    return {f: getattr(conn, f) for f in conn.__struct_fields__}
+
+
+def default_federation() -> Path:
+    """The sample federation shipped in deploy/ (the repository checkout)."""
+    return Path(__file__).resolve().parent.parent / "deploy" / "federation.toml"

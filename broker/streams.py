@@ -1,0 +1,112 @@
+"""JetStream streams and durable consumers (idempotent: safe on every broker start)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+from broker import subjects as s
+
+# The window in which a resubmitted message id is recognised and dropped by the server.
+DEDUPE_WINDOW_S = 10 * 60.0
+
+
+def stream_configs(replicas: int = 1, max_msg_size: int = 8 * 1024 * 1024) -> list[StreamConfig]:
+    return [
+        StreamConfig(
+            name=s.SUBMIT_STREAM,
+            subjects=["orcon.submit.*"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=DEDUPE_WINDOW_S,
+            num_replicas=replicas,
+            max_msg_size=max_msg_size,
+            discard=DiscardPolicy.NEW,
+        ),
+        StreamConfig(
+            name=s.DELIVER_STREAM,
+            subjects=["orcon.deliver.*", "orcon.report.*"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=DEDUPE_WINDOW_S,
+            num_replicas=replicas,
+            max_msg_size=max_msg_size,
+        ),
+        StreamConfig(
+            name=s.AUDIT_STREAM,
+            subjects=[s.AUDIT_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=DEDUPE_WINDOW_S,
+            num_replicas=replicas,
+            deny_delete=True,
+            deny_purge=True,
+            discard=DiscardPolicy.NEW,
+        ),
+        StreamConfig(
+            # Brokers' events wait here for the single sequencer (broker/audit/stream.py).
+            name=s.AUDIT_IN_STREAM,
+            subjects=[s.AUDIT_IN_SUBJECT],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=DEDUPE_WINDOW_S,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=s.AUDIT_HEAD_STREAM,
+            subjects=[s.AUDIT_HEAD_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            deny_delete=True,
+            deny_purge=True,
+        ),
+    ]
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    for cfg in stream_configs(replicas):
+        try:
+            await js.add_stream(cfg)
+        except BadRequestError:
+            await js.update_stream(cfg)
+
+
+async def ensure_consumers(
+    js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
+) -> None:
+    """Durable pull consumers are created here, by the broker, so agencies need no
+    permission to create consumers (which would let them pick any filter subject)."""
+    await js.add_consumer(
+        s.SUBMIT_STREAM,
+        ConsumerConfig(
+            durable_name=s.BROKER_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_ack_pending=20_000,
+        ),
+    )
+    for agency in agencies:
+        for name, subject in (
+            (s.inbox_consumer(agency), s.deliver(agency)),
+            (s.report_consumer(agency), s.report(agency)),
+        ):
+            await js.add_consumer(
+                s.DELIVER_STREAM,
+                ConsumerConfig(
+                    durable_name=name,
+                    filter_subject=subject,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=ack_wait_s,
+                ),
+            )

