@@ -1,0 +1,165 @@
+"""Seal and open envelopes (see tests/vectors/README.md for the byte-level construction).
+
+    header_hash = SHA-256("orcon/v1/header\\0" || header_bytes)
+    ciphertext  = nonce(12) || ChaCha20-Poly1305(content_key, nonce, body, ad=header_hash)
+    signature   = Ed25519(sender, "orcon/v1/signature\\0" || header_hash || SHA-256(ciphertext))
+    stanza      = HPKE wrap of content_key per recipient key (keys.identity.Recipient.wrap)
+
+The signature deliberately leaves the stanzas out: the broker drops the stanzas of
+recipients the policy refuses, and each recipient gets only its own. Stanzas are bound to
+the message and the recipient by the HPKE `info` instead, and the body to the header by
+the AEAD's associated data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import msgspec
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from keys.errors import (
+    CryptoError,
+    KeyExpired,
+    ReplayError,
+    UnknownRecipient,
+    UnsupportedSuite,
+)
+from keys.identity import FILE_KEY_SIZE, Identity, Recipient, _utc
+from schemas.envelope import ENVELOPE_VERSION, Envelope
+
+HEADER_LABEL = b"orcon/v1/header\x00"
+SIGNATURE_LABEL = b"orcon/v1/signature\x00"
+NONCE_SIZE = 12
+
+
+def header_hash(header_bytes: bytes) -> bytes:
+    """SHA-256 of the header bytes under a domain label (32 bytes). The label keeps this
+    hash from ever colliding in meaning with another SHA-256 the federation computes."""
+    return hashlib.sha256(HEADER_LABEL + header_bytes).digest()
+
+
+def signed_message(hh: bytes, ciphertext: bytes) -> bytes:
+    """The bytes the sender signs: fixed-length fields after the label, so unambiguous."""
+    return SIGNATURE_LABEL + hh + hashlib.sha256(ciphertext).digest()
+
+
+def seal(
+    header_bytes: bytes,
+    body_bytes: bytes,
+    recipients: Sequence[Recipient],
+    signer: Identity,
+    *,
+    rand: Callable[[int], bytes] = os.urandom,
+) -> Envelope:
+    """Encrypt the body to every recipient key and sign. `rand` supplies the content key
+    (32 bytes, drawn first) and the nonce (12 bytes, drawn second)."""
+    if not recipients:
+        raise UnknownRecipient("no recipients to seal to")
+    content_key, nonce = rand(FILE_KEY_SIZE), rand(NONCE_SIZE)
+    if len(content_key) != FILE_KEY_SIZE or len(nonce) != NONCE_SIZE:
+        raise ValueError("rand returned the wrong number of bytes")
+    hh = header_hash(header_bytes)
+    ciphertext = nonce + ChaCha20Poly1305(content_key).encrypt(nonce, body_bytes, hh)
+    return Envelope(
+        v=ENVELOPE_VERSION,
+        header=header_bytes,
+        signature=signer.sign(signed_message(hh, ciphertext)),
+        stanzas=[r.wrap(content_key, hh) for r in recipients],
+        ciphertext=ciphertext,
+    )
+
+
+def verify(envelope: Envelope, signer_public: Ed25519PublicKey) -> None:
+    """Check the sender's signature over header and ciphertext (not the stanzas)."""
+    if envelope.v != ENVELOPE_VERSION:
+        raise UnsupportedSuite(f"envelope version {envelope.v} is not supported")
+    try:
+        signer_public.verify(
+            envelope.signature, signed_message(header_hash(envelope.header), envelope.ciphertext)
+        )
+    except InvalidSignature:
+        raise CryptoError() from None
+
+
+def open_envelope(
+    envelope: Envelope,
+    identity: Identity,
+    signer_public: Ed25519PublicKey,
+    *,
+    now: datetime | None = None,
+) -> bytes:
+    """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`, and
+    decrypt the body."""
+    verify(envelope, signer_public)
+    now = _utc(now)
+    ours = [s for s in envelope.stanzas if s.recipient == identity.agency]
+    held = [(s, k) for s in ours if (k := identity.kem_key(s.key_id)) is not None]
+    if not held:
+        raise UnknownRecipient(f"no stanza for a key that {identity.agency} holds")
+    valid = [s for s, k in held if k.valid_at(now)]
+    if not valid:
+        raise KeyExpired("the stanzas are for keys whose rotation overlap has ended")
+    hh = header_hash(envelope.header)
+    for stanza in valid:
+        try:
+            content_key = identity.unwrap(stanza, hh)
+        except CryptoError:
+            continue  # another stanza for another of our keys may still open
+        return _decrypt_body(content_key, envelope.ciphertext, hh)
+    raise CryptoError()
+
+
+def _decrypt_body(content_key: bytes, ciphertext: bytes, hh: bytes) -> bytes:
+    if len(ciphertext) < NONCE_SIZE + 16:
+        raise CryptoError()
+    try:
+        return ChaCha20Poly1305(content_key).decrypt(
+            ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], hh
+        )
+    except InvalidTag:
+        raise CryptoError() from None
+
+
+def for_recipient(envelope: Envelope, agency: str) -> Envelope:
+    """The envelope as delivered to one agency: only its own stanzas."""
+    return msgspec.structs.replace(
+        envelope, stanzas=[s for s in envelope.stanzas if s.recipient == agency]
+    )
+
+
+class ReplayGuard:
+    """Refuses a message id seen before, and a `created_at` older than `window` or more
+    than `max_skew` in the future. Ids are remembered only as long as the window would
+    accept them, so memory stays bounded by the message rate times the window."""
+
+    def __init__(
+        self,
+        window: timedelta,
+        clock: Callable[[], datetime],
+        *,
+        max_skew: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.window, self.clock, self.max_skew = window, clock, max_skew
+        self._seen: dict[str, datetime] = {}
+        self._prune_at = 1024
+
+    def check(self, message_id: str, created_at: datetime) -> None:
+        now = self.clock()
+        oldest = now - self.window
+        if created_at < oldest:
+            raise ReplayError(f"{message_id}: created {created_at.isoformat()}, before window")
+        if created_at > now + self.max_skew:
+            raise ReplayError(f"{message_id}: created {created_at.isoformat()}, in the future")
+        if message_id in self._seen:
+            raise ReplayError(f"{message_id}: already seen")
+        self._seen[message_id] = created_at
+        if len(self._seen) >= self._prune_at:  # amortized: prune when the set has doubled
+            self._seen = {i: t for i, t in self._seen.items() if t >= oldest}
+            self._prune_at = max(1024, 2 * len(self._seen))
+

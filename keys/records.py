@@ -1,0 +1,72 @@
+"""The signed records of the key directory (msgspec Structs, msgpack on the wire).
+
+The federation root signs the exact msgpack bytes of an entry or revocation list, and
+those bytes travel next to the signature (`SignedEntry.entry`): a verifier decodes what
+was signed and never re-encodes a structure to check it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class PublicKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A published key. `alg` is "ed25519" for a signing key and the suite name
+    ("x25519", "mlkem768x25519") for a KEM key."""
+
+    key_id: str
+    alg: str
+    public: bytes
+    not_before: datetime
+    not_after: datetime | None = None
+
+    def valid_at(self, when: datetime) -> bool:
+        return self.not_before <= when and (self.not_after is None or when < self.not_after)
+
+
+class DirectoryEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One agency's public keys and attributes, as vouched for by the federation root.
+    `serial` only ever grows for an agency: a lower serial is a rollback."""
+
+    agency: str
+    country: str
+    roles: list[str]
+    clearance: str  # a schemas.Level value
+    sign_keys: list[PublicKey]
+    kem_keys: list[PublicKey]
+    issued_at: datetime
+    serial: int
+
+
+class SignedEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    entry: bytes  # the exact msgpack bytes of a DirectoryEntry
+    signature: bytes  # Ed25519 by the root over ENTRY_LABEL || entry
+
+
+class Revocation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`revoked_at` is when the key stopped being trustworthy: for a suspected
+    compromise the operator backdates it to the estimated time of compromise."""
+
+    key_id: str
+    agency: str
+    revoked_at: datetime
+    reason: str
+
+
+class RevocationList(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    serial: int
+    issued_at: datetime
+    revocations: list[Revocation] = []
+
+
+class SignedRevocations(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    revocations: bytes  # the exact msgpack bytes of a RevocationList
+    signature: bytes  # Ed25519 by the root over REVOCATIONS_LABEL || revocations
+
+
+ENTRY_LABEL = b"orcon/v1/directory-entry\x00"
+REVOCATIONS_LABEL = b"orcon/v1/revocation-list\x00"
+
+encoder = msgspec.msgpack.Encoder()

@@ -1,0 +1,25 @@
+"""keys.perf produces sane figures (tiny budgets: this checks shape, not speed)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from keys import perf
+
+
+def test_measure_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(perf, "RECIPIENT_COUNTS", (1, 3))
+    out = perf.measure(seconds=0.0)
+    for suite in ("x25519", "mlkem768x25519"):
+        for n in (1, 3):
+            ms, ops = out[f"seal_{suite}_{n}_ms"], out[f"seal_{suite}_{n}_ops"]
+            assert ms > 0 and ops == pytest.approx(1000 / ms)
+        assert out[f"open_{suite}_ms"] > 0
+    assert out["seal_x25519_3_ms"] > out["seal_x25519_1_ms"] * 1.2
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")
+def test_measure_gpg() -> None:
+    assert perf.measure_gpg(recipients=2, seconds=0.0) > 0
