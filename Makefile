@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean install
+.PHONY: demo test lint typecheck bench clean install browser fuzz slow
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/orcon demo
 
-test: $(STAMP)
+# Headless Chromium (Debian's package) for the audit report's browser test.
+browser:
+	bash scripts/install-chromium.sh
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Long modes, never part of `make test`: fuzzing and load/fault runs at full size.
+fuzz: $(STAMP)
+	ORCON_FUZZ_LONG=1 $(BIN)/python -m pytest -q tests/fuzz
+
+slow: $(STAMP)
+	ORCON_SLOW=1 $(BIN)/python -m pytest -q tests/faults tests/load
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -120,3 +120,32 @@ def report(
     html.write_text(render_report(bundle, verification=verification, now=at), encoding="utf-8")
     state = "verified" if verification.ok else "[red]log verification FAILED[/red]"
     console.print(f"wrote {html} ({len(bundle.entries)} entries; {state})", highlight=False)
+
+
+@app.command()
+def fetch(
+    out_dir: Annotated[Path, typer.Argument(help="where to write the bundle")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")],
+    as_agency: Annotated[str, typer.Option("--as", help="the auditor you act for")] = "XX-AUDIT",
+) -> None:
+    """Download the audit log and its signed tree heads (read-only credentials)."""
+    import asyncio
+
+    from clients.auditor import fetch_bundle
+    from clients.connection import load_connection
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("fetching"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("fetch", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            n, h = asyncio.run(fetch_bundle(load_connection(data_dir), as_agency, out_dir,
+                                            progress=progress))
+        except (LookupError, FileNotFoundError) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(f"fetched {n} entries and {h} signed heads into {out_dir}")
