@@ -236,6 +236,56 @@ class _Loaded:
     entities: Any
     basis_order: dict[str, int]  # basis rule id → preference (lower first)
     thresholds: tuple[int, ...]  # agreement validity edges, µs
+    # Agency id → what Cedar can observe of it: its attributes and every ancestor.
+    classes: dict[str, tuple[tuple[Any, ...], frozenset[tuple[str, str]]]]
+    # Entities the policy text itself names (besides Agreements, always observable).
+    named_in_policies: frozenset[tuple[str, str]]
+
+
+def _agency_classes(
+    entities: list[dict[str, Any]],
+) -> dict[str, tuple[tuple[Any, ...], frozenset[tuple[str, str]]]]:
+    """Agency id → (attributes, every ancestor entity). Two agencies are
+    indistinguishable to the policies when their attributes agree and their ancestors
+    agree on every entity a policy or the request context can name: policies refer to
+    principals only through `in`, `==` and attributes. See `PolicyEngine._class_key`.
+    Evaluating one representative per class is what makes a wide fan-out cheap."""
+    def uid(ref: dict[str, str]) -> tuple[str, str]:
+        return (ref["type"].rsplit("::", 1)[-1], ref["id"])
+
+    parents = {uid(e["uid"]): [uid(p) for p in e["parents"]] for e in entities}
+    out: dict[str, tuple[Any, ...]] = {}
+    for e in entities:
+        me = uid(e["uid"])
+        if me[0] != "Agency":
+            continue
+        seen: set[tuple[str, str]] = set()
+        stack = list(parents[me])
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(parents.get(node, ()))
+        out[me[1]] = (tuple(sorted(e["attrs"].items())), frozenset(seen))
+    return out
+
+
+def _named_entities(value: Any) -> set[tuple[str, str]]:
+    """Every entity (type without namespace, id) referenced anywhere in a context."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, dict):
+        ref = value.get("__entity")
+        if isinstance(ref, dict):
+            found.add((str(ref.get("type", "")).rsplit("::", 1)[-1], str(ref.get("id"))))
+        for v in value.values():
+            found |= _named_entities(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _named_entities(v)
+    return found
+
+
+_ENTITY_LITERAL = re.compile(r"(?:\w+::)?(Agency|Country|Group)::\"([^\"]*)\"")
 
 
 def _load(fed: Federation, policy_dir: Path) -> _Loaded:
@@ -270,7 +320,8 @@ def _load(fed: Federation, policy_dir: Path) -> _Loaded:
     h.update(b"registry\0" + canonical_bytes(fed))
 
     policies = cedarpy.PolicySet.from_str("\n".join(texts))
-    entities = cedarpy.Entities.from_json_str(json.dumps(build_entities(fed)), schema)
+    entity_list = build_entities(fed)
+    entities = cedarpy.Entities.from_json_str(json.dumps(entity_list), schema)
     # A specific agreement explains a permit better than a default basis.
     ordered = [a for a in fed.agreements if not a.default_basis] + [
         a for a in fed.agreements if a.default_basis
@@ -288,6 +339,10 @@ def _load(fed: Federation, policy_dir: Path) -> _Loaded:
         entities=entities,
         basis_order={f"basis.{a.id}": i for i, a in enumerate(ordered)},
         thresholds=tuple(sorted(edges)),
+        classes=_agency_classes(entity_list),
+        named_in_policies=frozenset(
+            (m.group(1), m.group(2)) for t in texts for m in _ENTITY_LITERAL.finditer(t)
+        ),
     )
 
 
@@ -569,6 +624,22 @@ class PolicyEngine:
                             self.version, (RULE_UNKNOWN_AGENCY,))
         return None
 
+    def _class_key(self, agency: str, visible: set[tuple[str, str]]) -> Any:
+        """Equal keys ⇒ equal Cedar decisions for one context. An agency the context
+        names is its own class; otherwise only its attributes and the ancestors that
+        some policy or the context can observe (Agreements and Groups are named by
+        basis and restriction rules; a Country only when named) distinguish it."""
+        if ("Agency", agency) in visible:
+            return ("agency", agency)
+        entry = self._loaded.classes.get(agency)
+        if entry is None:
+            return ("agency", agency)
+        attrs, ancestors = entry
+        observable = frozenset(
+            a for a in ancestors if a[0] in ("Agreement", "Group") or a in visible
+        )
+        return (attrs, observable)
+
     def decide_receive(
         self, header: Header, recipients: Sequence[str], now: datetime
     ) -> list[Decision]:
@@ -589,8 +660,19 @@ class PolicyEngine:
                 todo.append(i)
         if todo:
             ctx = self._context(header, now)
-            names = [recipients[i] for i in todo]
-            results = self._run("receive", names, ctx, _uid("Message", header.id))
+            visible = _named_entities(ctx) | self._loaded.named_in_policies
+            # One Cedar request per class of indistinguishable recipients.
+            rep_of: dict[Any, int] = {}
+            member_class: list[Any] = []
+            for i in todo:
+                cls = self._class_key(recipients[i], visible)
+                rep_of.setdefault(cls, len(rep_of))
+                member_class.append(rep_of[cls])
+            reps = [""] * len(rep_of)
+            for i, c in zip(todo, member_class, strict=True):
+                reps[c] = reps[c] or recipients[i]
+            class_results = self._run("receive", reps, ctx, _uid("Message", header.id))
+            results = [class_results[c] for c in member_class]
             caching = self._cache_size > 0
             if len(self._cache) + len(todo) > self._cache_size:
                 # Dropping everything is cheaper than LRU bookkeeping per hit, and the
