@@ -8,6 +8,7 @@ Data directory layout:
     keys/AGENCY.key  orcon identities, encrypted at rest (0600)
     keys/root.key    the federation root key (a real federation keeps it offline)
     directory.bin    the key directory, every entry signed by the root
+    tls/             development CA and server certificate (broker/tls.py), keys 0600
     connection.json  what clients need to connect (clients/connection.py)
 """
 
@@ -22,12 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+import msgspec
 import nats
 import structlog
 from nats.aio.client import Client as NATS
 
 from broker import provision, streams
+from broker import tls as devtls
 from broker.audit.stream import AuditSequencer
+from broker.keysync import DirectoryWatcher, publish_directory
 from broker.natsserver import EmbeddedNats
 from broker.service import Broker, BrokerConfig
 from clients.connection import AgencyCredentials, Connection, write_connection
@@ -152,6 +156,9 @@ class DevStack:
         fast_kdf: bool = False,
         suites: tuple[str, ...] = ("x25519",),
         head_interval: float = 1.0,
+        ack_wait_s: float = 30.0,
+        tls: bool = False,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.federation_path = Path(federation_path)
@@ -161,11 +168,20 @@ class DevStack:
         self.fast_kdf = fast_kdf
         self.suites = suites
         self.head_interval = head_interval
+        # How long JetStream waits for an ack before redelivering (fault tests shorten it).
+        self.ack_wait_s = ack_wait_s
+        # TLS with the development CA. Off by default here only because some callers
+        # (orcon demo, orcon bench, tests/integration/test_permissions.py) still dial
+        # `connection.url` with a bare nats.connect; `orcon dev` turns it on.
+        self.tls = tls
+        self.max_message_bytes = max_message_bytes
+        self.tls_files: devtls.TlsFiles | None = None
         self.server: EmbeddedNats | None = None
         self.connection: Connection | None = None
         self.brokers: list[Broker] = []
         self._broker_ncs: list[NATS] = []
         self.audit: AuditSequencer | None = None
+        self.keysync: DirectoryWatcher | None = None
         self.federation: Federation | None = None
 
     async def __aenter__(self) -> DevStack:
@@ -196,21 +212,34 @@ class DevStack:
             + [(a.id, "auditor" if a.is_auditor else "agency") for a in self.federation.agencies],
         )
         self.server = EmbeddedNats(self.data_dir / "nats", port=self.port)
+        if self.tls:
+            self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls")
         config = provision.server_config(
             host=self.server.host,
             port=self.server.port,
             store_dir=self.data_dir / "nats" / "jetstream",
             principals=principals,
+            tls=self.tls_files,
         )
         await asyncio.to_thread(self.server.start, config)
-        self.connection = Connection(**{**_asdict(conn), "url": self.server.url})
+        self.connection = msgspec.structs.replace(
+            conn, url=self.url, ca=str(self.tls_files.ca) if self.tls_files else None
+        )
         write_connection(self.data_dir, self.connection)
 
         setup = await self.broker_connection("setup")
         js = setup.jetstream()
         await streams.ensure_streams(js)
-        await streams.ensure_consumers(js, [a.id for a in self.federation.agencies])
+        await streams.ensure_consumers(js, [a.id for a in self.federation.agencies],
+                                       ack_wait_s=self.ack_wait_s)
+        await publish_directory(setup, Path(conn.directory).read_bytes(),
+                                bytes.fromhex(conn.root_public))
         await setup.close()
+        keys_nc = await self.broker_connection("keysync")
+        self._broker_ncs.append(keys_nc)
+        self.keysync = DirectoryWatcher(keys_nc, self.directory(), self._directory_changed,
+                                        clock=self.clock)
+        await self.keysync.start()
         for i in range(self.n_brokers):
             await self.add_broker(f"broker-{i + 1}")
         passphrase = self.passphrase()
@@ -226,12 +255,20 @@ class DevStack:
         assert self.connection is not None and self.connection.passphrase_file
         return Path(self.connection.passphrase_file).read_text().strip()
 
+    @property
+    def url(self) -> str:
+        """The client URL: `tls://` when TLS is on (nats-py then insists on TLS)."""
+        assert self.server is not None
+        scheme = "tls" if self.tls else "nats"
+        return f"{scheme}://{self.server.host}:{self.server.port}"
+
     async def broker_connection(self, label: str) -> NATS:
         assert self.server is not None
         seed = self.data_dir / "creds" / f"{BROKER_NAME}.nk"
+        ctx = devtls.client_context(self.tls_files.ca) if self.tls_files else None
         return await nats.connect(
-            self.server.url, nkeys_seed=str(seed), name=f"orcon-{label}",
-            max_reconnect_attempts=120, reconnect_time_wait=0.25,
+            self.url, nkeys_seed=str(seed), name=f"orcon-{label}",
+            max_reconnect_attempts=120, reconnect_time_wait=0.25, tls=ctx,
         )
 
     def engine(self) -> PolicyEngine:
@@ -244,16 +281,36 @@ class DevStack:
             Path(self.connection.directory).read_bytes(), bytes.fromhex(self.connection.root_public)
         )
 
+    def _directory_changed(self, directory: Directory) -> None:
+        for broker in self.brokers:
+            broker.directory = directory
+
+    async def publish_directory(self) -> int:
+        """Push DATA/directory.bin (after `orcon keys rotate/revoke`) to every broker."""
+        assert self.connection is not None
+        nc = await self.broker_connection("publish-directory")
+        try:
+            return await publish_directory(nc, Path(self.connection.directory).read_bytes(),
+                                           bytes.fromhex(self.connection.root_public))
+        finally:
+            await nc.close()
+
     async def add_broker(self, broker_id: str) -> Broker:
         nc = await self.broker_connection(broker_id)
         self._broker_ncs.append(nc)
-        broker = Broker(nc, self.engine(), self.directory(),
-                        BrokerConfig(broker_id=broker_id, clock=self.clock))
+        current = self.keysync.current if self.keysync else self.directory()
+        config = BrokerConfig(broker_id=broker_id, clock=self.clock)
+        if self.max_message_bytes is not None:
+            config.max_message_bytes = self.max_message_bytes
+        broker = Broker(nc, self.engine(), current, config)
         await broker.start()
         self.brokers.append(broker)
         return broker
 
     async def stop(self) -> None:
+        if self.keysync is not None:
+            await self.keysync.stop()
+            self.keysync = None
         if self.audit is not None:
             await self.audit.stop()
             self.audit = None

@@ -166,3 +166,33 @@ def show(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> 
             typer.echo(f"public key:      {r.public_bytes.hex()}")
             return
         _describe(load_identity(file, passphrase), datetime.now(UTC))
+
+
+@app.command()
+def publish(
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="a running stack's data dir")],
+) -> None:
+    """Push the stack's directory file (after rotate/revoke and re-signing) to every
+    broker; clients pick it up within seconds."""
+    import asyncio
+
+    import nats
+
+    from broker.keysync import publish_directory
+    from clients.connection import load_connection
+
+    conn = load_connection(data_dir)
+    if conn.broker_nkey is None:
+        _fail("this connection file carries no operator credentials")
+
+    async def run() -> int:
+        nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey)
+        try:
+            return await publish_directory(nc, Path(conn.directory).read_bytes(),
+                                           bytes.fromhex(conn.root_public))
+        finally:
+            await nc.close()
+
+    with _errors():
+        revision = asyncio.run(run())
+    typer.echo(f"directory published (revision {revision})")

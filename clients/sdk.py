@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -77,14 +78,20 @@ class InboxBatch:
 
 
 async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: object) -> NATS:
+    # With a CA in connection.json the server requires TLS and is verified against
+    # that CA alone; `conn.servers` lists every cluster node so a client survives the
+    # loss of the one it first reached.
+    tls = conn.tls_context()
+    if tls is not None:
+        kwargs.setdefault("tls", tls)
     return await nats.connect(
-        conn.url,
+        conn.servers,
         nkeys_seed=nkey_path,
         inbox_prefix=s.inbox_prefix(name).encode(),
         name=f"orcon-{name}",
-        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),  # type: ignore[arg-type]
+        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),
         reconnect_time_wait=0.5,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -97,6 +104,7 @@ class AgencyClient:
         *,
         clock: Callable[[], datetime] = utcnow,
         replay_window: timedelta = timedelta(days=30),
+        directory_max_age: float = 5.0,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -107,6 +115,10 @@ class AgencyClient:
         self._replay_window = replay_window
         self._seen: set[str] = set()
         self._inbox: JetStreamContext.PullSubscription | None = None
+        # Rotations and revocations reach clients by refetching the (root-signed)
+        # directory at most this many seconds after the last fetch.
+        self.directory_max_age = directory_max_age
+        self._directory_at = time.monotonic()
         self._reports: JetStreamContext.PullSubscription | None = None
 
     @classmethod
@@ -145,8 +157,16 @@ class AgencyClient:
         with contextlib.suppress(Exception):
             await self.nc.close()
 
-    async def refresh_directory(self, root_public: bytes) -> None:
-        self.directory = await fetch_directory(self.nc, self.agency, root_public)
+    async def refresh_directory(self) -> None:
+        self.directory = await fetch_directory(self.nc, self.agency, self.directory.root_public)
+        self._directory_at = time.monotonic()
+
+    async def _fresh_directory(self) -> None:
+        if time.monotonic() - self._directory_at >= self.directory_max_age:
+            try:
+                await self.refresh_directory()
+            except Exception as exc:  # keep the verified copy we have; say so
+                log.warning("directory_refresh_failed", error=type(exc).__name__)
 
     # ---- sending ------------------------------------------------------------------------
 
@@ -212,6 +232,7 @@ class AgencyClient:
         header = msgspec.structs.replace(draft, recipients=sorted(set(permitted)))
         if not header.recipients:
             return Sent(header, [], refused, submitted=False)
+        await self._fresh_directory()
         now = self.clock()
         recipients: list[Recipient] = []
         for agency in header.recipients:
@@ -232,7 +253,7 @@ class AgencyClient:
             )
         try:
             msgs = await self._reports.fetch(limit, timeout=timeout)
-        except (NatsTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeoutError):
             return []
         out = []
         for m in msgs:
@@ -253,13 +274,14 @@ class AgencyClient:
     async def inbox(self, limit: int = 100, timeout: float = 2.0) -> InboxBatch:
         """Fetch, verify and open deliveries. A delivery is acknowledged once it has been
         handled, opened or refused, so a forged one cannot be redelivered forever."""
+        await self._fresh_directory()
         if self._inbox is None:
             self._inbox = await self.js.pull_subscribe_bind(
                 s.inbox_consumer(self.agency), s.DELIVER_STREAM
             )
         try:
             msgs = await self._inbox.fetch(limit, timeout=timeout)
-        except (NatsTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeoutError):
             return InboxBatch()
         batch = InboxBatch()
         for m in msgs:
