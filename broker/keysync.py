@@ -33,13 +33,14 @@ DIRECTORY_BUCKET = "orcon-directory"
 DIRECTORY_KEY = "current"
 
 
-async def _bucket(nc: NATS) -> KeyValue:
+async def bucket(nc: NATS, name: str) -> KeyValue:
+    """A file-backed KV bucket, created on first use (brokers' credentials only)."""
     js = nc.jetstream()
     try:
-        return await js.key_value(DIRECTORY_BUCKET)
+        return await js.key_value(name)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=DIRECTORY_BUCKET, history=16, storage=StorageType.FILE)
+            KeyValueConfig(bucket=name, history=16, storage=StorageType.FILE)
         )
 
 
@@ -47,7 +48,7 @@ async def publish_directory(nc: NATS, data: bytes, root_public: bytes) -> int:
     """Store a new directory version (verified first: never publish what brokers would
     refuse). Returns the bucket revision."""
     Directory.load(data, root_public)
-    kv = await _bucket(nc)
+    kv = await bucket(nc, DIRECTORY_BUCKET)
     return int(await kv.put(DIRECTORY_KEY, data))
 
 
@@ -89,7 +90,7 @@ class DirectoryWatcher:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        kv = await _bucket(self.nc)
+        kv = await bucket(self.nc, DIRECTORY_BUCKET)
         watcher = await kv.watch(DIRECTORY_KEY)
         self._task = asyncio.create_task(self._run(watcher), name="directory-watch")
 

@@ -32,6 +32,7 @@ from broker import provision, streams
 from broker import tls as devtls
 from broker.audit.stream import AuditSequencer
 from broker.keysync import DirectoryWatcher, publish_directory
+from broker.policysync import RegistryWatcher, publish_registry
 from broker.natsserver import EmbeddedNats
 from broker.service import Broker, BrokerConfig
 from clients.connection import AgencyCredentials, Connection, write_connection
@@ -182,6 +183,7 @@ class DevStack:
         self._broker_ncs: list[NATS] = []
         self.audit: AuditSequencer | None = None
         self.keysync: DirectoryWatcher | None = None
+        self.registry: RegistryWatcher | None = None
         self.federation: Federation | None = None
 
     async def __aenter__(self) -> DevStack:
@@ -206,11 +208,7 @@ class DevStack:
             suites=self.suites, fast_kdf=self.fast_kdf,
         )
         self.federation = load_federation(Path(conn.federation))
-        principals = provision.provision(
-            self.data_dir / "creds",
-            [(BROKER_NAME, "broker")]
-            + [(a.id, "auditor" if a.is_auditor else "agency") for a in self.federation.agencies],
-        )
+        principals = provision.provision(self.data_dir / "creds", members(self.federation))
         self.server = EmbeddedNats(self.data_dir / "nats", port=self.port)
         if self.tls:
             self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls")
@@ -240,6 +238,10 @@ class DevStack:
         self.keysync = DirectoryWatcher(keys_nc, self.directory(), self._directory_changed,
                                         clock=self.clock)
         await self.keysync.start()
+        await publish_registry(keys_nc, Path(conn.federation).read_bytes())
+        self.registry = RegistryWatcher(keys_nc, lambda: [b.engine for b in self.brokers],
+                                        clock=self.clock)
+        await self.registry.start()
         for i in range(self.n_brokers):
             await self.add_broker(f"broker-{i + 1}")
         passphrase = self.passphrase()
@@ -295,6 +297,14 @@ class DevStack:
         finally:
             await nc.close()
 
+    async def publish_registry(self, federation_toml: bytes) -> int:
+        """Validate and push a new federation registry to every broker."""
+        nc = await self.broker_connection("publish-registry")
+        try:
+            return await publish_registry(nc, federation_toml)
+        finally:
+            await nc.close()
+
     async def add_broker(self, broker_id: str) -> Broker:
         nc = await self.broker_connection(broker_id)
         self._broker_ncs.append(nc)
@@ -311,6 +321,9 @@ class DevStack:
         if self.keysync is not None:
             await self.keysync.stop()
             self.keysync = None
+        if self.registry is not None:
+            await self.registry.stop()
+            self.registry = None
         if self.audit is not None:
             await self.audit.stop()
             self.audit = None
@@ -324,6 +337,14 @@ class DevStack:
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
             self.server = None
+
+
+def members(federation: Federation) -> list[tuple[str, provision.Role]]:
+    """Every NATS principal of a federation: the brokers' user and one per agency."""
+    out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker")]
+    for a in federation.agencies:
+        out.append((a.id, "auditor" if a.is_auditor else "agency"))
+    return out
 
 
 def _asdict(conn: Connection) -> dict[str, object]:

@@ -129,3 +129,37 @@ def whatif(
                 typer.echo(f"{path.name} {b.recipient}: {verb}: {b.reason} (was: {a.reason})")
     typer.echo(f"{changes} change(s) across {len(files)} header(s); "
                f"policy version {old.version} -> {new.version}")
+
+
+@app.command()
+def publish(
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="a running stack's data dir")],
+    federation: Annotated[Path, typer.Option(exists=True, dir_okay=False)],
+) -> None:
+    """Validate a federation registry and push it to every running broker (no restart);
+    brokers log a policy_changed audit event."""
+    import asyncio
+
+    import nats
+
+    from broker.policysync import publish_registry
+    from clients.connection import load_connection
+
+    conn = load_connection(data_dir)
+    if conn.broker_nkey is None:
+        typer.echo("error: this connection file carries no operator credentials", err=True)
+        raise typer.Exit(1)
+
+    async def run() -> int:
+        nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey)
+        try:
+            return await publish_registry(nc, federation.read_bytes())
+        finally:
+            await nc.close()
+
+    try:
+        revision = asyncio.run(run())
+    except FederationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"registry published (revision {revision})")
