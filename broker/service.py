@@ -24,6 +24,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 import schemas
+from broker import lifecycle
 from broker import subjects as s
 from broker.audit.events import AuditEvent, EventType, encode_event
 from broker.audit.stream import event_with_id
@@ -32,6 +33,13 @@ from keys.directory import Directory
 from keys.envelope import for_recipient, header_hash, verify
 from keys.errors import CryptoError, KeysError
 from policies.engine import Decision, PolicyEngine
+from schemas.acts import (
+    FORWARD_TAG,
+    ForwardSubmission,
+    decode_forward,
+    encode_forward,
+    is_forward,
+)
 
 log = structlog.get_logger("orcon.broker")
 
@@ -108,7 +116,7 @@ class Broker:
         while not self._stopping.is_set():
             try:
                 msgs = await sub.fetch(self.config.fetch_batch, timeout=0.5)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 continue
             except Exception as exc:  # connection trouble: back off, never die
                 log.warning("fetch_failed", error=type(exc).__name__)
@@ -170,6 +178,26 @@ class Broker:
                 f"the submission is {len(data)} bytes, above the limit of "
                 f"{self.config.max_message_bytes}",
             )
+        if is_forward(data):
+            return self._route_forward(submitter, data, now)
+        env, header = self._verified(submitter, data, now)
+        act: lifecycle.Verdict | None = None
+        if header.kind in lifecycle.ACT_KINDS:
+            try:
+                act = lifecycle.check_act(header, self.engine, self.directory, now)
+            except lifecycle.ActError as exc:
+                raise Rejected(exc.rule, str(exc)) from None
+            if not act.allowed:
+                return self._act_refused(submitter, header, act)
+        routed = self._route_verified(submitter, env, header, now)
+        if act is not None:
+            routed.events.append(self._act_event(submitter, header.id, act))
+        return routed
+
+    def _verified(
+        self, submitter: str, data: bytes, now: datetime
+    ) -> tuple[schemas.Envelope, schemas.Header]:
+        """Decode a submitted envelope and verify its sender and signature."""
         try:
             env = schemas.decode_envelope(data)
             header = schemas.decode_header(env.header)
@@ -190,7 +218,11 @@ class Broker:
             verify(env, signer)
         except CryptoError:
             raise Rejected("signature", "the signature does not verify") from None
+        return env, header
 
+    def _route_verified(
+        self, submitter: str, env: schemas.Envelope, header: schemas.Header, now: datetime
+    ) -> Routed:
         listed = set(header.recipients)
         stray = sorted({st.recipient for st in env.stanzas} - listed)
         if stray:
@@ -246,6 +278,69 @@ class Broker:
         )
         log.info("routed", message_id=header.id, sender=submitter,
                  delivered=len(delivered), refused=len(refused))
+        return routed
+
+    # ---- life cycle (checks in broker/lifecycle.py) -------------------------------------
+
+    def _act_event(self, submitter: str, act_id: str,
+                   v: lifecycle.Verdict) -> tuple[str, AuditEvent]:
+        """The audit event of a checked act. It is about the original information (its
+        id and header hash); `details.event_id`-style dedupe uses the act's own id."""
+        details = {**_restriction_details(v.original, self._country), **v.details}
+        if v.event in (EventType.FORWARDED, EventType.FORWARD_REFUSED):
+            details["forward_to"] = v.counterpart or ""
+        event = self._event(
+            v.event.value, actor=submitter, message_id=v.original.id,
+            counterpart=v.counterpart, rule=v.rule, reason=v.reason,
+            header_hash=v.original_hash, policy_version=self.engine.version,
+            details=details,
+        )
+        return (f"{act_id}:{v.event.value}", event)
+
+    def _act_refused(self, submitter: str, header: schemas.Header,
+                     v: lifecycle.Verdict) -> Routed:
+        """A use or forward the restrictions forbid: nothing is delivered; the holder is
+        told the deciding rule and why, and the refusal is logged."""
+        refusal = schemas.Refusal(v.counterpart or "", v.rule or "", v.reason or "")
+        self.metrics.refused.labels(rule=refusal.rule).inc()
+        log.info(v.event.value, message_id=v.original.id, actor=submitter, rule=v.rule)
+        return Routed(
+            outcome=schemas.Outcome(message_id=header.id, sender=submitter, status="refused",
+                                    refused=[refusal], policy_version=self.engine.version),
+            events=[self._act_event(submitter, header.id, v)],
+        )
+
+    def _route_forward(self, submitter: str, data: bytes, now: datetime) -> Routed:
+        """A holder passes information on: the notice (signed by the holder, sealed to the
+        originator) is routed as usual; the original envelope, with one stanza for the
+        third party, goes to the third party only if `lifecycle.check_forward` allows."""
+        try:
+            sub = decode_forward(data)
+            original_env = schemas.decode_envelope(sub.original)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            raise Rejected("forward.schema", f"not a valid forward submission: {exc}") from None
+        except schemas.SchemaError as exc:
+            raise Rejected("forward.schema", str(exc)) from None
+        env, notice = self._verified(submitter, sub.notice, now)
+        try:
+            v = lifecycle.check_forward(notice, original_env, self.engine, self.directory, now)
+        except lifecycle.ActError as exc:
+            raise Rejected(exc.rule, str(exc)) from None
+        if not v.allowed:
+            return self._act_refused(submitter, notice, v)
+        assert v.counterpart is not None
+        routed = self._route_verified(submitter, env, notice, now)
+        third = v.counterpart
+        # The third party gets the notice without stanzas (it verifies the holder's
+        # signature, it cannot read the note to the originator) and the original.
+        routed.deliveries[third] = encode_forward(ForwardSubmission(
+            tag=FORWARD_TAG,
+            notice=schemas.encode_envelope(for_recipient(env, third)),
+            original=schemas.encode_envelope(original_env),
+        ))
+        routed.outcome = msgspec.structs.replace(
+            routed.outcome, delivered=[*routed.outcome.delivered, third])
+        routed.events.append(self._act_event(submitter, notice.id, v))
         return routed
 
     def _country(self, agency: str) -> str:
@@ -315,6 +410,9 @@ class Broker:
 
 def _peek_message_id(data: bytes) -> str | None:
     """Best effort: the id of a submission that failed validation, for the report."""
+    if is_forward(data):  # a forward is reported under its notice's id
+        with contextlib.suppress(Exception):
+            data = decode_forward(data).notice
     try:
         env = schemas.decode_envelope(data)
         raw = msgspec.msgpack.decode(env.header)

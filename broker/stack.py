@@ -32,8 +32,10 @@ from broker import provision, streams
 from broker import tls as devtls
 from broker.audit.stream import AuditSequencer
 from broker.keysync import DirectoryWatcher, publish_directory
-from broker.policysync import RegistryWatcher, publish_registry
+from broker.lifecycle import AckWatcher
+from broker.metrics import Metrics
 from broker.natsserver import EmbeddedNats
+from broker.policysync import RegistryWatcher, publish_registry
 from broker.service import Broker, BrokerConfig
 from clients.connection import AgencyCredentials, Connection, write_connection
 from keys.directory import Directory, FederationRoot
@@ -177,6 +179,9 @@ class DevStack:
         self.tls = tls
         self.max_message_bytes = max_message_bytes
         self.tls_files: devtls.TlsFiles | None = None
+        # One registry per process, shared by its brokers: Prometheus scrapes a process,
+        # and counters of several brokers in it add up (broker/health.py serves it).
+        self.metrics = Metrics()
         self.server: EmbeddedNats | None = None
         self.connection: Connection | None = None
         self.brokers: list[Broker] = []
@@ -184,6 +189,7 @@ class DevStack:
         self.audit: AuditSequencer | None = None
         self.keysync: DirectoryWatcher | None = None
         self.registry: RegistryWatcher | None = None
+        self.ack_watcher: AckWatcher | None = None
         self.federation: Federation | None = None
 
     async def __aenter__(self) -> DevStack:
@@ -252,6 +258,10 @@ class DevStack:
             nc, log_identity, interval=self.head_interval, clock=self.clock
         )
         await self.audit.start()
+        ack_nc = await self.broker_connection("ack-watch")
+        self._broker_ncs.append(ack_nc)
+        self.ack_watcher = AckWatcher(ack_nc, clock=self.clock)
+        await self.ack_watcher.start()
 
     def passphrase(self) -> str:
         assert self.connection is not None and self.connection.passphrase_file
@@ -312,12 +322,15 @@ class DevStack:
         config = BrokerConfig(broker_id=broker_id, clock=self.clock)
         if self.max_message_bytes is not None:
             config.max_message_bytes = self.max_message_bytes
-        broker = Broker(nc, self.engine(), current, config)
+        broker = Broker(nc, self.engine(), current, config, metrics=self.metrics)
         await broker.start()
         self.brokers.append(broker)
         return broker
 
     async def stop(self) -> None:
+        if self.ack_watcher is not None:
+            await self.ack_watcher.stop()
+            self.ack_watcher = None
         if self.keysync is not None:
             await self.keysync.stop()
             self.keysync = None

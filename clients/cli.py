@@ -8,7 +8,7 @@ import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
@@ -17,6 +17,9 @@ from rich.console import Console
 import schemas
 from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
 from clients.logs import configure
+
+if TYPE_CHECKING:
+    from broker.config import BrokerSettings
 
 app = typer.Typer(
     help="orcon: restricted, end-to-end encrypted intelligence sharing over NATS.",
@@ -73,6 +76,25 @@ def _run_until_signal(coro_factory: object) -> None:
     asyncio.run(main())
 
 
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="broker settings (TOML); ORCON_* variables override it"),
+]
+HttpPort = Annotated[
+    int | None,
+    typer.Option("--http", help="serve /healthz, /readyz and /metrics on this port (loopback)"),
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> BrokerSettings:
+    from broker.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command()
 def dev(
     data_dir: DataDir,
@@ -80,55 +102,98 @@ def dev(
     brokers: Annotated[int, typer.Option(min=1, max=16)] = 1,
     port: Annotated[int | None, typer.Option(help="NATS port (default: a free one)")] = None,
     json_logs: Annotated[bool, typer.Option("--json-logs")] = False,
+    tls: Annotated[
+        bool | None,
+        typer.Option("--tls/--no-tls", help="TLS with a generated development CA (default on)"),
+    ] = None,
+    http: HttpPort = None,
+    config: ConfigFile = None,
 ) -> None:
     """Run an embedded nats-server and brokers until Ctrl-C; writes DIR/connection.json."""
+    from broker.health import HealthServer
     from broker.natsserver import NatsServerError
     from broker.stack import DevStack, default_federation
+    from broker.tls import TlsError
     from policies.federation import FederationError
 
-    configure(json=json_logs)
+    settings = _settings(config, tls=tls, http_port=http, json_logs=json_logs or None)
+    configure(json=settings.json_logs)
 
     async def serve(stop: asyncio.Event) -> None:
         async with DevStack(data_dir, federation or default_federation(), brokers=brokers,
-                            port=port) as stack:
+                            port=port, tls=settings.tls,
+                            max_message_bytes=settings.max_message_bytes) as stack:
             assert stack.server is not None
-            err.print(f"orcon dev: NATS at {stack.server.url}, {brokers} broker(s); "
-                      f"connection details in {data_dir / 'connection.json'}. Ctrl-C stops.")
-            await stop.wait()
-            err.print("stopping: draining brokers, then NATS")
+            health: HealthServer | None = None
+            if settings.http_port is not None:
+                hnc = await stack.broker_connection("health")
+                health = HealthServer(hnc, stack.metrics, ready=lambda: not stop.is_set(),
+                                      host=settings.http_host, port=settings.http_port)
+                await health.start()
+            err.print(f"orcon dev: NATS at {stack.url}, {brokers} broker(s); "
+                      f"connection details in {data_dir / 'connection.json'}"
+                      + (f"; health and metrics at {health.url}" if health else "")
+                      + ". Ctrl-C stops.")
+            try:
+                await stop.wait()
+                err.print("stopping: draining brokers, then NATS")
+            finally:
+                if health is not None:
+                    await health.stop()
+                    await health.nc.close()
 
     try:
         _run_until_signal(serve)
-    except (NatsServerError, FederationError) as exc:
+    except (NatsServerError, FederationError, TlsError, OSError) as exc:
         raise fail(str(exc)) from None
 
 
 @app.command("broker")
 def broker_cmd(
     data_dir: DataDir,
-    broker_id: Annotated[str, typer.Option("--id")] = "broker-x",
+    broker_id: Annotated[str | None, typer.Option("--id")] = None,
+    http: HttpPort = None,
+    config: ConfigFile = None,
 ) -> None:
-    """Run one more broker process against a running stack (scale out, fault tests)."""
+    """Run one more broker process against a running stack (scale out, fault tests).
+
+    SIGTERM or SIGINT drains: the batch in hand is routed and acknowledged, then the
+    process exits 0."""
     import nats
 
+    from broker.health import HealthServer
     from broker.service import Broker, BrokerConfig
     from clients.connection import load_connection
     from keys.directory import Directory
     from policies.engine import PolicyEngine
     from policies.federation import load_federation
 
+    settings = _settings(config, broker_id=broker_id or "broker-x", http_port=http)
     configure(json=True)
     conn = load_connection(data_dir)
+    servers = ([u.strip() for u in settings.nats_url.split(",") if u.strip()]
+               if settings.nats_url else conn.servers)
 
     async def serve(stop: asyncio.Event) -> None:
-        nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey, name=broker_id,
-                                max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+        nc = await nats.connect(servers, nkeys_seed=conn.broker_nkey, name=settings.broker_id,
+                                max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                                tls=conn.tls_context())
         engine = PolicyEngine(load_federation(Path(conn.federation)))
         directory = Directory.load(Path(conn.directory).read_bytes(),
                                    bytes.fromhex(conn.root_public))
-        b = Broker(nc, engine, directory, BrokerConfig(broker_id=broker_id))
+        b = Broker(nc, engine, directory,
+                   BrokerConfig(broker_id=settings.broker_id,
+                                max_message_bytes=settings.max_message_bytes,
+                                fetch_batch=settings.fetch_batch))
         await b.start()
+        health: HealthServer | None = None
+        if settings.http_port is not None:
+            health = HealthServer(nc, b.metrics, ready=lambda: not stop.is_set(),
+                                  host=settings.http_host, port=settings.http_port)
+            await health.start()
         await stop.wait()
+        if health is not None:
+            await health.stop()
         await b.stop()
         await nc.drain()
 
@@ -207,29 +272,33 @@ def inbox(
     wait: Annotated[float, typer.Option(help="seconds to wait for deliveries")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Fetch, verify and decrypt deliveries; restrictions are shown above the content."""
+    """Fetch, verify and decrypt new deliveries into the agency's encrypted local store,
+    acknowledge their restrictions (signed, audited) and show them, restrictions first."""
+    from clients.cli_life import store_path
     from clients.connection import load_connection
+    from clients.lifecycle import Holder
     from clients.render import message_panel
-    from clients.sdk import AgencyClient
 
     configure(level="WARNING")
 
     async def run() -> None:
-        client = await AgencyClient.connect(load_connection(data_dir), as_agency)
+        holder = await Holder.open_for(load_connection(data_dir), as_agency,
+                                       store_path(data_dir, as_agency))
         try:
-            batch = await client.inbox(timeout=wait)
+            result = await holder.sync(timeout=wait)
+            rows = [await holder.open(r.id) for r in result.new]
         finally:
-            await client.close()
+            await holder.close()
         if as_json:
-            out = [{"header": m.header, "body": m.body} for m in batch.messages]
+            out = [{"header": r.header, "body": r.body} for r in rows]
             sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
             return
-        if not batch.messages:
+        if not rows:
             console.print("no new messages")
-        for m in batch.messages:
-            console.print(message_panel(m.header, m.body))
-        for r in batch.rejected:
-            console.print(f"[red]rejected[/] {r.message_id or '?'}: {r.reason}")
+        for r in rows:
+            console.print(message_panel(r.header, r.body))
+        for rej in result.rejected:
+            console.print(f"[red]rejected[/] {rej.message_id or '?'}: {rej.reason}")
 
     try:
         asyncio.run(run())

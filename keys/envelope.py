@@ -163,3 +163,64 @@ class ReplayGuard:
             self._seen = {i: t for i, t in self._seen.items() if t >= oldest}
             self._prune_at = max(1024, 2 * len(self._seen))
 
+
+
+# ---- life-cycle additions (forward, proofs) ------------------------------------------
+
+
+def verify_signed_header(
+    header_bytes: bytes, signature: bytes, body_digest: bytes, signer_public: Ed25519PublicKey
+) -> None:
+    """Check a signature without the body: the sender signed the header hash and the
+    SHA-256 of the ciphertext, so the digest stands in for the ciphertext. Lets a broker
+    or auditor verify a proof (`schemas.acts.SignedHeader`) it holds no body for."""
+    if len(body_digest) != 32:
+        raise CryptoError()
+    try:
+        signer_public.verify(signature, SIGNATURE_LABEL + header_hash(header_bytes) + body_digest)
+    except InvalidSignature:
+        raise CryptoError() from None
+
+
+def body_digest(envelope: Envelope) -> bytes:
+    """The SHA-256 of the ciphertext, as covered by the signature."""
+    return hashlib.sha256(envelope.ciphertext).digest()
+
+
+def unwrap_content_key(
+    envelope: Envelope,
+    identity: Identity,
+    signer_public: Ed25519PublicKey,
+    *,
+    now: datetime | None = None,
+) -> bytes:
+    """The content key of an envelope addressed to `identity`, after verifying the
+    sender's signature and that the key opens the body. For forwarding: the holder
+    re-wraps this key to a third party instead of re-encrypting, so the originator's
+    signature over the ciphertext stays valid. Never log or store the result."""
+    verify(envelope, signer_public)
+    now = _utc(now)
+    hh = header_hash(envelope.header)
+    for stanza in envelope.stanzas:
+        key = identity.kem_key(stanza.key_id)
+        if stanza.recipient != identity.agency or key is None or not key.valid_at(now):
+            continue
+        try:
+            content_key = identity.unwrap(stanza, hh)
+            _decrypt_body(content_key, envelope.ciphertext, hh)
+        except CryptoError:
+            continue
+        return content_key
+    raise UnknownRecipient(f"no stanza that {identity.agency} can open")
+
+
+def add_stanzas(
+    envelope: Envelope, content_key: bytes, recipients: Sequence[Recipient]
+) -> Envelope:
+    """The same envelope (header, signature, ciphertext unchanged) with the content key
+    also wrapped to `recipients`. The HPKE info binds each stanza to this header and
+    that recipient, so the stanza cannot be reused for another message or agency."""
+    hh = header_hash(envelope.header)
+    return msgspec.structs.replace(
+        envelope, stanzas=[*envelope.stanzas, *(r.wrap(content_key, hh) for r in recipients)]
+    )

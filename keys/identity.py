@@ -236,6 +236,20 @@ class Identity:
     def signing_keys(self) -> list[SigningKey]:
         return list(self._signing)
 
+    def storage_keys(self, label: bytes) -> list[bytes]:
+        """32-byte keys for local encryption at rest, one per signing key held (current
+        first), derived with HKDF-SHA256 under `label`. Several, so that data protected
+        under a key that is being rotated out can still be opened during the overlap and
+        re-protected under the current one. Never log or store the result."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=b"orcon/v1/storage",
+                 info=label + b"\x00" + k.key_id.encode()).derive(k.secret)
+            for k in reversed(self._signing)
+        ]
+
     # -- KEM -----------------------------------------------------------------------------
     @property
     def kem_keys(self) -> list[KemKey]:

@@ -23,8 +23,8 @@ import cedarpy
 import msgspec
 
 from policies.countries import ISO_COUNTRIES
-from policies.federation import Agreement, Federation, Role, canonical_bytes
-from schemas.codes import Level
+from policies.federation import Agreement, Federation, Role, Subscription, canonical_bytes
+from schemas.codes import Level, Urgency
 from schemas.header import Header
 
 DEFAULT_POLICY_DIR = Path(__file__).parent / "cedar"
@@ -346,6 +346,22 @@ def _load(fed: Federation, policy_dir: Path) -> _Loaded:
     )
 
 
+def subscription_matches(sub: Subscription, header: Header) -> bool:
+    """A focal point's filter against the signed header: every non-empty list must
+    share a value with the header (empty matches all), and the urgency must reach
+    `min_urgency`. A filter on topics matches nothing when the header has no topics."""
+    t = header.topics
+    nationalities: list[str] = list(getattr(sub, "nationalities", []) or [])
+    return (
+        (not sub.kinds or header.kind in sub.kinds)
+        and (not sub.categories or header.category in sub.categories)
+        and (not sub.route_countries or bool(set(sub.route_countries) & set(t.route_countries)))
+        and (not sub.document_types or bool(set(sub.document_types) & set(t.document_types)))
+        and (not nationalities or bool(set(nationalities) & set(t.nationalities)))
+        and Urgency(header.urgency).rank >= Urgency(sub.min_urgency).rank
+    )
+
+
 # ---------------------------------------------------------------------------
 # The engine
 
@@ -407,6 +423,15 @@ class PolicyEngine:
                 out.update(fed.members_of(name))
             else:
                 out.update(fed.agencies_of_country(name))
+        # Focal points' subscriptions pull in what matches their remit, but only for
+        # broadcasts (an audience) and alerts: a bilateral exchange stays between the
+        # parties the sender named, and TLP:RED is for named recipients only. The
+        # receive policy still decides each one, so a match is never a permission.
+        if (header.audience or header.kind == "alert") and header.restrictions.tlp != "RED":
+            for fp in fed.agencies:
+                if (fp.subscriptions and Role.FOCAL_POINT in fp.roles
+                        and any(subscription_matches(sub, header) for sub in fp.subscriptions)):
+                    out.add(fp.id)
         out.discard(header.sender)
         return sorted(
             a for a in out if (ag := fed.get_agency(a)) is None or not ag.is_auditor

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.acts import Act
 from schemas.codes import (
     Category,
     InfoAccuracy,
@@ -67,3 +68,7 @@ class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
     evaluation: Evaluation | None = None
     topics: Topics = Topics()
     languages: list[LangTag] = []
+    # Life-cycle acts after delivery (schemas/acts.py): what a use declaration, consent,
+    # forward notice, acknowledgment or purge receipt does, signed so the broker can
+    # check and audit it without reading the body.
+    act: Act | None = None

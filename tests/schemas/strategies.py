@@ -71,6 +71,9 @@ def strategy(t: mi.Type) -> st.SearchStrategy[Any]:
         return _num(t)
     if isinstance(t, mi.BoolType):
         return st.booleans()
+    if isinstance(t, mi.BytesType):  # life-cycle proofs (schemas/acts.py)
+        lo = t.min_length or 0
+        return st.binary(min_size=lo, max_size=lo if t.max_length == lo else lo + 8)
     if isinstance(t, mi.NoneType):
         return st.none()
     if isinstance(t, mi.EnumType):

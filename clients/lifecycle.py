@@ -1,0 +1,557 @@
+"""The life cycle after delivery, on the agency's side (Article 10(2)).
+
+`Holder` composes an `AgencyClient` (sending, verifying, opening) with a local encrypted
+`Store`. Every act is a signed orcon message through the broker, so it is checked and
+audited there too; this side refuses early and explains, the broker decides for the
+record:
+
+    sync()             fetch deliveries (and forwards) into the store; reminders flagged
+    open(id)           read a message; the first open signs an acknowledgment
+    use(...)           declare a use; refused with the restriction's name if not allowed
+    request_consent    ask the originator to lift a restriction for one action and party
+    grant / refuse     the originator's signed decision (conditions, expiry)
+    forward(...)       re-wrap the content key to a third party; the originator's signed
+                       header travels unchanged, the forwarder may only tighten
+    purge()            destroy expired messages, each with a signed purge receipt
+    reply / requests   threaded replies; deadlines from each request's response term
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import msgspec
+from nats.errors import TimeoutError as NatsTimeoutError
+
+import schemas
+from broker import subjects as s
+from broker.lifecycle import (
+    ACT_KINDS,
+    EVIDENTIAL_USES,
+    loosened_fields,
+    needed_consent,
+    proof_of,
+    use_refusal,
+)
+from clients.connection import Connection
+from clients.sdk import AgencyClient, Received, Rejection
+from clients.store import Record, Row, Store, micros
+from keys.envelope import (
+    add_stanzas,
+    header_hash,
+    open_envelope,
+    seal,
+    unwrap_content_key,
+    verify,
+)
+from keys.errors import CryptoError, KeysError
+from schemas.acts import (
+    FORWARD_TAG,
+    Act,
+    ForwardSubmission,
+    SignedHeader,
+    decode_forward,
+    encode_forward,
+    is_forward,
+)
+from schemas.codes import ConsentScope, Decision, PurgeReason, ReplyStatus, ResponseTerm, UseKind
+
+REQUEST_KINDS = frozenset({
+    "information_request", "document_verification_request",
+    "nationality_verification_request", "vessel_request", "mla_request",
+    "extradition_request",
+})
+
+
+class LifecycleError(Exception):
+    """A life-cycle act refused; `rule` names the restriction or check, str() says why."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
+        self.reason = reason
+
+
+class UseRefused(LifecycleError):
+    pass
+
+
+class ForwardRefused(LifecycleError):
+    pass
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """How long the treaty terms give, when the request states no date. A date the
+    requester states (`respond_by`, e.g. for MLA) always wins. Defaults (documented in
+    docs/lifecycle.md) are operational conventions, not treaty text."""
+
+    expeditiously: timedelta = timedelta(hours=24)  # Protocol art. 8(4): vessels
+    without_undue_delay: timedelta = timedelta(days=7)  # art. 18(3): nationality
+    reasonable_time: timedelta = timedelta(days=30)  # art. 13: documents
+    as_soon_as_possible: timedelta = timedelta(days=30)  # UNTOC art. 18(24): MLA
+
+    def due(self, header: schemas.Header, body: schemas.Body) -> datetime | None:
+        term = getattr(body, "response_term", None)
+        if term is None:
+            return None
+        respond_by: datetime | None = getattr(body, "respond_by", None)
+        if respond_by is not None:
+            return respond_by
+        spans = {
+            ResponseTerm.EXPEDITIOUSLY: self.expeditiously,
+            ResponseTerm.WITHOUT_UNDUE_DELAY: self.without_undue_delay,
+            ResponseTerm.REASONABLE_TIME: self.reasonable_time,
+            ResponseTerm.AS_SOON_AS_POSSIBLE: self.as_soon_as_possible,
+        }
+        span = spans.get(ResponseTerm(term))
+        return header.created_at + span if span is not None else None
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    id: str
+    kind: str
+    direction: str  # "out": we asked; "in": we were asked
+    counterpart: str
+    due_at: datetime | None
+    answered_at: datetime | None
+    overdue: bool
+
+
+@dataclass
+class SyncResult:
+    new: list[Row] = field(default_factory=list)
+    reminders: list[str] = field(default_factory=list)  # urgent ids re-notified
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class Holder:
+    def __init__(self, client: AgencyClient, store: Store,
+                 deadlines: DeadlinePolicy | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.agency = client.agency
+        self.deadlines = deadlines or DeadlinePolicy()
+        self.reports: list[schemas.Outcome] = []  # outcomes not yet claimed by a caller
+
+    @classmethod
+    async def open_for(cls, conn: Connection, agency: str, store_path: Path, *,
+                       passphrase: str | None = None, purge: bool = True) -> Holder:
+        """Connect, open the local store, and (by default) purge what has expired."""
+        client = await AgencyClient.connect(conn, agency, passphrase=passphrase)
+        holder = cls(client, Store(store_path, client.identity))
+        if purge:
+            await holder.purge()
+        return holder
+
+    async def close(self) -> None:
+        await self.client.close()
+        self.store.close()
+
+    @property
+    def now(self) -> datetime:
+        return self.client.clock()
+
+    # ---- receiving ---------------------------------------------------------------------
+
+    async def sync(self, timeout: float = 1.0, limit: int = 100) -> SyncResult:
+        """Fetch deliveries into the store. A delivery already stored is a reminder (the
+        broker's AckWatcher re-publishes unacknowledged urgent messages)."""
+        c = self.client
+        if c._inbox is None:
+            c._inbox = await c.js.pull_subscribe_bind(s.inbox_consumer(self.agency),
+                                                      s.DELIVER_STREAM)
+        try:
+            msgs = await c._inbox.fetch(limit, timeout=timeout)
+        except (TimeoutError, NatsTimeoutError):
+            return SyncResult()
+        out = SyncResult()
+        for m in msgs:
+            self._take(m.data, out)
+            await m.ack()  # handled (stored, flagged or refused): never redeliver forever
+        return out
+
+    def _take(self, data: bytes, out: SyncResult) -> None:
+        if is_forward(data):
+            result = self._open_forward(data)
+            if isinstance(result, Rejection):
+                out.rejected.append(result)
+            elif result is not None:
+                out.new.append(result)
+            return
+        try:
+            env = schemas.decode_envelope(data)
+            mid = schemas.decode_header(env.header).id
+        except schemas.SchemaError as exc:
+            out.rejected.append(Rejection(None, f"malformed delivery: {exc}"))
+            return
+        existing = self.store.get(mid)
+        if existing is not None:
+            if not existing.acked:
+                self.store.mark(mid, reminders=existing.reminders + 1)
+                out.reminders.append(mid)
+            return
+        self.client._seen.discard(mid)
+        got = self.client.open_delivery(data)
+        if isinstance(got, Rejection):
+            out.rejected.append(got)
+        elif isinstance(got, Received):
+            out.new.append(self._keep(got.header, got.body, env.header, data))
+
+    def _keep(self, header: schemas.Header, body: schemas.Body, header_bytes: bytes,
+              envelope: bytes, *, via: bytes = b"",
+              restrictions: schemas.Restrictions | None = None,
+              direction: str = "in") -> Row:
+        record = Record(header=header_bytes, body=schemas.encode(body), envelope=envelope,
+                        via=via, restrictions=restrictions)
+        self.store.put(direction=direction, header=header, record=record,
+                       received_at=self.now, due_at=self.deadlines.due(header, body))
+        if header.kind == "reply" and header.in_reply_to and isinstance(body, schemas.Reply):
+            req = self.store.get(header.in_reply_to)
+            if (req is not None and req.answered_at is None
+                    and body.status is not ReplyStatus.POSTPONED):
+                self.store.mark(req.id, answered_at=micros(self.now))
+        row = self.store.get(header.id)
+        assert row is not None
+        return row
+
+    def _open_forward(self, data: bytes) -> Row | Rejection | None:
+        """A forwarded copy: verify the originator's signature on the original (so its
+        restrictions are exactly the originator's), the forwarder's signature on the
+        notice naming us, that the forwarder only tightened, then open our stanza."""
+        now = self.now
+        try:
+            sub = decode_forward(data)
+            notice_env = schemas.decode_envelope(sub.notice)
+            original_env = schemas.decode_envelope(sub.original)
+            notice = schemas.decode_header(notice_env.header)
+            original = schemas.decode_header(original_env.header)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError,
+                schemas.SchemaError) as exc:
+            return Rejection(None, f"malformed forward: {exc}")
+        if self.store.has(original.id):
+            return None
+        act = notice.act
+        if (notice.kind != "forward_notice" or act is None or act.party != self.agency
+                or act.message_id != original.id or act.original.header != original_env.header
+                or notice.sender not in original.recipients):
+            return Rejection(original.id, "the forward notice does not name this agency "
+                             "for this message")
+        restrictions = act.restrictions or original.restrictions
+        if loosened_fields(original.restrictions, restrictions):
+            return Rejection(original.id, "the forwarder loosened the originator's restrictions")
+        d = self.client.directory
+        try:
+            verify(notice_env, d.signing_key(notice.sender, notice.sender_key, now,
+                                             created_at=notice.created_at))
+            signer = d.signing_key(original.sender, original.sender_key, now,
+                                   created_at=original.created_at)
+            body = schemas.decode_body(open_envelope(original_env, self.client.identity,
+                                                     signer, now=now))
+        except CryptoError:
+            return Rejection(original.id, "cryptographic verification failed")
+        except KeysError as exc:
+            return Rejection(original.id, f"key refused: {exc}")
+        except schemas.SchemaError as exc:
+            return Rejection(original.id, f"malformed body: {exc}")
+        if restrictions.expires_at is not None and now >= restrictions.expires_at:
+            return Rejection(original.id, "expired: the originator's use window has closed")
+        return self._keep(original, body, original_env.header, sub.original,
+                          via=sub.notice, restrictions=restrictions)
+
+    def get(self, message_id: str) -> Row:
+        row = self.store.get(message_id)
+        if row is None:
+            raise LifecycleError("store.unknown", f"no message {message_id} in the local store")
+        return row
+
+    async def open(self, message_id: str) -> Row:
+        """Read a message. The first open acknowledges its restrictions (signed, audited)."""
+        row = self.get(message_id)
+        if row.direction == "in" and not row.acked and row.kind not in ACT_KINDS:
+            await self.acknowledge(row)
+        return self.get(message_id)
+
+    # ---- acts ----------------------------------------------------------------------------
+
+    def _original(self, row: Row) -> tuple[schemas.Header, SignedHeader, SignedHeader | None]:
+        env = schemas.decode_envelope(row.record.envelope)
+        via = None
+        if row.record.via:
+            via = proof_of(schemas.decode_envelope(row.record.via))
+        return row.header, proof_of(env), via
+
+    async def _act(self, row: Row, body: schemas.Body, act: Act, *,
+                   to: str | None = None, in_reply_to: str | None = None,
+                   wait: bool = True) -> tuple[schemas.Header, schemas.Outcome | None]:
+        """Send one act about `row` (to the originator unless `to`), and wait for the
+        broker's outcome so a refusal surfaces as an error, not silence."""
+        original = row.header
+        target = to or original.sender
+        sent = await self.client.send(
+            body, category=original.category, level=original.level, to=[target],
+            in_reply_to=in_reply_to or original.id, thread=original.thread or original.id,
+            act=act)
+        if not sent.submitted:
+            reason = "; ".join(f"{r.recipient}: {r.reason}" for r in sent.refused)
+            raise LifecycleError(sent.refused[0].rule if sent.refused else "resolve",
+                                 f"the act could not be sent ({reason})")
+        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
+        outcome = await self.wait_outcome(sent.header.id) if wait else None
+        return sent.header, outcome
+
+    async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:
+        """The broker's outcome for one submission; other outcomes are kept in
+        `self.reports` (e.g. "unacknowledged" reports from the AckWatcher)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, o in enumerate(self.reports):
+                if o.message_id == message_id and o.status != "unacknowledged":
+                    return self.reports.pop(i)
+            if loop.time() >= deadline:
+                raise TimeoutError(f"no outcome for {message_id} within {timeout} s")
+            self.reports.extend(await self.client.outcomes(timeout=0.3))
+
+    async def acknowledge(self, row: Row) -> schemas.Header:
+        header, original, via = self._original(row)
+        body = schemas.Acknowledgment(message_id=header.id, received_at=row.received_at)
+        act = Act(message_id=header.id, original=original, via=via)
+        sent, _ = await self._act(row, body, act, wait=False)
+        self.store.mark(row.id, acked=1)
+        return sent
+
+    def consents(self, message_id: str, action: ConsentScope,
+                 party: str) -> list[SignedHeader]:
+        """Granted, unexpired consents from the originator for exactly (action, party)."""
+        row = self.get(message_id)
+        out = []
+        for r in self.store.query("kind = 'consent_decision' AND about = ? AND direction = 'in'",
+                                  (message_id,)):
+            h = r.header
+            a = h.act
+            if (a is None or not a.granted or a.action != action or a.party != party
+                    or h.sender != row.header.sender
+                    or (a.valid_until is not None and self.now >= a.valid_until)):
+                continue
+            out.append(proof_of(schemas.decode_envelope(r.record.envelope)))
+        return out
+
+    async def use(self, message_id: str, purpose: schemas.Purpose, evidential: bool = False,
+                  note: str | None = None, *, use: UseKind | None = None,
+                  lang: str = "en", check: bool = True) -> schemas.Header:
+        """Declare a use. Raises UseRefused naming the restriction when the originator's
+        restrictions forbid it (checked here, and by the broker for the record).
+        `check=False` skips the local check (tests use it to prove the broker's own)."""
+        row = self.get(message_id)
+        kind = use or (UseKind.EVIDENCE if evidential else UseKind.ANALYSIS)
+        evidential = evidential or kind in EVIDENTIAL_USES
+        header = row.header
+        need = needed_consent(kind, evidential, row.restrictions)
+        consent = None
+        if need is not None:
+            found = self.consents(message_id, need, self.agency)
+            consent = found[0] if found else None
+        if check:
+            refusal = use_refusal(row.restrictions, header.sender, self.agency, str(purpose),
+                                  kind, evidential, [need] if consent and need else [],
+                                  self.now)
+            if refusal is not None:
+                raise UseRefused(*refusal)
+        _, original, via = self._original(row)
+        body = schemas.UseDeclaration(
+            message_id=message_id, use=kind, purpose=purpose, declared_at=self.now,
+            note=schemas.Narrative(text=note, lang=lang) if note else None,
+            consent=(schemas.decode_header(consent.header).id if consent else None))
+        act = Act(message_id=message_id, original=original, via=via, use=kind,
+                  purpose=purpose, evidential=evidential, consent=consent)
+        sent, outcome = await self._act(row, body, act)
+        if outcome is not None and outcome.refused:
+            r = outcome.refused[0]
+            raise UseRefused(r.rule, r.reason)
+        return sent
+
+    async def request_consent(self, message_id: str, action: ConsentScope, *,
+                              to: str | None = None, justification: str,
+                              lang: str = "en",
+                              needed_by: datetime | None = None) -> schemas.Header:
+        """Ask the originator to lift a restriction for one action: forwarding to `to`,
+        or this agency's own evidential use, public disclosure or executive action."""
+        row = self.get(message_id)
+        if action is ConsentScope.ONWARD_DISSEMINATION and to is None:
+            raise LifecycleError("consent.party", "forwarding consent names the third party")
+        party = to if action is ConsentScope.ONWARD_DISSEMINATION else self.agency
+        assert party is not None
+        _, original, via = self._original(row)
+        body = schemas.ConsentRequest(
+            message_id=message_id, scopes=[action],
+            recipients=[party] if action is ConsentScope.ONWARD_DISSEMINATION else [],
+            justification=schemas.Narrative(text=justification, lang=lang),
+            needed_by=needed_by)
+        act = Act(message_id=message_id, original=original, via=via, action=action,
+                  party=party)
+        sent, outcome = await self._act(row, body, act)
+        if outcome is not None and not outcome.delivered:
+            r = outcome.refused[0] if outcome.refused else None
+            raise LifecycleError(r.rule if r else "consent", r.reason if r else str(outcome))
+        return sent
+
+    async def decide(self, request_id: str, *, grant: bool,
+                     conditions: Sequence[str] = (), valid_until: datetime | None = None,
+                     reason: str | None = None, lang: str = "en") -> schemas.Header:
+        """The originator's signed decision on a consent request it received."""
+        req = self.get(request_id)
+        rh = req.header
+        ract = rh.act
+        if req.kind != "consent_request" or ract is None:
+            raise LifecycleError("consent.request", f"{request_id} is not a consent request")
+        info = self.store.get(ract.message_id)
+        if info is None or info.direction != "out" or info.header.sender != self.agency:
+            raise LifecycleError("consent.not-originator",
+                                 f"{self.agency} did not originate {ract.message_id}")
+        assert ract.action is not None and ract.party is not None
+        conds = [schemas.Condition(text=c, lang=lang) for c in conditions]
+        decision = (Decision.REFUSED if not grant else
+                    Decision.GRANTED_WITH_CONDITIONS if conds else Decision.GRANTED)
+        body = schemas.ConsentDecision(
+            message_id=ract.message_id, request=request_id, decision=decision,
+            scopes=[ract.action] if grant else [],
+            recipients=[ract.party] if grant and ract.action is
+            ConsentScope.ONWARD_DISSEMINATION else [],
+            conditions=conds if grant else [],
+            reason=schemas.Narrative(text=reason, lang=lang) if reason else None,
+            valid_until=valid_until)
+        act = Act(message_id=ract.message_id, original=ract.original, action=ract.action,
+                  party=ract.party, granted=grant, valid_until=valid_until, request=request_id)
+        # The decision is about our own message: act as its sender, to the requester.
+        sent, outcome = await self._act(info, body, act, to=rh.sender, in_reply_to=request_id)
+        if outcome is not None and not outcome.delivered:
+            r = outcome.refused[0] if outcome.refused else None
+            raise LifecycleError(r.rule if r else "consent", r.reason if r else str(outcome))
+        return sent
+
+    async def grant(self, request_id: str, **kw: object) -> schemas.Header:
+        return await self.decide(request_id, grant=True, **kw)  # type: ignore[arg-type]
+
+    async def refuse(self, request_id: str, reason: str, **kw: object) -> schemas.Header:
+        return await self.decide(request_id, grant=False, reason=reason, **kw)  # type: ignore[arg-type]
+
+    async def forward(self, message_id: str, to: str, *,
+                      consent: SignedHeader | None = None,
+                      restrictions: schemas.Restrictions | None = None,
+                      check: bool = True) -> schemas.Outcome:
+        """Pass the information to `to` through the broker. The original header,
+        signature and ciphertext go unchanged with one new stanza for `to`; `restrictions`
+        may only tighten the originator's. A consent for exactly (forward, `to`) in the
+        store is used when none is given. Raises ForwardRefused with the broker's rule.
+        `check=False` skips the local tightening check (tests prove the broker's own)."""
+        row = self.get(message_id)
+        original = row.header
+        if row.record.via:
+            raise ForwardRefused("forward.not-holder",
+                                 "a forwarded copy cannot be forwarded again")
+        if restrictions is not None and check:
+            loose = loosened_fields(original.restrictions, restrictions)
+            if loose:
+                raise ForwardRefused("forward.loosen", "a forwarder may tighten the "
+                                     f"originator's restrictions, never loosen them "
+                                     f"({', '.join(loose)})")
+        if consent is None:
+            found = self.consents(message_id, ConsentScope.ONWARD_DISSEMINATION, to)
+            consent = found[0] if found else None
+        now = self.now
+        env = schemas.decode_envelope(row.record.envelope)
+        c = self.client
+        signer = c.directory.signing_key(original.sender, original.sender_key, now,
+                                         created_at=original.created_at)
+        content_key = unwrap_content_key(env, c.identity, signer, now=now)
+        bare = msgspec.structs.replace(env, stanzas=[])
+        forwarded = add_stanzas(bare, content_key, c.directory.recipients_for(to, now))
+        del content_key  # key material: never kept longer than the re-wrap
+        assert header_hash(forwarded.header) == header_hash(env.header)
+        notice_body = schemas.ForwardNotice(
+            message_id=message_id, forwarded_to=[to], forwarded_at=now,
+            consent=schemas.decode_header(consent.header).id if consent else None)
+        act = Act(message_id=message_id, original=proof_of(env), party=to, consent=consent,
+                  restrictions=restrictions)
+        draft = c.draft(notice_body, category=original.category, level=original.level,
+                        to=[original.sender], in_reply_to=message_id,
+                        thread=original.thread or original.id, act=act)
+        notice_env = seal(schemas.encode(draft), schemas.encode(notice_body),
+                          c.directory.recipients_for(original.sender, now), c.identity)
+        sub = ForwardSubmission(tag=FORWARD_TAG, notice=schemas.encode_envelope(notice_env),
+                                original=schemas.encode_envelope(forwarded))
+        await c.js.publish(s.submit(self.agency), encode_forward(sub),
+                           headers={"Nats-Msg-Id": draft.id})
+        outcome = await self.wait_outcome(draft.id)
+        if outcome.status == "rejected":
+            raise ForwardRefused("rejected", outcome.error or "rejected by the broker")
+        if to not in outcome.delivered:
+            r = next((x for x in outcome.refused if x.recipient == to), None)
+            raise ForwardRefused(r.rule if r else "forward", r.reason if r else "not delivered")
+        self._keep(draft, notice_body, schemas.encode(draft), b"", direction="out")
+        return outcome
+
+    # ---- retention ----------------------------------------------------------------------
+
+    async def purge(self, now: datetime | None = None) -> list[str]:
+        """Destroy what has expired. For information received from another agency, a
+        signed purge receipt goes to the originator (and the audit log) first; the row
+        is deleted only once the receipt is submitted, so a failure leaves it for the
+        next purge rather than destroying it unrecorded."""
+        now = now or self.now
+        purged: list[str] = []
+        for row in list(self.store.query("expires_at IS NOT NULL AND expires_at <= ?",
+                                         (micros(now),))):
+            if row.direction == "in" and row.kind not in ACT_KINDS and row.record.envelope:
+                _, original, via = self._original(row)
+                r = row.restrictions
+                reason = (PurgeReason.EXPIRED if r.expires_at is not None and now >= r.expires_at
+                          else PurgeReason.RETENTION_ELAPSED)
+                body = schemas.PurgeReceipt(message_id=row.id, purged_at=now, reason=reason)
+                act = Act(message_id=row.id, original=original, via=via, purge_reason=reason)
+                await self._act(row, body, act, wait=False)
+            self.store.delete(row.id)
+            purged.append(row.id)
+        return purged
+
+    # ---- requests and replies -------------------------------------------------------------
+
+    async def send(self, body: schemas.Body, **kw: object) -> schemas.Header:
+        """Send through the SDK and keep a copy (requests need it to track deadlines)."""
+        sent = await self.client.send(body, **kw)  # type: ignore[arg-type]
+        if sent.submitted:
+            self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
+        return sent.header
+
+    async def reply(self, request_id: str, body: schemas.Reply,
+                    **kw: object) -> schemas.Header:
+        """A reply threaded to its request (in_reply_to, thread)."""
+        req = self.get(request_id).header
+        sent = await self.client.send(
+            body, category=req.category, level=req.level, to=[req.sender],
+            in_reply_to=request_id, thread=req.thread or req.id, **kw)  # type: ignore[arg-type]
+        if not sent.submitted:
+            raise LifecycleError("reply", "; ".join(r.reason for r in sent.refused))
+        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
+        return sent.header
+
+    def requests(self, overdue_only: bool = False,
+                 now: datetime | None = None) -> list[RequestStatus]:
+        now = now or self.now
+        kinds = ",".join(f"'{k}'" for k in sorted(REQUEST_KINDS))  # constants, not input
+        out = []
+        for r in self.store.query(f"kind IN ({kinds})"):
+            overdue = r.answered_at is None and r.due_at is not None and now > r.due_at
+            if overdue_only and not overdue:
+                continue
+            h = r.header
+            counterpart = (", ".join(h.recipients) if r.direction == "out" else h.sender)
+            out.append(RequestStatus(r.id, r.kind, r.direction, counterpart, r.due_at,
+                                     r.answered_at, overdue))
+        return out

@@ -1,0 +1,229 @@
+"""An agency's local message store: SQLite, every message encrypted at rest.
+
+Index columns (id, direction, kind, sender, the message an act or reply is about,
+expiry, deadline) are metadata the agency needs to query without decrypting; the
+header, body and delivered envelope are one ChaCha20-Poly1305 blob per row, associated
+data = the row id, so a blob cannot be swapped between rows.
+
+Key hierarchy: a random data key encrypts the rows; it is stored wrapped under a key
+derived (HKDF) from the agency identity's signing secret (`Identity.storage_keys`). After
+a signing-key rotation the data key is unwrapped with the older key (kept during the
+overlap) and re-wrapped with the current one, so no row needs re-encryption.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+import schemas
+from keys.errors import CryptoError
+from keys.identity import Identity
+
+STORE_LABEL = b"orcon/v1/store"
+_DEK_AD = b"orcon/v1/store-dek"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    direction TEXT NOT NULL,          -- 'in' (received) or 'out' (sent by this agency)
+    kind TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    about TEXT,                       -- act: the information acted on; else in_reply_to
+    received_at INTEGER NOT NULL,     -- epoch microseconds (sortable, unlike ISO strings)
+    expires_at INTEGER,               -- end of retention: expires_at or destroy_after_days
+    due_at INTEGER,                   -- requests: when a reply is due
+    answered_at INTEGER,              -- requests: first reply that answers it
+    acked INTEGER NOT NULL DEFAULT 0,
+    reminders INTEGER NOT NULL DEFAULT 0,
+    blob BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_kind ON messages(kind);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages(sender);
+CREATE INDEX IF NOT EXISTS messages_about ON messages(about);
+CREATE INDEX IF NOT EXISTS messages_expires ON messages(expires_at);
+"""
+
+
+def micros(t: datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def from_micros(v: int) -> datetime:
+    return datetime.fromtimestamp(v / 1_000_000, UTC)
+
+
+class Record(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The encrypted part of a row."""
+
+    header: bytes  # the signed header bytes
+    body: bytes  # msgpack body
+    envelope: bytes = b""  # the delivery as received (to forward it), empty for sent
+    via: bytes = b""  # forwarded copies: the forwarder's notice envelope (no stanzas)
+    restrictions: schemas.Restrictions | None = None  # forwarded copies: as tightened
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    direction: str
+    kind: str
+    sender: str
+    about: str | None
+    received_at: datetime
+    expires_at: datetime | None
+    due_at: datetime | None
+    answered_at: datetime | None
+    acked: bool
+    reminders: int
+    record: Record
+
+    @property
+    def header(self) -> schemas.Header:
+        return schemas.decode_header(self.record.header)
+
+    @property
+    def body(self) -> schemas.Body:
+        return schemas.decode_body(self.record.body)
+
+    @property
+    def restrictions(self) -> schemas.Restrictions:
+        """What binds this agency: the forwarder's tightened restrictions for a forwarded
+        copy, otherwise the originator's signed ones."""
+        return self.record.restrictions or self.header.restrictions
+
+
+class Store:
+    def __init__(self, path: Path, identity: Identity) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        self.db = sqlite3.connect(self.path)
+        if fresh:
+            self.path.chmod(0o600)
+        self.db.executescript(_SCHEMA)
+        self._aead = ChaCha20Poly1305(self._data_key(identity))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _data_key(self, identity: Identity) -> bytes:
+        keks = identity.storage_keys(STORE_LABEL)
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'dek'").fetchone()
+        if row is None:
+            dek = os.urandom(32)
+        else:
+            for i, kek in enumerate(keks):
+                try:
+                    dek = _open(kek, row[0], _DEK_AD)
+                except CryptoError:
+                    continue
+                if i == 0:
+                    return dek
+                break  # opened with an older key: re-wrap under the current one
+            else:
+                raise CryptoError()
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('dek', ?)",
+                            (_seal(keks[0], dek, _DEK_AD),))
+        return dek
+
+    # ---- rows -------------------------------------------------------------------------
+
+    def has(self, message_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM messages WHERE id = ?",
+                               (message_id,)).fetchone() is not None
+
+    def put(self, *, direction: str, header: schemas.Header, record: Record,
+            received_at: datetime, due_at: datetime | None = None) -> None:
+        r = record.restrictions or header.restrictions
+        ends = [t for t in (r.expires_at,) if t is not None]
+        if r.destroy_after_days is not None:
+            from datetime import timedelta
+
+            ends.append(received_at + timedelta(days=r.destroy_after_days))
+        about = header.act.message_id if header.act is not None else header.in_reply_to
+        if header.kind == "consent_decision" and header.act is not None:
+            about = header.act.message_id
+        blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), header.id.encode())
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO messages (id, direction, kind, sender, about, "
+                "received_at, expires_at, due_at, blob) VALUES (?,?,?,?,?,?,?,?,?)",
+                (header.id, direction, header.kind, header.sender, about, micros(received_at),
+                 micros(min(ends)) if ends else None,
+                 micros(due_at) if due_at is not None else None, blob))
+
+    def get(self, message_id: str) -> Row | None:
+        cur = self.db.execute(f"SELECT {_COLS} FROM messages WHERE id = ?", (message_id,))
+        row = cur.fetchone()
+        return self._row(row) if row else None
+
+    def query(self, where: str = "1", params: tuple[object, ...] = ()) -> Iterator[Row]:
+        """Rows matching an SQL condition on the index columns (callers pass constants and
+        bind values, never user text, as `where`)."""
+        cur = self.db.execute(
+            f"SELECT {_COLS} FROM messages WHERE {where} ORDER BY received_at, id", params)
+        for row in cur.fetchall():
+            yield self._row(row)
+
+    def mark(self, message_id: str, **values: object) -> None:
+        allowed = {"acked", "reminders", "answered_at"}
+        assert set(values) <= allowed, "only life-cycle columns are updated"
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.db:
+            self.db.execute(f"UPDATE messages SET {sets} WHERE id = ?",
+                            (*values.values(), message_id))
+
+    def delete(self, message_id: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def _row(self, r: tuple[object, ...]) -> Row:
+        (mid, direction, kind, sender, about, received, expires, due, answered, acked,
+         reminders, blob) = r
+        assert isinstance(mid, str) and isinstance(blob, bytes)
+        record = msgspec.msgpack.decode(_open_raw(self._aead, blob, mid.encode()), type=Record)
+        return Row(
+            id=mid, direction=str(direction), kind=str(kind), sender=str(sender),
+            about=about if isinstance(about, str) else None,
+            received_at=from_micros(int(received)),  # type: ignore[call-overload]
+            expires_at=from_micros(expires) if isinstance(expires, int) else None,
+            due_at=from_micros(due) if isinstance(due, int) else None,
+            answered_at=from_micros(answered) if isinstance(answered, int) else None,
+            acked=bool(acked), reminders=int(reminders),  # type: ignore[call-overload]
+            record=record,
+        )
+
+
+_COLS = ("id, direction, kind, sender, about, received_at, expires_at, due_at, answered_at, "
+         "acked, reminders, blob")
+
+
+def _seal_raw(aead: ChaCha20Poly1305, data: bytes, ad: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + aead.encrypt(nonce, data, ad)
+
+
+def _open_raw(aead: ChaCha20Poly1305, blob: bytes, ad: bytes) -> bytes:
+    try:
+        return aead.decrypt(blob[:12], blob[12:], ad)
+    except (InvalidTag, ValueError):
+        raise CryptoError() from None
+
+
+def _seal(key: bytes, data: bytes, ad: bytes) -> bytes:
+    return _seal_raw(ChaCha20Poly1305(key), data, ad)
+
+
+def _open(key: bytes, blob: bytes, ad: bytes) -> bytes:
+    return _open_raw(ChaCha20Poly1305(key), blob, ad)
