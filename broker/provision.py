@@ -18,6 +18,7 @@ from typing import Any, Literal
 import nkeys
 
 from broker import subjects as s
+from broker.tls import TlsFiles, server_tls_block
 
 Role = Literal["broker", "agency", "auditor"]
 
@@ -94,10 +95,32 @@ def server_config(
     max_payload: int = 8 * 1024 * 1024,
     server_name: str = "orcon",
     http_port: int | None = None,
+    tls: TlsFiles | None = None,
     extra: dict[str, Any] | None = None,
 ) -> str:
     """nats-server's configuration format is a superset of JSON, so JSON is written:
-    no hand-rolled quoting of subjects and keys."""
+    no hand-rolled quoting of subjects and keys. With `tls`, clients must use TLS
+    (nats-server refuses plain connections once a `tls` block is present)."""
+    return json.dumps(
+        _server_dict(host=host, port=port, store_dir=store_dir, principals=principals,
+                     max_payload=max_payload, server_name=server_name,
+                     http_port=http_port, tls=tls, extra=extra),
+        indent=2,
+    )
+
+
+def _server_dict(
+    *,
+    host: str,
+    port: int,
+    store_dir: Path,
+    principals: Iterable[Principal],
+    max_payload: int,
+    server_name: str,
+    http_port: int | None,
+    tls: TlsFiles | None,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "server_name": server_name,
         "listen": f"{host}:{port}",
@@ -111,6 +134,62 @@ def server_config(
     }
     if http_port is not None:
         conf["http"] = f"{host}:{http_port}"
+    if tls is not None:
+        conf["tls"] = server_tls_block(tls)
     if extra:
         conf.update(extra)
-    return json.dumps(conf, indent=2)
+    return conf
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    name: str
+    client_port: int
+    cluster_port: int
+    store_dir: Path
+
+    def url(self, host: str, tls: bool) -> str:
+        return f"{'tls' if tls else 'nats'}://{host}:{self.client_port}"
+
+
+def cluster_configs(
+    *,
+    nodes: list[ClusterNode],
+    principals: Iterable[Principal],
+    route_password: str,
+    host: str = "127.0.0.1",
+    cluster_name: str = "orcon",
+    tls: TlsFiles | None = None,
+    max_payload: int = 8 * 1024 * 1024,
+) -> dict[str, str]:
+    """One nats-server config per node (name -> config text): the same users and
+    permissions everywhere (a client may land on any node), JetStream on each node,
+    and routes to every other node.
+
+    Routes authenticate with a shared password, so nothing else on the machine can
+    join the cluster and read replicated streams; with `tls`, routes are encrypted too
+    and both sides present the server certificate.
+    """
+    principals = list(principals)
+    confs: dict[str, str] = {}
+    for node in nodes:
+        conf = _server_dict(
+            host=host, port=node.client_port, store_dir=node.store_dir,
+            principals=principals, max_payload=max_payload, server_name=node.name,
+            http_port=None, tls=tls, extra=None,
+        )
+        cluster: dict[str, Any] = {
+            "name": cluster_name,
+            "listen": f"{host}:{node.cluster_port}",
+            "authorization": {"user": "route", "password": route_password,
+                              "timeout": 2},
+            "routes": [
+                f"nats-route://route:{route_password}@{host}:{other.cluster_port}"
+                for other in nodes if other is not node
+            ],
+        }
+        if tls is not None:
+            cluster["tls"] = {**server_tls_block(tls), "verify": True}
+        conf["cluster"] = cluster
+        confs[node.name] = json.dumps(conf, indent=2)
+    return confs

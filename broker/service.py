@@ -378,7 +378,9 @@ class Broker:
             await self.js.publish(
                 s.report(routed.outcome.sender),
                 schemas.encode(routed.outcome),
-                headers={"Nats-Msg-Id": f"{mid or id(routed)}:outcome"},
+                # A submission with no readable id is keyed like its audit event (a hash
+                # of its bytes): distinct rejections must never be de-duplicated away.
+                headers={"Nats-Msg-Id": f"{mid or routed.events[0][0]}:outcome"},
             )
 
     async def _on_resolve(self, msg: Msg) -> None:

@@ -3,9 +3,12 @@ federation root key (written by `orcon dev`, read by the SDK and the CLI)."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import msgspec
+
+from broker.tls import client_context
 
 CONNECTION_FILE = "connection.json"
 
@@ -16,6 +19,8 @@ class AgencyCredentials(msgspec.Struct, frozen=True):
 
 
 class Connection(msgspec.Struct, frozen=True):
+    # One URL, or several separated by commas (the nodes of a cluster); `tls://` when
+    # the server requires TLS.
     url: str
     root_public: str  # hex; pinned out of band, never fetched from the broker
     federation: str  # path of the federation file the broker enforces
@@ -24,6 +29,15 @@ class Connection(msgspec.Struct, frozen=True):
     passphrase_file: str | None = None  # development stacks only
     broker_nkey: str | None = None
     log_public: str | None = None  # hex Ed25519 key that signs audit tree heads
+    ca: str | None = None  # path of the PEM CA that signs the NATS server certificate
+
+    @property
+    def servers(self) -> list[str]:
+        return [u.strip() for u in self.url.split(",") if u.strip()]
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A context trusting only `ca`; None for a plain (non-TLS) server."""
+        return client_context(self.ca) if self.ca else None
 
     def credentials(self, agency: str) -> AgencyCredentials:
         try:

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.rule import Rule
 
 import schemas
-from schemas import examples
 from broker import subjects as s
 from broker.stack import DevStack, default_federation
+from clients.connection import Connection
 from clients.render import message_panel, refusals_table
 from clients.sdk import AgencyClient, Sent
-from schemas import Category, Level, Restrictions
+from schemas import Category, Level, Restrictions, examples
 
 
 class DemoFailed(RuntimeError):
@@ -102,7 +102,7 @@ async def _run(console: Console, data_dir: Path) -> dict[str, int]:
                         console.print(message_panel(msg.header, msg.body, compact=True))
             # 5. The excluded agency tries to read Cambodia's deliveries directly.
             console.print(Rule("5. MM-ATIPD tries to read KH-AHTJP's deliveries itself"))
-            denied = await _try_snoop(conn.url, conn.credentials("MM-ATIPD").nkey)
+            denied = await _try_snoop(conn, "MM-ATIPD", "KH-AHTJP")
             console.print(f"nats-server answered: [red]{denied}[/]")
             if "permissions violation" not in denied:
                 raise DemoFailed("the server did not refuse a foreign subscription")
@@ -146,16 +146,18 @@ async def _show_outcome(
         counts["refused"] += len(outcome.refused)
 
 
-async def _try_snoop(url: str, nkey: str) -> str:
+async def _try_snoop(conn: Connection, agency: str, victim: str) -> str:
+    """Plain nats-py with `agency`'s own credentials subscribes to `victim`'s deliveries."""
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    nc = await nats.connect(url, nkeys_seed=nkey, error_cb=on_error,
-                            inbox_prefix=s.inbox_prefix("MM-ATIPD").encode())
+    nc = await nats.connect(conn.url, nkeys_seed=conn.credentials(agency).nkey,
+                            error_cb=on_error, tls=conn.tls_context(),
+                            inbox_prefix=s.inbox_prefix(agency).encode())
     try:
-        await nc.subscribe(s.deliver("KH-AHTJP"))
+        await nc.subscribe(s.deliver(victim))
         await nc.flush()
         for _ in range(20):
             if errors:

@@ -132,7 +132,7 @@ class AuditSequencer:
         while not self._stop.is_set():
             try:
                 msgs = await sub.fetch(self.batch, timeout=0.5)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 continue
             except Exception as exc:
                 log.warning("audit_fetch_failed", error=type(exc).__name__)

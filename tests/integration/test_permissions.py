@@ -39,6 +39,7 @@ async def connect_as(stack: DevStack, agency: str, violations: Violations) -> NA
         nkeys_seed=stack.connection.credentials(agency).nkey,
         inbox_prefix=s.inbox_prefix(agency).encode(),
         error_cb=violations.on_error,
+        tls=stack.connection.tls_context(),
         allow_reconnect=False,
     )
 
