@@ -162,6 +162,8 @@ def broker_cmd(
     import nats
 
     from broker.health import HealthServer
+    from broker.keysync import DirectoryWatcher
+    from broker.policysync import RegistryWatcher
     from broker.service import Broker, BrokerConfig
     from clients.connection import load_connection
     from keys.directory import Directory
@@ -186,6 +188,12 @@ def broker_cmd(
                                 max_message_bytes=settings.max_message_bytes,
                                 fetch_batch=settings.fetch_batch))
         await b.start()
+        # Live updates: root-signed key directory and validated registry (no restart).
+        keysync = DirectoryWatcher(nc, directory, lambda d: setattr(b, "directory", d),
+                                   broker_id=settings.broker_id)
+        registry = RegistryWatcher(nc, lambda: [b.engine], broker_id=settings.broker_id)
+        await keysync.start()
+        await registry.start()
         health: HealthServer | None = None
         if settings.http_port is not None:
             health = HealthServer(nc, b.metrics, ready=lambda: not stop.is_set(),
@@ -194,6 +202,8 @@ def broker_cmd(
         await stop.wait()
         if health is not None:
             await health.stop()
+        await keysync.stop()
+        await registry.stop()
         await b.stop()
         await nc.drain()
 
