@@ -3,6 +3,7 @@ with a generated configuration, watched until ready and never left behind."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -110,10 +112,17 @@ class EmbeddedNats:
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                # PDEATHSIG fires when the *thread* that forked exits, so it is only
+                # safe from the main thread; elsewhere stop() and atexit clean up.
+                preexec_fn=(
+                    _die_with_parent
+                    if threading.current_thread() is threading.main_thread()
+                    else None
+                ),
             )
         finally:
             logfile.close()
+        atexit.register(self.stop)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -147,6 +156,7 @@ class EmbeddedNats:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
+        atexit.unregister(self.stop)
         if proc is None or proc.poll() is not None:
             return
         # SIGTERM lets JetStream flush file storage; SIGKILL only if it hangs.
@@ -180,6 +190,7 @@ class EmbeddedNats:
             self._proc.kill()
             self._proc.wait(5)
         self._proc = None
+        atexit.unregister(self.stop)
 
     def __enter__(self) -> EmbeddedNats:
         return self

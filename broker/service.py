@@ -28,6 +28,7 @@ from broker import lifecycle
 from broker import subjects as s
 from broker.audit.events import AuditEvent, EventType, encode_event
 from broker.audit.stream import event_with_id
+from broker.jspub import AckPublisher
 from broker.metrics import Metrics
 from keys.directory import Directory
 from keys.envelope import for_recipient, header_hash, verify
@@ -88,12 +89,14 @@ class Broker:
         self.directory = directory
         self.config = config or BrokerConfig()
         self.metrics = metrics or Metrics()
+        self._pub = AckPublisher(nc)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
     # ---- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self._pub.start()
         sub = await self.js.pull_subscribe_bind(s.BROKER_CONSUMER, s.SUBMIT_STREAM)
         await self.nc.subscribe("orcon.resolve.*", s.BROKER_QUEUE, cb=self._on_resolve)
         await self.nc.subscribe("orcon.directory.*", s.BROKER_QUEUE, cb=self._on_directory)
@@ -263,9 +266,10 @@ class Broker:
                 refused.append(schemas.Refusal(d.recipient, d.rule, d.reason))
                 kind = "refused"
                 self.metrics.refused.labels(rule=d.rule).inc()
+            per_recipient = {**details, "recipient_country": self._country(d.recipient)}
             event = self._event(
                 kind, actor=submitter, counterpart=d.recipient, rule=d.rule, reason=d.reason,
-                **{**common, "details": {**details, "recipient_country": self._country(d.recipient)}},
+                **{**common, "details": per_recipient},
             )
             routed.events.append((f"{header.id}:{kind}:{d.recipient}", event))
         routed.outcome = schemas.Outcome(
@@ -276,7 +280,7 @@ class Broker:
             refused=refused,
             policy_version=self.engine.version,
         )
-        log.info("routed", message_id=header.id, sender=submitter,
+        log.debug("routed", message_id=header.id, sender=submitter,
                  delivered=len(delivered), refused=len(refused))
         return routed
 
@@ -351,37 +355,28 @@ class Broker:
 
     def _event(self, type_: str, *, actor: str, **fields: object) -> AuditEvent:
         return AuditEvent(
-            type=EventType(type_), at=self.config.clock(), broker=self.config.broker_id, actor=actor,
-            **fields,  # type: ignore[arg-type]
+            type=EventType(type_), at=self.config.clock(), broker=self.config.broker_id,
+            actor=actor, **fields,  # type: ignore[arg-type]
         )
 
     # ---- I/O ----------------------------------------------------------------------------
 
     async def _publish(self, routed: Routed) -> None:
         mid = routed.outcome.message_id
-        pubs = [
-            self.js.publish(s.deliver(rcpt), env, headers={"Nats-Msg-Id": f"{mid}:{rcpt}"})
-            for rcpt, env in routed.deliveries.items()
-        ]
-        pubs += [
-            self.js.publish(
-                s.AUDIT_IN_SUBJECT,
-                encode_event(event_with_id(ev, key)),
-                headers={"Nats-Msg-Id": key},
-            )
-            for key, ev in routed.events
-        ]
+        pub = self._pub
+        acks = [await pub.publish(s.deliver(rcpt), env, f"{mid}:{rcpt}")
+                for rcpt, env in routed.deliveries.items()]
+        acks += [await pub.publish(s.AUDIT_IN_SUBJECT, encode_event(event_with_id(ev, key)), key)
+                 for key, ev in routed.events]
         # Deliveries and audit events first; the sender learns the outcome only once
         # they are durable, so an outcome never reports a delivery that could be lost.
-        await asyncio.gather(*pubs)
+        await pub.wait(acks)
         if routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender):
-            await self.js.publish(
-                s.report(routed.outcome.sender),
-                schemas.encode(routed.outcome),
-                # A submission with no readable id is keyed like its audit event (a hash
-                # of its bytes): distinct rejections must never be de-duplicated away.
-                headers={"Nats-Msg-Id": f"{mid or routed.events[0][0]}:outcome"},
-            )
+            # A submission with no readable id is keyed like its audit event (a hash of
+            # its bytes): distinct rejections must never be de-duplicated away.
+            key = f"{mid or routed.events[0][0]}:outcome"
+            await pub.wait([await pub.publish(s.report(routed.outcome.sender),
+                                              schemas.encode(routed.outcome), key)])
 
     async def _on_resolve(self, msg: Msg) -> None:
         asker = s.agency_of(msg.subject)

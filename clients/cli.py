@@ -205,7 +205,10 @@ def broker_cmd(
         await keysync.stop()
         await registry.stop()
         await b.stop()
-        await nc.drain()
+        # flush + close, not drain: drain would wait out nats-py's 30 s timeout for the
+        # pull subscription's pending fetch, and every ack is already written by now.
+        await nc.flush(timeout=2)
+        await nc.close()
 
     _run_until_signal(serve)
 

@@ -36,10 +36,10 @@ async def _run(console: Console, data_dir: Path) -> dict[str, int]:
     counts = {"delivered": 0, "refused": 0, "opened": 0}
     console.print(Rule("orcon demo: the COMMIT sample federation"))
     console.print(f"data directory: {data_dir}")
-    async with DevStack(data_dir, default_federation(), fast_kdf=True) as stack:
+    async with DevStack(data_dir, default_federation(), fast_kdf=True, tls=True) as stack:
         assert stack.connection is not None and stack.server is not None
         conn = stack.connection
-        console.print(f"embedded nats-server {stack.server.url} (JetStream, file storage), "
+        console.print(f"embedded nats-server {stack.url} (TLS, JetStream, file storage), "
                       f"1 broker, policy version {stack.brokers[0].engine.version}")
         passphrase = stack.passphrase()
         clients = {

@@ -24,6 +24,9 @@ def configure(*, json: bool = False, level: str = "INFO") -> None:
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    # asyncio warns on every TLS connection nats-py closes ("returning true from
+    # eof_received() has no effect when using ssl"): noise, not a fault.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
