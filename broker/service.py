@@ -26,8 +26,8 @@ from nats.js import JetStreamContext
 import schemas
 from broker import lifecycle
 from broker import subjects as s
-from broker.audit.events import AuditEvent, EventType, encode_event
-from broker.audit.stream import event_with_id
+from broker.audit.events import AuditEvent, EventType
+from broker.audit.stream import encode_events, event_with_id
 from broker.jspub import AckPublisher
 from broker.metrics import Metrics
 from keys.directory import Directory
@@ -366,8 +366,10 @@ class Broker:
         pub = self._pub
         acks = [await pub.publish(s.deliver(rcpt), env, f"{mid}:{rcpt}")
                 for rcpt, env in routed.deliveries.items()]
-        acks += [await pub.publish(s.AUDIT_IN_SUBJECT, encode_event(event_with_id(ev, key)), key)
-                 for key, ev in routed.events]
+        if routed.events:
+            batch = encode_events([event_with_id(ev, key) for key, ev in routed.events])
+            acks.append(await pub.publish(s.AUDIT_IN_SUBJECT, batch,
+                                          f"{routed.events[0][0]}:events"))
         # Deliveries and audit events first; the sender learns the outcome only once
         # they are durable, so an outcome never reports a delivery that could be lost.
         await pub.wait(acks)

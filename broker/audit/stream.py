@@ -32,7 +32,6 @@ from broker.audit.events import (
     GENESIS_PREV,
     AuditEvent,
     LogRecord,
-    decode_event,
     decode_record,
     encode_record,
 )
@@ -155,20 +154,20 @@ class AuditSequencer:
         batch_ids: set[str] = set()
         for m in msgs:
             try:
-                event = decode_event(m.data)
+                events = decode_events(m.data)
             except Exception:
                 log.error("audit_event_malformed")
                 await m.term()
                 continue
-            event_id = event.details.get(EVENT_ID, "")
-            if event_id and (event_id in self._recent or event_id in batch_ids):
-                await m.ack()  # a broker retried after a crash: already in the log
-                continue
-            batch_ids.add(event_id)
-            entry = encode_record(LogRecord(index=index, prev=prev, event=event))
-            entries.append(entry)
             keep.append(m)
-            prev, index = leaf_hash(entry), index + 1
+            for event in events:
+                event_id = event.details.get(EVENT_ID, "")
+                if event_id and (event_id in self._recent or event_id in batch_ids):
+                    continue  # a broker retried after a crash: already in the log
+                batch_ids.add(event_id)
+                entry = encode_record(LogRecord(index=index, prev=prev, event=event))
+                entries.append(entry)
+                prev, index = leaf_hash(entry), index + 1
         # Pipelined: messages on one connection keep their order, and each carries the
         # sequence it expects to follow, so the server rejects any interleaving.
         start = len(self.tree)
@@ -208,6 +207,21 @@ class AuditSequencer:
     async def _on_head_request(self, msg: Msg) -> None:
         head = await self.publish_head()
         await msg.respond(json.dumps(head.to_json()).encode())
+
+
+_events_decoder = msgspec.msgpack.Decoder(AuditEvent | list[AuditEvent])
+
+
+def encode_events(events: list[AuditEvent]) -> bytes:
+    """All the events of one submission in one message: one acknowledged publish
+    instead of one per recipient (the fan-out's publishes halve)."""
+    return msgspec.msgpack.encode(events)
+
+
+def decode_events(data: bytes) -> list[AuditEvent]:
+    """A single event (operators' tools) or a submission's list of events."""
+    decoded = _events_decoder.decode(data)
+    return decoded if isinstance(decoded, list) else [decoded]
 
 
 def event_with_id(event: AuditEvent, event_id: str) -> AuditEvent:
