@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableSet, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from nats.js import JetStreamContext
 import schemas
 from broker import subjects as s
 from clients.connection import Connection
+from clients.seen import SeenIds
 from keys.directory import Directory
 from keys.envelope import open_envelope, seal
 from keys.errors import CryptoError, KeysError, ReplayError
@@ -39,6 +40,9 @@ log = structlog.get_logger("orcon.client")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+REPLAY_WINDOW = timedelta(days=30)
 
 
 class SendError(Exception):
@@ -103,8 +107,9 @@ class AgencyClient:
         directory: Directory,
         *,
         clock: Callable[[], datetime] = utcnow,
-        replay_window: timedelta = timedelta(days=30),
+        replay_window: timedelta = REPLAY_WINDOW,
         directory_max_age: float = 5.0,
+        seen: MutableSet[str] | None = None,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -113,7 +118,9 @@ class AgencyClient:
         self.directory = directory
         self.clock = clock
         self._replay_window = replay_window
-        self._seen: set[str] = set()
+        # Ids handed over: in memory by default; `clients.seen.SeenIds` (a file) keeps
+        # them across restarts, as `connect(seen_path=...)` does.
+        self._seen: MutableSet[str] = seen if seen is not None else set()
         self._inbox: JetStreamContext.PullSubscription | None = None
         # Rotations and revocations reach clients by refetching the (root-signed)
         # directory at most this many seconds after the last fetch.
@@ -130,6 +137,7 @@ class AgencyClient:
         passphrase: str | None = None,
         identity: Identity | None = None,
         clock: Callable[[], datetime] = utcnow,
+        seen_path: Path | None = None,
     ) -> AgencyClient:
         creds = conn.credentials(agency)
         if identity is None:
@@ -146,7 +154,8 @@ class AgencyClient:
         except BaseException:
             await nc.close()
             raise
-        return cls(nc, identity, directory, clock=clock)
+        seen = SeenIds(seen_path, REPLAY_WINDOW, clock()) if seen_path is not None else None
+        return cls(nc, identity, directory, clock=clock, seen=seen)
 
     async def close(self) -> None:
         # flush + close rather than drain: drain waits out the pull subscriptions'
@@ -156,6 +165,8 @@ class AgencyClient:
             await self.nc.flush(timeout=2)
         with contextlib.suppress(Exception):
             await self.nc.close()
+        if isinstance(self._seen, SeenIds):
+            self._seen.close()
 
     async def refresh_directory(self) -> None:
         self.directory = await fetch_directory(self.nc, self.agency, self.directory.root_public)
@@ -307,6 +318,9 @@ class AgencyClient:
             return Rejection(header.id, "this agency is not among the signed recipients")
         if header.created_at < now - self._replay_window:
             return Rejection(header.id, "created outside the replay window")
+        refusal = self._refuses_itself(header)
+        if refusal is not None:
+            return Rejection(header.id, refusal)
         try:
             signer = self.directory.signing_key(
                 header.sender, header.sender_key, now, created_at=header.created_at
@@ -326,6 +340,29 @@ class AgencyClient:
             return Rejection(header.id, "expired: the originator's use window has closed")
         self._seen.add(header.id)
         return Received(header=header, body=body, received_at=now)
+
+    def _refuses_itself(self, header: schemas.Header) -> str | None:
+        """Defense in depth against a broker that delivers what policy refused: the
+        restrictions a recipient can check about itself from its own signed directory
+        entry (its id, country, clearance and roles). Group membership is not in the
+        directory, so `release_to` by group is left to the broker and the auditors."""
+        try:
+            me = self.directory.entry(self.agency)
+        except KeysError:
+            return None
+        r = header.restrictions
+        names = {self.agency, me.country}
+        hit = sorted(names & set(r.exclude))
+        if hit:
+            return f"this agency is excluded by the sender (exclude = {', '.join(hit)})"
+        if "auditor" in me.roles:
+            return "an auditor never receives content"
+        try:
+            if schemas.Level(me.clearance).rank < schemas.Level(header.level).rank:
+                return f"clearance {me.clearance} is below {header.level}"
+        except ValueError:
+            return f"unknown clearance {me.clearance!r}"
+        return None
 
 
 async def fetch_directory(nc: NATS, agency: str, root_public: bytes) -> Directory:

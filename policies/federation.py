@@ -310,6 +310,9 @@ def load_federation(path: str | Path) -> Federation:
         raw = msgspec.toml.decode(raw_bytes)
     except msgspec.DecodeError as e:
         raise FederationError(source, "", "(document)", f"is not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:  # msgspec decodes the UTF-8 itself
+        raise FederationError(source, "", "(document)",
+                              f"is not UTF-8 (byte {e.start}: {e.reason})") from None
     try:
         fed = msgspec.toml.decode(raw_bytes, type=Federation)
     except msgspec.ValidationError as e:

@@ -100,3 +100,33 @@ async def test_recipient_rejects_what_a_compromised_broker_alters(
         assert len(batch.rejected) == len(forged)
     finally:
         await nc.close()
+
+
+async def test_recipient_refuses_a_genuine_envelope_policy_refused_it(
+    stack: DevStack, agency  # type: ignore[no-untyped-def]
+) -> None:
+    """A compromised broker hands a correctly signed envelope to recipients the sender
+    named but the policy refused: each recipient's SDK checks what it can about itself
+    (excluded by id or country, clearance, auditor role) and refuses."""
+    th = await agency("TH-AHTD")
+    mm, la = await agency("MM-ATIPD"), await agency("LA-MPS")
+    env = _sealed(th, ["LA-MPS", "MM-ATIPD"], restrictions=Restrictions(exclude=["MM"]))
+    env = msgspec.structs.replace(env, header=schemas.encode(msgspec.structs.replace(
+        schemas.decode_header(env.header), level=Level.CONFIDENTIAL)))
+    # Re-sign: the sender really did sign this header (an honest sender, a rogue broker).
+    env = seal(env.header, schemas.encode(schemas.IntelReport(
+        title="t", narrative=schemas.Narrative(text="secret", lang="en"))),
+        [r for a in ("LA-MPS", "MM-ATIPD") for r in th.directory.recipients_for(a, th.clock())],
+        th.identity)
+    nc = await stack.broker_connection("evil")
+    try:
+        js = nc.jetstream()
+        for who in ("MM-ATIPD", "LA-MPS"):
+            await js.publish(s.deliver(who), schemas.encode_envelope(for_recipient(env, who)),
+                             headers={"Nats-Msg-Id": f"rogue-{who}"})
+        got_mm, got_la = await mm.inbox(timeout=5), await la.inbox(timeout=5)
+    finally:
+        await nc.close()
+    assert got_mm.messages == [] and got_la.messages == []
+    assert "excluded by the sender (exclude = MM)" in got_mm.rejected[0].reason
+    assert "clearance RESTRICTED is below CONFIDENTIAL" in got_la.rejected[0].reason
