@@ -93,8 +93,12 @@ class AuditSequencer:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=5)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # already logged where it happened; stop regardless
+                log.warning("audit_task_failed", task=task.get_name(), error=type(exc).__name__)
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.publish_head()
@@ -140,12 +144,24 @@ class AuditSequencer:
             try:
                 await self._append_batch(msgs)
             except Exception as exc:
-                # Another writer or a lost publish: trust the stream, not our state.
+                # Another writer, a lost publish or a server restart: trust the stream,
+                # not our state, and keep trying until the stream answers again.
                 log.error("audit_append_failed", error=type(exc).__name__)
                 for m in msgs:
                     with contextlib.suppress(Exception):
                         await m.nak(delay=0.5)
+                await self._rebuild_until_ok()
+
+    async def _rebuild_until_ok(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
                 await self._rebuild()
+                return
+            except Exception as exc:
+                log.warning("audit_rebuild_failed", error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _append_batch(self, msgs: list[Msg]) -> None:
         entries: list[bytes] = []
