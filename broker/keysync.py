@@ -10,20 +10,14 @@ or rolled-back directory is refused and the old one kept), and logs what changed
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KeyValue
 
-from broker import subjects as s
-from broker.audit.events import AuditEvent, EventType, encode_event
-from broker.audit.stream import event_with_id
+from broker.audit.events import AuditEvent, EventType
+from broker.kvwatch import KeyWatcher, bucket
 from keys.directory import Directory
 from keys.errors import CryptoError, KeysError
 
@@ -31,17 +25,6 @@ log = structlog.get_logger("orcon.keysync")
 
 DIRECTORY_BUCKET = "orcon-directory"
 DIRECTORY_KEY = "current"
-
-
-async def bucket(nc: NATS, name: str) -> KeyValue:
-    """A file-backed KV bucket, created on first use (brokers' credentials only)."""
-    js = nc.jetstream()
-    try:
-        return await js.key_value(name)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(bucket=name, history=16, storage=StorageType.FILE)
-        )
 
 
 async def publish_directory(nc: NATS, data: bytes, root_public: bytes) -> int:
@@ -69,8 +52,10 @@ def key_changes(old: Directory, new: Directory) -> list[tuple[str, str, str]]:
     return changes
 
 
-class DirectoryWatcher:
+class DirectoryWatcher(KeyWatcher):
     """Keeps `current` up to date and calls `on_change` with each verified version."""
+
+    bucket_name, key = DIRECTORY_BUCKET, DIRECTORY_KEY
 
     def __init__(
         self,
@@ -81,48 +66,24 @@ class DirectoryWatcher:
         broker_id: str = "keysync",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.nc = nc
+        super().__init__(nc, broker_id=broker_id, clock=clock)
         self.current = initial
         self.on_change = on_change
-        self.broker_id = broker_id
-        self.clock = clock
-        self.revision = 0
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        kv = await bucket(self.nc, DIRECTORY_BUCKET)
-        watcher = await kv.watch(DIRECTORY_KEY)
-        self._task = asyncio.create_task(self._run(watcher), name="directory-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, watcher: KeyValue.KeyWatcher) -> None:
-        async for entry in watcher:
-            if entry is None or entry.value is None or entry.revision <= self.revision:
-                continue  # None marks the end of the initial values
-            try:
-                new = Directory.load(entry.value, self.current.root_public)
-            except (CryptoError, KeysError) as exc:
-                log.error("directory_refused", revision=entry.revision, error=type(exc).__name__)
-                continue
-            changes = key_changes(self.current, new)
-            self.current, self.revision = new, entry.revision
-            self.on_change(new)
-            log.info("directory_updated", revision=entry.revision, changes=len(changes))
-            await self._audit(changes, entry.revision)
-
-    async def _audit(self, changes: list[tuple[str, str, str]], revision: int) -> None:
-        js = self.nc.jetstream()
+    async def apply(self, value: bytes, revision: int) -> bool:
+        try:
+            new = Directory.load(value, self.current.root_public)
+        except (CryptoError, KeysError) as exc:
+            log.error("directory_refused", revision=revision, error=type(exc).__name__)
+            return False
+        changes = key_changes(self.current, new)
+        self.current = new
+        self.on_change(new)
+        log.info("directory_updated", revision=revision, changes=len(changes))
         for agency, kid, action in changes:
             event = AuditEvent(
                 type=EventType.KEY_CHANGED, at=self.clock(), broker=self.broker_id,
                 actor=agency, details={"key_id": kid, "action": action},
             )
-            key = f"directory:{revision}:{kid}:{action}"
-            await js.publish(s.AUDIT_IN_SUBJECT, encode_event(event_with_id(event, key)),
-                             headers={"Nats-Msg-Id": key})
+            await self.audit(event, f"directory:{revision}:{kid}:{action}")
+        return True

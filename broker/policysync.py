@@ -10,20 +10,15 @@ version too).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
-from nats.js.kv import KeyValue
 
-from broker import subjects as s
-from broker.audit.events import AuditEvent, EventType, encode_event
-from broker.audit.stream import event_with_id
-from broker.keysync import bucket
+from broker.audit.events import AuditEvent, EventType
+from broker.kvwatch import KeyWatcher, bucket
 from policies.engine import PolicyEngine
 from policies.federation import Federation, FederationError, federation_from_dict
 
@@ -49,7 +44,11 @@ async def publish_registry(nc: NATS, data: bytes) -> int:
     return int(await kv.put(REGISTRY_KEY, data))
 
 
-class RegistryWatcher:
+class RegistryWatcher(KeyWatcher):
+    """Reloads every engine that `engines()` returns with each validated registry."""
+
+    bucket_name, key = REGISTRY_BUCKET, REGISTRY_KEY
+
     def __init__(
         self,
         nc: NATS,
@@ -59,56 +58,25 @@ class RegistryWatcher:
         broker_id: str = "policysync",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.nc = nc
+        super().__init__(nc, broker_id=broker_id, clock=clock)
         self.engines = engines
         self.actor = actor
-        self.broker_id = broker_id
-        self.clock = clock
-        self.revision = 0
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        kv = await bucket(self.nc, REGISTRY_BUCKET)
-        watcher = await kv.watch(REGISTRY_KEY)
-        self._task = asyncio.create_task(self._run(watcher), name="registry-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, watcher: KeyValue.KeyWatcher) -> None:
-        async for entry in watcher:
-            if entry is None or entry.value is None or entry.revision <= self.revision:
-                continue
-            source = f"registry bucket revision {entry.revision}"
-            try:
-                fed = parse_registry(entry.value, source)
-                PolicyEngine(fed)  # policies must load against it, or nothing changes
-            except Exception as exc:
-                log.error("registry_refused", revision=entry.revision, error=str(exc)[:200])
-                continue
-            self.revision = entry.revision
-            changed: list[tuple[str, str]] = []
-            for engine in self.engines():
-                old = engine.version
-                new = engine.reload(fed)
-                if new != old:
-                    changed.append((old, new))
-            for old, new in sorted(set(changed)):
-                await self._audit(old, new, entry.revision)
-            log.info("registry_updated", revision=entry.revision, versions=len(changed))
-
-    async def _audit(self, old: str, new: str, revision: int) -> None:
-        event = AuditEvent(
-            type=EventType.POLICY_CHANGED, at=self.clock(), broker=self.broker_id,
-            actor=self.actor, policy_version=new,
-            details={"action": "registry", "previous_version": old, "revision": str(revision)},
-        )
-        key = f"registry:{revision}:{new}"
-        await self.nc.jetstream().publish(
-            s.AUDIT_IN_SUBJECT, encode_event(event_with_id(event, key)),
-            headers={"Nats-Msg-Id": key},
-        )
+    async def apply(self, value: bytes, revision: int) -> bool:
+        try:
+            fed = parse_registry(value, f"registry bucket revision {revision}")
+            PolicyEngine(fed)  # policies must load against it, or nothing changes
+        except Exception as exc:
+            log.error("registry_refused", revision=revision, error=str(exc)[:200])
+            return False
+        changed = {(e.version, e.reload(fed)) for e in self.engines()}
+        for old, new in sorted((o, n) for o, n in changed if o != n):
+            event = AuditEvent(
+                type=EventType.POLICY_CHANGED, at=self.clock(), broker=self.broker_id,
+                actor=self.actor, policy_version=new,
+                details={"action": "registry", "previous_version": old,
+                         "revision": str(revision)},
+            )
+            await self.audit(event, f"registry:{revision}:{new}")
+        log.info("registry_updated", revision=revision, versions=len(changed))
+        return True
