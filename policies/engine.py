@@ -351,13 +351,12 @@ def subscription_matches(sub: Subscription, header: Header) -> bool:
     share a value with the header (empty matches all), and the urgency must reach
     `min_urgency`. A filter on topics matches nothing when the header has no topics."""
     t = header.topics
-    nationalities: list[str] = list(getattr(sub, "nationalities", []) or [])
     return (
         (not sub.kinds or header.kind in sub.kinds)
         and (not sub.categories or header.category in sub.categories)
         and (not sub.route_countries or bool(set(sub.route_countries) & set(t.route_countries)))
         and (not sub.document_types or bool(set(sub.document_types) & set(t.document_types)))
-        and (not nationalities or bool(set(nationalities) & set(t.nationalities)))
+        and (not sub.nationalities or bool(set(sub.nationalities) & set(t.nationalities)))
         and Urgency(header.urgency).rank >= Urgency(sub.min_urgency).rank
     )
 

@@ -55,6 +55,7 @@ class Subscription(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit
     kinds: list[Kind] = []
     categories: list[Category] = []
     route_countries: list[CountryCode] = []
+    nationalities: list[CountryCode] = []
     document_types: list[str] = []
     min_urgency: Urgency = Urgency.ROUTINE
 

@@ -48,3 +48,10 @@ def test_filters_need_a_shared_value() -> None:
     assert not subscription_matches(Subscription(document_types=["V"]), h)
     assert not subscription_matches(Subscription(route_countries=["TH"]), h)
     assert subscription_matches(Subscription(), h)
+
+
+def test_nationality_filter() -> None:
+    h = _alert(topics=Topics(nationalities=["MM", "LA"]))
+    assert subscription_matches(Subscription(nationalities=["MM"]), h)
+    assert not subscription_matches(Subscription(nationalities=["VN"]), h)
+    assert not subscription_matches(Subscription(nationalities=["MM"]), _alert())
