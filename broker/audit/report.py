@@ -134,6 +134,15 @@ def analyse(events: list[AuditEvent], now: datetime | None = None) -> Analysis:
 
     a.unacknowledged = [d for d in a.deliveries if (d.message_id, d.recipient) not in acked]
 
+    # Reconciliation: a recipient's own signed acknowledgment or use of a message that
+    # the log never delivered to it means a broker delivered outside the log.
+    received = set(flags)
+    for e in events:
+        if e.type in (E.ACKNOWLEDGED, E.USE_DECLARED) and (e.message_id or "", e.actor) \
+                not in received:
+            a.violations.append(Violation(e, "received without a logged delivery "
+                                             "(delivered outside the audit log)"))
+
     # Consent: pair each request with the originator's first decision after it.
     decisions: dict[tuple[str, str], list[AuditEvent]] = defaultdict(list)
     for e in events:

@@ -83,6 +83,18 @@ def test_analysis_findings() -> None:
                                             ("m3", "LY-BLO"), ("m3", "NE-POL")}
 
 
+def test_acknowledgment_without_logged_delivery_is_a_violation() -> None:
+    """A recipient's signed acknowledgment of a message the log never delivered to it:
+    some broker delivered outside the log."""
+    events = [*scenario(), ev(E.ACKNOWLEDGED, 2, "MA-DGSN", message_id="m4",
+                              counterpart="IT-NCB")]
+    found = [v for v in analyse(events, now=T0 + timedelta(days=3)).violations
+             if v.event.actor == "MA-DGSN"]
+    assert len(found) == 1 and "without a logged delivery" in found[0].what
+    # The recipients that really received m1 acknowledge without any violation.
+    assert not [v for v in analyse(scenario()).violations if "logged delivery" in v.what]
+
+
 def _sample_report(tmp_path: Path, build: Builder, make_bundle: Maker,
                    extra: list[AuditEvent] | None = None) -> tuple[str, Path]:
     events = sample_events(120)
