@@ -63,21 +63,21 @@ async def test_cannot_listen_on_another_agencys_inbox(as_a) -> None:  # type: ig
     nc, v = as_a
     await nc.subscribe(f"{s.inbox_prefix(B)}.>")
     await nc.flush()
-    await v.wait_for(s.inbox_prefix(B))
+    assert "subscription" in await v.wait_for(s.inbox_prefix(B))
 
 
 async def test_cannot_publish_as_another_agency(as_a) -> None:  # type: ignore[no-untyped-def]
     nc, v = as_a
     await nc.publish(s.submit(B), b"forged")
     await nc.flush()
-    await v.wait_for(s.submit(B))
+    assert "publish" in await v.wait_for(s.submit(B))
 
 
 async def test_cannot_publish_deliveries_directly(as_a) -> None:  # type: ignore[no-untyped-def]
     nc, v = as_a
     await nc.publish(s.deliver(B), b"forged delivery")
     await nc.flush()
-    await v.wait_for(s.deliver(B))
+    assert "publish" in await v.wait_for(s.deliver(B))
 
 
 async def test_cannot_fetch_from_another_agencys_consumer(as_a) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from keyhelpers import NOW, SUITES
 
 from keys.envelope import header_hash, open_envelope, seal
@@ -65,7 +66,10 @@ def test_repr_never_shows_key_bytes() -> None:
 
 def test_sign_verifies_with_public() -> None:
     ident = Identity.generate("IT-SCO", now=NOW)
-    ident.signing_public.verify(ident.sign(b"data"), b"data")
+    signature = ident.sign(b"data")
+    ident.signing_public.verify(signature, b"data")
+    with pytest.raises(InvalidSignature):
+        ident.signing_public.verify(signature, b"datA")
 
 
 def test_rotation_overlap() -> None:
