@@ -284,7 +284,10 @@ class AgencyClient:
 
     async def inbox(self, limit: int = 100, timeout: float = 2.0) -> InboxBatch:
         """Fetch, verify and open deliveries. A delivery is acknowledged once it has been
-        handled, opened or refused, so a forged one cannot be redelivered forever."""
+        handled, opened or refused, so a forged one cannot be redelivered forever. The
+        acknowledgment precedes the caller's own storage: an application that must not
+        lose a message to a crash in between uses `clients.lifecycle.Holder` (what
+        `orcon inbox` does), which stores each message before acknowledging it."""
         await self._fresh_directory()
         if self._inbox is None:
             self._inbox = await self.js.pull_subscribe_bind(
