@@ -22,7 +22,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
 
 import msgspec
 import nats
@@ -33,7 +32,7 @@ from broker import provision, streams
 from broker import subjects as s
 from broker import tls as devtls
 from broker.natsserver import EmbeddedNats, free_port
-from broker.stack import BROKER_NAME, members, provision_federation
+from broker.stack import BROKER_NAME, Running, members, provision_federation
 from clients.connection import Connection, write_connection
 from policies.federation import load_federation
 
@@ -51,7 +50,7 @@ def _route_password(path: Path) -> str:
     return path.read_text().strip()
 
 
-class LocalCluster:
+class LocalCluster(Running):
     """`async with LocalCluster(dir, federation) as c:` runs three nodes."""
 
     def __init__(
@@ -75,22 +74,6 @@ class LocalCluster:
         self.configs: dict[str, str] = {}
         self.tls_files: devtls.TlsFiles | None = None
         self.connection: Connection | None = None
-
-    async def __aenter__(self) -> LocalCluster:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ---- configuration -------------------------------------------------------------
 

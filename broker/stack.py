@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import msgspec
 import nats
@@ -97,16 +98,14 @@ def provision_federation(
         directory = Directory.load(dir_path.read_bytes(), root.public_bytes)
 
     creds: dict[str, AgencyCredentials] = {}
-    members: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker")]
     for agency in fed.agencies:
-        role: provision.Role = "auditor" if agency.is_auditor else "agency"
-        members.append((agency.id, role))
         key_path = keydir / f"{agency.id}.key"
         if not key_path.exists():
-            ident = Identity.generate(agency.id, suites=suites, now=now)
-            save_identity(ident, key_path, passphrase, fast=fast_kdf)
-        ident = load_identity(key_path, passphrase)
+            save_identity(Identity.generate(agency.id, suites=suites, now=now), key_path,
+                          passphrase, fast=fast_kdf)
         if agency.id not in directory.agencies():
+            # Unlocking a key file costs ~0.2 s (Argon2id): only for entries to sign.
+            ident = load_identity(key_path, passphrase)
             entry = ident.directory_entry(
                 country=agency.country,
                 roles=[str(r) for r in agency.roles],
@@ -126,7 +125,7 @@ def provision_federation(
             country="XX", roles=["log"], clearance="UNCLASSIFIED", now=now)))
     dir_path.write_bytes(directory.dump())
 
-    for p in provision.provision(data_dir / "creds", members):
+    for p in provision.provision(data_dir / "creds", members(fed)):
         if p.role == "broker":
             continue
         key = keydir / f"{p.name}.key"
@@ -145,7 +144,34 @@ def provision_federation(
     )
 
 
-class DevStack:
+class Running:
+    """`async with` for anything with `start()` and `stop()`: a start that fails half-way
+    still stops what it started."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class DevStack(Running):
     """`async with DevStack(dir, federation) as stack:` runs NATS and brokers."""
 
     def __init__(
@@ -191,22 +217,6 @@ class DevStack:
         self.registry: RegistryWatcher | None = None
         self.ack_watcher: AckWatcher | None = None
         self.federation: Federation | None = None
-
-    async def __aenter__(self) -> DevStack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         conn = await asyncio.to_thread(
@@ -360,10 +370,6 @@ def members(federation: Federation) -> list[tuple[str, provision.Role]]:
     for a in federation.agencies:
         out.append((a.id, "auditor" if a.is_auditor else "agency"))
     return out
-
-
-def _asdict(conn: Connection) -> dict[str, object]:
-    return {f: getattr(conn, f) for f in conn.__struct_fields__}
 
 
 def default_federation() -> Path:

@@ -29,6 +29,7 @@ import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
@@ -379,32 +380,39 @@ async def local_client(conn: Connection, agency: str) -> AgencyClient:
     return AgencyClient(nc, identity, directory)
 
 
+class Arrivals:
+    """Counts messages on a subject until `n` have come, and notes when the last did."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.got, self.last = n, 0, 0.0
+        self.done = asyncio.Event()
+
+    async def on_msg(self, _: Msg) -> None:
+        self.got += 1
+        if self.got >= self.n:
+            self.last = time.perf_counter()
+            self.done.set()
+
+    async def subscribe(self, nc: NATS, subject: str) -> Subscription:
+        return await nc.subscribe(subject, cb=self.on_msg, pending_msgs_limit=self.n + 10,
+                                  pending_bytes_limit=(self.n + 10) * 2 * PAYLOAD)
+
+
 async def pubsub(admin: NATS, url: str, seed: str, n: int) -> float:
     """Plain nats-py: one connection publishes `n` 1 KB messages, another receives."""
     sink = await nats.connect(url, nkeys_seed=seed, name="orcon-bench-sink",
                               pending_size=256 * 1024 * 1024, error_cb=_quiet)
     try:
-        got = 0
-        done = asyncio.Event()
-        last = 0.0
-
-        async def on_msg(_: Msg) -> None:
-            nonlocal got, last
-            got += 1
-            if got >= n:
-                last = time.perf_counter()
-                done.set()
-
-        await sink.subscribe("bench.raw", cb=on_msg, pending_msgs_limit=n + 10,
-                             pending_bytes_limit=(n + 10) * 2 * PAYLOAD)
+        arrivals = Arrivals(n)
+        await arrivals.subscribe(sink, "bench.raw")
         await sink.flush()
         data = os.urandom(PAYLOAD)
         t0 = time.perf_counter()
         for _ in range(n):
             await admin.publish("bench.raw", data)
         await admin.flush()
-        await asyncio.wait_for(done.wait(), 120)
-        return n / (last - t0)
+        await asyncio.wait_for(arrivals.done.wait(), 120)
+        return n / (arrivals.last - t0)
     except TimeoutError:
         raise BenchError("plain publish -> subscribe did not complete") from None
     finally:
@@ -416,19 +424,8 @@ async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) ->
     child, _ = await children.start("relay", ["-m", "clients.benchproc", "relay", url, seed,
                                               "bench.relay.in", "bench.relay.out"], ready=True)
     try:
-        got = 0
-        done = asyncio.Event()
-        last = 0.0
-
-        async def on_msg(_: Msg) -> None:
-            nonlocal got, last
-            got += 1
-            if got >= n:
-                last = time.perf_counter()
-                done.set()
-
-        sub = await admin.subscribe("bench.relay.out", cb=on_msg, pending_msgs_limit=n + 10,
-                                    pending_bytes_limit=(n + 10) * 2 * PAYLOAD)
+        arrivals = Arrivals(n)
+        sub = await arrivals.subscribe(admin, "bench.relay.out")
         await admin.flush()
         data = os.urandom(PAYLOAD)
         t0 = time.perf_counter()
@@ -436,11 +433,11 @@ async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) ->
             await admin.publish("bench.relay.in", data)
         await admin.flush()
         try:
-            await asyncio.wait_for(done.wait(), 120)
+            await asyncio.wait_for(arrivals.done.wait(), 120)
         except TimeoutError:
-            raise BenchError(f"relay: {got} of {n} messages came back") from None
+            raise BenchError(f"relay: {arrivals.got} of {n} messages came back") from None
         await sub.unsubscribe()
-        return n / (last - t0)
+        return n / (arrivals.last - t0)
     finally:
         await children.stop(child)
 
@@ -460,29 +457,19 @@ async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int)
     data = os.urandom(PAYLOAD)
     for i in range(0, n, 256):
         await asyncio.gather(*(js.publish("bench.jsin", data) for _ in range(min(256, n - i))))
-    got = 0
-    done = asyncio.Event()
-    last = 0.0
-
-    async def on_msg(_: Msg) -> None:
-        nonlocal got, last
-        got += 1
-        if got >= n:
-            last = time.perf_counter()
-            done.set()
-
-    sub = await admin.subscribe("bench.jsout", cb=on_msg, pending_msgs_limit=n + 10,
-                                pending_bytes_limit=(n + 10) * 2 * PAYLOAD)
+    arrivals = Arrivals(n)
+    sub = await arrivals.subscribe(admin, "bench.jsout")
     await admin.flush()
     child, _ = await children.start("jsrelay", ["-m", "clients.benchproc", "jsrelay", url,
                                                 seed, "BENCHIN", "bench.jsout"], ready=True)
     t0 = time.perf_counter()
     try:
         try:
-            await asyncio.wait_for(done.wait(), 300)
+            await asyncio.wait_for(arrivals.done.wait(), 300)
         except TimeoutError:
-            raise BenchError(f"JetStream relay: {got} of {n} messages came back") from None
-        return n / (last - t0)
+            raise BenchError(
+                f"JetStream relay: {arrivals.got} of {n} messages came back") from None
+        return n / (arrivals.last - t0)
     finally:
         await sub.unsubscribe()
         await children.stop(child)

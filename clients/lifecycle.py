@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
-from nats.errors import TimeoutError as NatsTimeoutError
 
 import schemas
 from broker import subjects as s
@@ -162,16 +161,8 @@ class Holder:
     async def sync(self, timeout: float = 1.0, limit: int = 100) -> SyncResult:
         """Fetch deliveries into the store. A delivery already stored is a reminder (the
         broker's AckWatcher re-publishes unacknowledged urgent messages)."""
-        c = self.client
-        if c._inbox is None:
-            c._inbox = await c.js.pull_subscribe_bind(s.inbox_consumer(self.agency),
-                                                      s.DELIVER_STREAM)
-        try:
-            msgs = await c._inbox.fetch(limit, timeout=timeout)
-        except (TimeoutError, NatsTimeoutError):
-            return SyncResult()
         out = SyncResult()
-        for m in msgs:
+        for m in await self.client.fetch_deliveries(limit, timeout):
             self._take(m.data, out)
             await m.ack()  # handled (stored, flagged or refused): never redeliver forever
         return out

@@ -22,6 +22,7 @@ import msgspec
 import nats
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
@@ -288,17 +289,8 @@ class AgencyClient:
         acknowledgment precedes the caller's own storage: an application that must not
         lose a message to a crash in between uses `clients.lifecycle.Holder` (what
         `orcon inbox` does), which stores each message before acknowledging it."""
-        await self._fresh_directory()
-        if self._inbox is None:
-            self._inbox = await self.js.pull_subscribe_bind(
-                s.inbox_consumer(self.agency), s.DELIVER_STREAM
-            )
-        try:
-            msgs = await self._inbox.fetch(limit, timeout=timeout)
-        except (TimeoutError, NatsTimeoutError):
-            return InboxBatch()
         batch = InboxBatch()
-        for m in msgs:
+        for m in await self.fetch_deliveries(limit, timeout):
             result = self.open_delivery(m.data)
             if isinstance(result, Received):
                 batch.messages.append(result)
@@ -306,6 +298,19 @@ class AgencyClient:
                 batch.rejected.append(result)
             await m.ack()
         return batch
+
+    async def fetch_deliveries(self, limit: int, timeout: float) -> list[Msg]:
+        """Raw deliveries from this agency's durable consumer (the caller acknowledges
+        each once handled), with a fresh directory to verify them against."""
+        await self._fresh_directory()
+        if self._inbox is None:
+            self._inbox = await self.js.pull_subscribe_bind(
+                s.inbox_consumer(self.agency), s.DELIVER_STREAM
+            )
+        try:
+            return await self._inbox.fetch(limit, timeout=timeout)
+        except (TimeoutError, NatsTimeoutError):
+            return []
 
     def open_delivery(self, data: bytes) -> Received | Rejection | None:
         """Verify and open one delivery; None for a duplicate already handed over."""
