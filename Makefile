@@ -5,12 +5,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean install browser fuzz slow
+.PHONY: demo test lint typecheck bench clean install browser fuzz slow lock
 
-$(STAMP): pyproject.toml
+# Installs come from requirements.lock (exact versions, every file's hash), so a fresh
+# machine gets what CI tested; orcon itself is then added without resolving anything.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +41,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/orcon bench
+
+# Upgrading a dependency is a deliberate act: edit the range in pyproject.toml, then
+# re-lock (uv resolves for CPython 3.11 on x86_64 Linux, hashes for every file).
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -8,6 +8,7 @@ document that passes them may still fail `orcon schema validate`.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,22 @@ BASE_ID = "https://orcon.invalid/schemas/"
 COMMITTED = Path(__file__).parent / "jsonschema"
 
 
+def _normalized(node: Any) -> Any:
+    """Descriptions come from docstrings, whose indentation msgspec has rendered
+    differently across releases (0.23 dedents, earlier ones did not). Cleaning them
+    here makes the committed files depend on the Structs, not on the msgspec version."""
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _normalized(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_normalized(v) for v in node]
+    return node
+
+
 def _document(tp: Any, name: str, title: str) -> dict[str, Any]:
-    schema = msgspec.json.schema(tp)
+    schema = _normalized(msgspec.json.schema(tp))
     return {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}{SCHEMA_VERSION}/{name}.json",
@@ -45,6 +60,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     (header_ref, body_ref), defs = msgspec.json.schema_components(
         (Header, Body), ref_template="#/$defs/{name}"
     )
+    defs = _normalized(defs)
     message = {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}{SCHEMA_VERSION}/message.json",
