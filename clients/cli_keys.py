@@ -12,6 +12,7 @@ audit the change (clients/operator.py).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,6 +131,25 @@ def generate(
         ident = Identity.generate(agency, suites=suites)
         save_identity(ident, out, passphrase, fast=fast_kdf)
     _describe(ident, datetime.now(UTC))
+
+
+@app.command("generate-root")
+def generate_root(
+    out: Annotated[Path, typer.Option("--out", dir_okay=False, help="root key file to write")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
+    fast_kdf: FastKdf = False,
+) -> None:
+    """Generate the federation root key (on the offline machine) and write it encrypted;
+    prints the public key to pin in every connection.json."""
+    if out.exists() and not force:
+        _fail(f"{out} exists; refusing to overwrite a key (use --force)")
+    with _errors():
+        passphrase = (os.environ.get("ORCON_ROOT_PASSPHRASE")
+                      or passphrase_from_env_or_prompt(confirm=True))
+        fed_root = FederationRoot.generate()
+        fed_root.save(out, passphrase, fast=fast_kdf)
+    typer.echo(f"federation root: {fed_root.key_id}")
+    typer.echo(f"public key:      {fed_root.public_bytes.hex()}")
 
 
 @app.command()
