@@ -13,13 +13,14 @@ rules governed each decision (decisions record the version too).
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from broker.audit.events import AuditEvent, EventType
 from broker.kvwatch import KeyWatcher, bucket
@@ -116,10 +117,27 @@ class RegistryWatcher(KeyWatcher):
         # The registry a broker starts with comes from its configuration file, which is
         # trusted as deployed; the first signed version in the bucket replaces it.
         self.record: RegistryRecord | None = None
+        # The highest serial in the bucket's history when the watch starts: a broker
+        # that starts after an older version was written back does not take it.
+        self.floor = 0
+        self.refusals = 0
 
     @property
     def serial(self) -> int:
-        return self.record.serial if self.record is not None else 0
+        return self.record.serial if self.record is not None else self.floor
+
+    async def start(self) -> None:
+        kv = await bucket(self.nc, self.bucket_name)
+        try:
+            history = await kv.history(self.key)
+        except NoKeysError:
+            history = []
+        for entry in history:
+            with contextlib.suppress(CryptoError, KeysError):
+                if entry.value is not None:
+                    self.floor = max(self.floor,
+                                     verify_registry(entry.value, self.root_public).serial)
+        await super().start()
 
     async def apply(self, value: bytes, revision: int) -> bool:
         try:
@@ -130,7 +148,8 @@ class RegistryWatcher(KeyWatcher):
                                        "not a registry signed by the federation root")
         if record == self.record:
             return True
-        if record.serial <= self.serial:
+        if record.serial < self.serial or (record.serial == self.serial
+                                           and self.record is not None):
             return await self._refused(
                 revision, "registry.rollback",
                 f"registry serial {record.serial} is not newer than {self.serial}")
@@ -161,6 +180,7 @@ class RegistryWatcher(KeyWatcher):
         return True
 
     async def _refused(self, revision: int, rule: str, reason: str) -> bool:
+        self.refusals += 1
         log.error("registry_refused", revision=revision, rule=rule, reason=reason[:200])
         event = AuditEvent(
             type=EventType.POLICY_CHANGED, at=self.clock(), broker=self.broker_id,

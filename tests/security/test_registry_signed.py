@@ -120,3 +120,37 @@ async def test_older_signed_registry_is_refused_and_changes_are_audited(
     [refused] = await _policy_events(stack, "refused", 1)
     assert refused.rule == "registry.rollback"
     assert stack.brokers[0].engine.version == new_version
+
+
+async def test_a_broker_started_after_a_rollback_refuses_it(stack: DevStack) -> None:
+    from broker.policysync import RegistryWatcher
+
+    evil = await stack.broker_connection("evil")
+    try:
+        kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
+        older = (await kv.get(REGISTRY_KEY)).value
+    finally:
+        await evil.close()
+    assert older is not None and stack.connection is not None
+    toml = (stack.data_dir / "federation.toml").read_bytes() + ROGUE_AGREEMENT.replace(
+        b"an agreement no one signed", b"signed by the root")
+    await stack.publish_registry(toml)
+    await _policy_events(stack, "registry", 1)
+    await _write(stack, older)  # written back while the late broker was down
+    await _policy_events(stack, "refused", 1)
+
+    nc = await stack.broker_connection("late")
+    engine = stack.engine()
+    late = RegistryWatcher(nc, lambda: [engine], bytes.fromhex(stack.connection.root_public),
+                           broker_id="late")
+    try:
+        await late.start()
+        for _ in range(100):
+            if late.refusals:
+                break
+            await asyncio.sleep(0.05)
+        assert late.refusals == 1 and late.record is None
+        assert late.floor > 0 and late.floor == stack.registry.serial  # type: ignore[union-attr]
+    finally:
+        await late.stop()
+        await nc.close()
