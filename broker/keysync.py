@@ -133,10 +133,10 @@ class DirectoryWatcher(KeyWatcher):
             rule, reason = "directory.rollback", str(exc)
         else:
             rule, reason = "directory.malformed", str(exc)
-        log.error("directory_refused", revision=revision, rule=rule, reason=reason[:200])
         event = AuditEvent(
             type=EventType.KEY_CHANGED, at=self.clock(), broker=self.broker_id,
             actor="unverified", rule=rule, reason=reason[:500],
             details={"action": "refused", "revision": str(revision)},
         )
         await self.audit(event, f"directory:{revision}:refused")
+        log.error("directory_refused", revision=revision, rule=rule, reason=reason[:200])

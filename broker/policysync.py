@@ -181,7 +181,6 @@ class RegistryWatcher(KeyWatcher):
 
     async def _refused(self, revision: int, rule: str, reason: str) -> bool:
         self.refusals += 1
-        log.error("registry_refused", revision=revision, rule=rule, reason=reason[:200])
         event = AuditEvent(
             type=EventType.POLICY_CHANGED, at=self.clock(), broker=self.broker_id,
             actor="unverified", rule=rule, reason=reason[:500],
@@ -189,4 +188,5 @@ class RegistryWatcher(KeyWatcher):
                      "serial_in_force": str(self.serial)},
         )
         await self.audit(event, f"registry:{revision}:refused")
+        log.error("registry_refused", revision=revision, rule=rule, reason=reason[:200])
         return False
