@@ -1,11 +1,15 @@
 """Live key directory: rotations and revocations reach every broker within seconds.
 
-The signed directory lives in a JetStream key-value bucket that only brokers (and the
-operator's tools, which use broker credentials) may write. Every broker watches it,
-verifies each new version against the pinned federation root before using it (a forged
-or rolled-back directory is refused and the old one kept), and logs what changed as
-`key_changed` audit events. Agencies fetch the current directory from the brokers
-(`orcon.directory.<agency>`), never from the bucket, and verify it the same way.
+The signed directory lives in a JetStream key-value bucket that only services (and the
+operator's tools) may write. Every broker watches it, verifies each new version against
+the pinned federation root before using it, and refuses a version that takes anything
+back (an entry or the revocation list with a serial not above the one held: a
+genuinely signed old copy written back would otherwise undo a revocation). Whatever it
+accepts is logged as `key_changed` events (keys added, retired, revoked; entries
+re-signed), and whatever it refuses as a `key_changed` event with action `refused`,
+so a write to the bucket is never silent. Agencies fetch the current directory from
+the brokers (`orcon.directory.<agency>`), never from the bucket, and check it the same
+way (clients/sdk.py).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
+from nats.js.errors import KeyNotFoundError
 
 from broker.audit.events import AuditEvent, EventType
 from broker.kvwatch import KeyWatcher, bucket
 from keys.directory import Directory
-from keys.errors import CryptoError, KeysError
+from keys.errors import CryptoError, KeysError, RollbackError
 
 log = structlog.get_logger("orcon.keysync")
 
@@ -28,11 +33,30 @@ DIRECTORY_KEY = "current"
 
 
 async def publish_directory(nc: NATS, data: bytes, root_public: bytes) -> int:
-    """Store a new directory version (verified first: never publish what brokers would
-    refuse). Returns the bucket revision."""
-    Directory.load(data, root_public)
+    """Store a new directory version (verified first, and against the version in the
+    bucket: never publish what brokers would refuse). Returns the bucket revision."""
+    new = Directory.load(data, root_public)
     kv = await bucket(nc, DIRECTORY_BUCKET)
+    current = await current_directory(nc, root_public)
+    if current is not None:
+        current.successor(new)
     return int(await kv.put(DIRECTORY_KEY, data))
+
+
+async def current_directory(nc: NATS, root_public: bytes) -> Directory | None:
+    """The verified directory in the bucket; None when there is none or it does not
+    verify (whatever is there, brokers refuse it too)."""
+    kv = await bucket(nc, DIRECTORY_BUCKET)
+    try:
+        entry = await kv.get(DIRECTORY_KEY)
+    except KeyNotFoundError:
+        return None
+    if entry.value is None:
+        return None
+    try:
+        return Directory.load(entry.value, root_public)
+    except (CryptoError, KeysError):
+        return None
 
 
 def key_changes(old: Directory, new: Directory) -> list[tuple[str, str, str]]:
@@ -72,11 +96,16 @@ class DirectoryWatcher(KeyWatcher):
 
     async def apply(self, value: bytes, revision: int) -> bool:
         try:
-            new = Directory.load(value, self.current.root_public)
+            new = self.current.successor(Directory.load(value, self.current.root_public))
         except (CryptoError, KeysError) as exc:
-            log.error("directory_refused", revision=revision, error=type(exc).__name__)
+            await self._refused(revision, exc)
             return False
         changes = key_changes(self.current, new)
+        reissued = [(a, self.current.entry(a).serial if a in self.current.agencies() else 0,
+                     new.entry(a).serial)
+                    for a in new.agencies()
+                    if a not in self.current.agencies()
+                    or new.entry(a).serial != self.current.entry(a).serial]
         self.current = new
         self.on_change(new)
         log.info("directory_updated", revision=revision, changes=len(changes))
@@ -86,4 +115,28 @@ class DirectoryWatcher(KeyWatcher):
                 actor=agency, details={"key_id": kid, "action": action},
             )
             await self.audit(event, f"directory:{revision}:{kid}:{action}")
+        for agency, before, after in reissued:
+            event = AuditEvent(
+                type=EventType.KEY_CHANGED, at=self.clock(), broker=self.broker_id,
+                actor=agency, details={"action": "entry", "serial": str(after),
+                                       "previous_serial": str(before)},
+            )
+            await self.audit(event, f"directory:{revision}:{agency}:entry:{after}")
         return True
+
+    async def _refused(self, revision: int, exc: Exception) -> None:
+        # A signature failure stays opaque (CryptoError); a rollback or malformed
+        # directory names what was wrong: nothing secret is in it.
+        if isinstance(exc, CryptoError):
+            rule, reason = "directory.signature", "not signed by the federation root"
+        elif isinstance(exc, RollbackError):
+            rule, reason = "directory.rollback", str(exc)
+        else:
+            rule, reason = "directory.malformed", str(exc)
+        event = AuditEvent(
+            type=EventType.KEY_CHANGED, at=self.clock(), broker=self.broker_id,
+            actor="unverified", rule=rule, reason=reason[:500],
+            details={"action": "refused", "revision": str(revision)},
+        )
+        await self.audit(event, f"directory:{revision}:refused")
+        log.error("directory_refused", revision=revision, rule=rule, reason=reason[:200])

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
@@ -16,6 +17,8 @@ from nats.js.kv import KeyValue
 from broker import subjects as s
 from broker.audit.events import AuditEvent, encode_event
 from broker.audit.stream import event_with_id
+
+log = structlog.get_logger("orcon.kvwatch")
 
 
 async def bucket(nc: NATS, name: str) -> KeyValue:
@@ -66,7 +69,17 @@ class KeyWatcher:
             # None marks the end of the initial values; older revisions are history.
             if entry is None or entry.value is None or entry.revision <= self.revision:
                 continue
-            if await self.apply(entry.value, entry.revision):
+            try:
+                applied = await self.apply(entry.value, entry.revision)
+            except Exception as exc:
+                # Whatever failed (a bug, the audit publish, even the log stream), this
+                # version is not applied and the watch goes on: a watcher that died
+                # would silently freeze the directory or registry for good.
+                applied = False
+                with contextlib.suppress(Exception):
+                    log.error("kv_apply_failed", bucket=self.bucket_name,
+                              revision=entry.revision, error=type(exc).__name__)
+            if applied:
                 self.revision = entry.revision
 
     async def apply(self, value: bytes, revision: int) -> bool:

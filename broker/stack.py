@@ -36,7 +36,7 @@ from broker.keysync import DirectoryWatcher, publish_directory
 from broker.lifecycle import AckWatcher
 from broker.metrics import Metrics
 from broker.natsserver import EmbeddedNats
-from broker.policysync import RegistryWatcher, publish_registry
+from broker.policysync import RegistryWatcher, sign_and_publish_registry
 from broker.service import Broker, BrokerConfig
 from clients.connection import AgencyCredentials, Connection, write_connection
 from keys.directory import Directory, FederationRoot
@@ -256,9 +256,11 @@ class DevStack(Running):
         self.keysync = DirectoryWatcher(keys_nc, self.directory(), self._directory_changed,
                                         clock=self.clock)
         await self.keysync.start()
-        await publish_registry(keys_nc, Path(conn.federation).read_bytes())
+        # A development stack keeps its root online and signs the registry it starts with.
+        await sign_and_publish_registry(keys_nc, self.root(), Path(conn.federation).read_bytes(),
+                                        now=self.clock())
         self.registry = RegistryWatcher(keys_nc, lambda: [b.engine for b in self.brokers],
-                                        clock=self.clock)
+                                        bytes.fromhex(conn.root_public), clock=self.clock)
         await self.registry.start()
         for i in range(self.n_brokers):
             await self.add_broker(f"broker-{i + 1}")
@@ -320,12 +322,18 @@ class DevStack(Running):
             await nc.close()
 
     async def publish_registry(self, federation_toml: bytes) -> int:
-        """Validate and push a new federation registry to every broker."""
+        """Validate, sign with the root and push a new federation registry to every
+        broker."""
         nc = await self.broker_connection("publish-registry")
         try:
-            return await publish_registry(nc, federation_toml)
+            revision, _ = await sign_and_publish_registry(nc, self.root(), federation_toml,
+                                                          now=self.clock())
+            return revision
         finally:
             await nc.close()
+
+    def root(self) -> FederationRoot:
+        return FederationRoot.load(self.data_dir / "keys" / "root.key", self.passphrase())
 
     async def add_broker(self, broker_id: str) -> Broker:
         nc = await self.broker_connection(broker_id)

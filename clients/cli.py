@@ -191,7 +191,8 @@ def broker_cmd(
         # Live updates: root-signed key directory and validated registry (no restart).
         keysync = DirectoryWatcher(nc, directory, lambda d: setattr(b, "directory", d),
                                    broker_id=settings.broker_id)
-        registry = RegistryWatcher(nc, lambda: [b.engine], broker_id=settings.broker_id)
+        registry = RegistryWatcher(nc, lambda: [b.engine], bytes.fromhex(conn.root_public),
+                                   broker_id=settings.broker_id)
         await keysync.start()
         await registry.start()
         health: HealthServer | None = None

@@ -170,7 +170,10 @@ class AgencyClient:
             self._seen.close()
 
     async def refresh_directory(self) -> None:
-        self.directory = await fetch_directory(self.nc, self.agency, self.directory.root_public)
+        # Only forward (keys.directory.Directory.successor): a stale or replayed copy
+        # served by a broker must not undo a revocation; RollbackError keeps ours.
+        self.directory = self.directory.successor(
+            await fetch_directory(self.nc, self.agency, self.directory.root_public))
         self._directory_at = time.monotonic()
 
     async def _fresh_directory(self) -> None:

@@ -23,18 +23,22 @@ from keys.errors import (
     KeyExpired,
     KeyFileError,
     KeyRevoked,
+    RollbackError,
     UnknownRecipient,
 )
 from keys.identity import SIGN_ALG, SUITES, Rand, Recipient, _utc, key_id
 from keys.keyfile import open_file, seal_file
 from keys.records import (
     ENTRY_LABEL,
+    REGISTRY_LABEL,
     REVOCATIONS_LABEL,
     DirectoryEntry,
     PublicKey,
+    RegistryRecord,
     Revocation,
     RevocationList,
     SignedEntry,
+    SignedRegistry,
     SignedRevocations,
     encoder,
 )
@@ -45,10 +49,14 @@ __all__ = [
     "DirectoryEntry",
     "FederationRoot",
     "PublicKey",
+    "RegistryRecord",
     "Revocation",
     "RevocationList",
     "SignedEntry",
+    "SignedRegistry",
     "SignedRevocations",
+    "next_serial",
+    "verify_registry",
 ]
 
 _AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
@@ -85,6 +93,10 @@ class FederationRoot:
             revocations=data, signature=self._private.sign(REVOCATIONS_LABEL + data)
         )
 
+    def sign_registry(self, record: RegistryRecord) -> SignedRegistry:
+        data = encoder.encode(record)
+        return SignedRegistry(registry=data, signature=self._private.sign(REGISTRY_LABEL + data))
+
     def save(self, path: Path | str, passphrase: str, *, fast: bool = False) -> None:
         secret = _RootSecret(self._private.private_bytes_raw(), self.created_at)
         seal_file(path, "root", encoder.encode(secret), passphrase, fast=fast)
@@ -100,6 +112,25 @@ class FederationRoot:
 
     def __repr__(self) -> str:
         return f"FederationRoot({self.key_id!r})"
+
+
+def next_serial(current: int, now: datetime) -> int:
+    """The serial for the next version of a root-signed record: `now` in milliseconds
+    (so serials stay increasing without the operator keeping a counter, given a synced
+    clock) and never below `current + 1`."""
+    return max(int(_utc(now).timestamp() * 1000), current + 1)
+
+
+def verify_registry(signed: SignedRegistry | bytes, root_public: bytes) -> RegistryRecord:
+    """The registry record the root signed. CryptoError if the root did not sign it
+    (unsigned, altered, another key); DirectoryError if it is not a signed registry."""
+    try:
+        root = Ed25519PublicKey.from_public_bytes(root_public)
+    except ValueError:
+        raise DirectoryError("the root public key is not an Ed25519 key") from None
+    s = _decode(signed, SignedRegistry)
+    _verify(root, s.signature, REGISTRY_LABEL + s.registry)
+    return _decode(s.registry, RegistryRecord)
 
 
 class _DirectoryFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -153,7 +184,7 @@ class Directory:
             if self._signed[entry.agency].entry == signed.entry:
                 return known
             if entry.serial <= known.serial:
-                raise DirectoryError(
+                raise RollbackError(
                     f"{entry.agency}: entry serial {entry.serial} is not newer than "
                     f"{known.serial} (rollback refused)"
                 )
@@ -167,7 +198,7 @@ class Directory:
         current = self._signed_revocations
         same = current is not None and current.revocations == s.revocations
         if current is not None and not same and rl.serial <= self._revocations.serial:
-            raise DirectoryError(
+            raise RollbackError(
                 f"revocation list serial {rl.serial} is not newer than "
                 f"{self._revocations.serial} (rollback refused)"
             )
@@ -176,6 +207,38 @@ class Directory:
             if r.key_id not in revoked or r.revoked_at < revoked[r.key_id].revoked_at:
                 revoked[r.key_id] = r
         self._signed_revocations, self._revocations, self._revoked = s, rl, revoked
+
+    def successor(self, new: Directory) -> Directory:
+        """`new`, if it takes nothing back from this directory: every entry held here is
+        in `new` unchanged or with a higher serial, and the revocation list is unchanged
+        or has a higher serial. Each version the root ever signed verifies forever, so a
+        directory loaded on its own cannot tell an old copy from the current one; this
+        comparison is what stops a replayed copy from undoing a rotation or revocation.
+        RollbackError naming what would go back otherwise."""
+        if new.root_public != self.root_public:
+            raise DirectoryError("the new directory is verified against another root key")
+        for agency, signed in self._signed.items():
+            held = self._entries[agency]
+            theirs = new._signed.get(agency)
+            if theirs is None:
+                raise RollbackError(
+                    f"{agency}: entry (serial {held.serial}) missing from the new directory"
+                )
+            if theirs.entry != signed.entry and new._entries[agency].serial <= held.serial:
+                raise RollbackError(
+                    f"{agency}: entry serial {new._entries[agency].serial} is not newer "
+                    f"than {held.serial} (rollback refused)"
+                )
+        mine, theirs_rl = self._signed_revocations, new._signed_revocations
+        if mine is not None and (theirs_rl is None or (
+                theirs_rl.revocations != mine.revocations
+                and new._revocations.serial <= self._revocations.serial)):
+            got = "none" if theirs_rl is None else str(new._revocations.serial)
+            raise RollbackError(
+                f"revocation list serial {got} is not newer than "
+                f"{self._revocations.serial} (rollback refused)"
+            )
+        return new
 
     # -- queries -------------------------------------------------------------------------
     def entry(self, agency: str) -> DirectoryEntry:

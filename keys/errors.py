@@ -48,5 +48,11 @@ class DirectoryError(KeysError):
     """A directory entry or revocation list is malformed, inconsistent or a rollback."""
 
 
+class RollbackError(DirectoryError):
+    """A root-signed record (directory entry, revocation list, registry) whose serial is
+    not above the one already accepted: a replayed older version, or two different
+    records under one serial."""
+
+
 class ReplayError(KeysError):
     """A message id was seen before, or its creation time is outside the window."""

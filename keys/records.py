@@ -1,8 +1,11 @@
-"""The signed records of the key directory (msgspec Structs, msgpack on the wire).
+"""The records the federation root signs (msgspec Structs, msgpack on the wire): the
+key directory's entries and revocation list, and the federation registry.
 
-The federation root signs the exact msgpack bytes of an entry or revocation list, and
-those bytes travel next to the signature (`SignedEntry.entry`): a verifier decodes what
-was signed and never re-encodes a structure to check it.
+The root signs the exact msgpack bytes of a record, and those bytes travel next to the
+signature (`SignedEntry.entry`): a verifier decodes what was signed and never
+re-encodes a structure to check it. Each record carries a serial that only goes up:
+every version the root ever signed verifies forever, so only the serial tells a replayed
+old version from the current one.
 """
 
 from __future__ import annotations
@@ -66,7 +69,24 @@ class SignedRevocations(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     signature: bytes  # Ed25519 by the root over REVOCATIONS_LABEL || revocations
 
 
+class RegistryRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One version of the federation registry (agencies, groups, agreements). The TOML
+    text is signed as written, so what operators review is byte for byte what brokers
+    enforce."""
+
+    serial: int
+    issued_at: datetime
+    federation: bytes  # UTF-8 TOML, as policies.federation reads it
+
+
+class SignedRegistry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    registry: bytes  # the exact msgpack bytes of a RegistryRecord
+    signature: bytes  # Ed25519 by the root over REGISTRY_LABEL || registry
+
+
+# Domain separation: a signature over one kind of record never verifies as another.
 ENTRY_LABEL = b"orcon/v1/directory-entry\x00"
 REVOCATIONS_LABEL = b"orcon/v1/revocation-list\x00"
+REGISTRY_LABEL = b"orcon/v1/federation-registry\x00"
 
 encoder = msgspec.msgpack.Encoder()

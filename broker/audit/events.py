@@ -68,7 +68,12 @@ DETAIL_KEYS: dict[str, str] = {
     "originator": "agency that originated the information (for forwards, uses)",
     "key_id": "key identifier, for key_changed",
     "event_id": "the broker's idempotency key, so a retried event is logged once",
-    "action": "added / rotated / revoked, for key_changed and policy_changed",
+    "action": "key_changed: added / retired / revoked / entry (re-signed) / refused; "
+              "policy_changed: registry / refused",
+    "serial": "serial of the root-signed record accepted (entry, registry)",
+    "previous_serial": "serial of the record it replaced",
+    "serial_in_force": "serial of the registry kept when a version is refused",
+    "revision": "key-value bucket revision of the version applied or refused",
 }
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]

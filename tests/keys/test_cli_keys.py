@@ -90,3 +90,16 @@ def test_revoke(tmp_path: Path) -> None:
 
     res = runner.invoke(app, ["show", str(root_key)])
     assert res.exit_code == 0 and fed.root.public_bytes.hex() in res.output
+
+
+def test_generate_root_prints_the_public_key_to_pin(tmp_path: Path) -> None:
+    from keys.directory import FederationRoot
+
+    out = tmp_path / "root.key"
+    res = runner.invoke(app, ["generate-root", "--out", str(out), "--fast-kdf"])
+    assert res.exit_code == 0, res.output
+    root = FederationRoot.load(out, PASS)
+    assert root.public_bytes.hex() in res.output and root.key_id in res.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    res = runner.invoke(app, ["generate-root", "--out", str(out)])
+    assert res.exit_code == 1 and "refusing to overwrite" in res.output

@@ -212,3 +212,72 @@ def test_dump_load_round_trip_and_tamper() -> None:
         Directory.load(data[:-5], fed.root.public_bytes)
     with pytest.raises(DirectoryError):
         Directory(b"short")
+
+
+def test_successor_refuses_every_way_back() -> None:
+    from keys.errors import RollbackError
+
+    fed = make_federation("IT-SCO", "GR-HP")
+    old = Directory.load(fed.directory.dump(), fed.root.public_bytes)
+    rl = RevocationList(serial=1, issued_at=NOW, revocations=[
+        Revocation(fed.idents["IT-SCO"].signing_key_id, "IT-SCO", NOW, "compromised")])
+    fed.directory.set_revocations(fed.root.sign_revocations(rl))
+    later = NOW + timedelta(days=1)
+    fed.idents["GR-HP"].rotate(later, timedelta(days=7))
+    fed.publish(fed.idents["GR-HP"], when=later)
+    new = Directory.load(fed.directory.dump(), fed.root.public_bytes)
+
+    assert old.successor(new) is new
+    assert new.successor(Directory.load(new.dump(), fed.root.public_bytes)) is not None
+    with pytest.raises(RollbackError, match="GR-HP: entry serial"):
+        new.successor(old)
+    # Today's entries but the revocation list left out: the revocation would be undone.
+    unrevoked = Directory(fed.root.public_bytes)
+    for agency in new.agencies():
+        unrevoked.add(new._signed[agency])
+    with pytest.raises(RollbackError, match="revocation list serial none"):
+        new.successor(unrevoked)
+    # Revocations kept but GR-HP's entry from before its rotation: still a rollback.
+    mixed = Directory(fed.root.public_bytes)
+    mixed.add(new._signed["IT-SCO"])
+    mixed.add(old._signed["GR-HP"])
+    assert new._signed_revocations is not None
+    mixed.set_revocations(new._signed_revocations)
+    with pytest.raises(RollbackError, match="GR-HP: entry serial"):
+        new.successor(mixed)
+    # An entry dropped altogether.
+    dropped = Directory(fed.root.public_bytes)
+    dropped.add(new._signed["IT-SCO"])
+    dropped.set_revocations(new._signed_revocations)
+    with pytest.raises(RollbackError, match=r"GR-HP: entry .* missing"):
+        new.successor(dropped)
+    # Another root's directory is never a successor.
+    other = make_federation("IT-SCO")
+    with pytest.raises(DirectoryError, match="another root"):
+        new.successor(other.directory)
+
+
+def test_registry_signature_and_serial() -> None:
+    import msgspec
+
+    from keys.directory import next_serial, verify_registry
+    from keys.records import RegistryRecord, SignedRegistry
+
+    root = FederationRoot.generate(NOW)
+    record = RegistryRecord(serial=next_serial(0, NOW), issued_at=NOW, federation=b"name='x'\n")
+    signed = root.sign_registry(record)
+    assert verify_registry(msgspec.msgpack.encode(signed), root.public_bytes) == record
+    assert record.serial == int(NOW.timestamp() * 1000)
+    assert next_serial(record.serial, NOW) == record.serial + 1  # clock did not move
+    altered = msgspec.msgpack.encode(msgspec.structs.replace(record, federation=b"name='y'\n"))
+    with pytest.raises(CryptoError):
+        verify_registry(SignedRegistry(altered, signed.signature), root.public_bytes)
+    with pytest.raises(CryptoError):
+        verify_registry(signed, FederationRoot.generate(NOW).public_bytes)
+    # An entry signature never verifies as a registry (domain separation).
+    entry_sig = root.sign_entry(Identity.generate("IT-SCO", now=NOW).directory_entry(
+        country="IT", roles=["ncb"], clearance="SECRET", now=NOW))
+    with pytest.raises(CryptoError):
+        verify_registry(SignedRegistry(entry_sig.entry, entry_sig.signature), root.public_bytes)
+    with pytest.raises(DirectoryError, match="malformed SignedRegistry"):
+        verify_registry(b"name = 'unsigned toml'", root.public_bytes)
