@@ -39,6 +39,22 @@ def store_path(data_dir: Path, agency: str) -> Path:
     return data_dir / "stores" / f"{agency}.db"
 
 
+def unread_notice(count: int, data_dir: Path, agency: str) -> str:
+    """What a command that fetched deliveries without showing them says about them."""
+    them = "it" if count == 1 else "them"
+    return (f"{count} new message{'s' if count != 1 else ''} not yet read: "
+            f"`orcon inbox -d {data_dir} --as {agency}` shows {them} "
+            f"(and acknowledges {them})")
+
+
+def report_unread(h: Holder, data_dir: Path) -> None:
+    """Every command fetches through `Holder.sync`; what it did not show is counted here,
+    never left silent (it stays unread in the store until `orcon inbox` shows it)."""
+    n = len(h.unread())
+    if n:
+        err.print(unread_notice(n, data_dir, h.agency), markup=False, highlight=False)
+
+
 def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
     from clients.connection import load_connection
     from clients.lifecycle import Holder, LifecycleError
@@ -51,7 +67,9 @@ def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
                                   store_path(data_dir, agency))
         try:
             await h.sync(timeout=0.5)
-            return await action(h)
+            result = await action(h)
+            report_unread(h, data_dir)
+            return result
         finally:
             await h.close()
 

@@ -37,7 +37,7 @@ from broker.lifecycle import (
     use_refusal,
 )
 from clients.connection import Connection
-from clients.sdk import AgencyClient, Received, Rejection
+from clients.sdk import AgencyClient, Received, Rejection, Sent
 from clients.store import Record, Row, Store, micros
 from keys.envelope import (
     add_stanzas,
@@ -137,6 +137,9 @@ class Holder:
         self.agency = client.agency
         self.deadlines = deadlines or DeadlinePolicy()
         self.reports: list[schemas.Outcome] = []  # outcomes not yet claimed by a caller
+        # Everything sent through the client is kept here, with the broker's outcome.
+        client.on_sent = self._keep_sent
+        client.on_outcome = self._keep_outcome
 
     @classmethod
     async def open_for(cls, conn: Connection, agency: str, store_path: Path, *,
@@ -197,9 +200,9 @@ class Holder:
     def _keep(self, header: schemas.Header, body: schemas.Body, header_bytes: bytes,
               envelope: bytes, *, via: bytes = b"",
               restrictions: schemas.Restrictions | None = None,
-              direction: str = "in") -> Row:
+              direction: str = "in", refused: Sequence[schemas.Refusal] = ()) -> Row:
         record = Record(header=header_bytes, body=schemas.encode(body), envelope=envelope,
-                        via=via, restrictions=restrictions)
+                        via=via, restrictions=restrictions, refused=list(refused))
         self.store.put(direction=direction, header=header, record=record,
                        received_at=self.now, due_at=self.deadlines.due(header, body))
         if header.kind == "reply" and header.in_reply_to and isinstance(body, schemas.Reply):
@@ -210,6 +213,34 @@ class Holder:
         row = self.store.get(header.id)
         assert row is not None
         return row
+
+    def _keep_sent(self, sent: Sent, body: schemas.Body, envelope: bytes) -> None:
+        """The sender's own copy of everything it sends (`AgencyClient.on_sent`): header,
+        body, the sealed envelope (proof for later amendments) and who the resolver
+        refused; the broker's outcome is added when it arrives."""
+        self._keep(sent.header, body, schemas.encode(sent.header), envelope,
+                   direction="out", refused=sent.refused)
+
+    def _keep_outcome(self, outcome: schemas.Outcome) -> None:
+        """Store the broker's outcome with the sent copy. An "unacknowledged" report (an
+        urgent message its recipient has not acknowledged) makes the sent copy a notice
+        again, so the next inbox tells the sender."""
+        row = self.store.get(outcome.message_id)
+        if row is None or row.direction != "out":
+            return
+        if outcome.status == "unacknowledged":
+            overdue = {r.recipient: r for r in row.record.overdue}
+            overdue.update({r.recipient: r for r in outcome.refused})
+            self.store.replace_record(row.id, msgspec.structs.replace(
+                row.record, overdue=sorted(overdue.values(), key=lambda r: r.recipient)))
+            self.store.mark(row.id, opened=0)
+            return
+        self.store.replace_record(row.id, msgspec.structs.replace(row.record, outcome=outcome))
+
+    def unread(self) -> list[Row]:
+        """Stored but never shown: new deliveries, and notices about sent messages (an
+        urgent one not acknowledged in time), oldest first."""
+        return list(self.store.query("opened = 0"))
 
     def _open_forward(self, data: bytes) -> Row | Rejection | None:
         """A forwarded copy: verify the originator's signature on the original (so its
@@ -262,10 +293,14 @@ class Holder:
         return row
 
     async def open(self, message_id: str) -> Row:
-        """Read a message. The first open acknowledges its restrictions (signed, audited)."""
+        """Read a message. The first open acknowledges its restrictions (signed, audited),
+        whichever command opens it: inbox, alerts watch, or an act on it (use, consent,
+        forward)."""
         row = self.get(message_id)
         if row.direction == "in" and not row.acked and row.kind not in ACT_KINDS:
             await self.acknowledge(row)
+        if not row.opened:
+            self.store.mark(message_id, opened=1)
         return self.get(message_id)
 
     # ---- acts ----------------------------------------------------------------------------
@@ -292,7 +327,6 @@ class Holder:
             reason = "; ".join(f"{r.recipient}: {r.reason}" for r in sent.refused)
             raise LifecycleError(sent.refused[0].rule if sent.refused else "resolve",
                                  f"the act could not be sent ({reason})")
-        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         outcome = await self.wait_outcome(sent.header.id) if wait else None
         return sent.header, outcome
 
@@ -339,7 +373,7 @@ class Holder:
         """Declare a use. Raises UseRefused naming the restriction when the originator's
         restrictions forbid it (checked here, and by the broker for the record).
         `check=False` skips the local check (tests use it to prove the broker's own)."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         kind = use or (UseKind.EVIDENCE if evidential else UseKind.ANALYSIS)
         evidential = evidential or kind in EVIDENTIAL_USES
         header = row.header
@@ -373,7 +407,7 @@ class Holder:
                               needed_by: datetime | None = None) -> schemas.Header:
         """Ask the originator to lift a restriction for one action: forwarding to `to`,
         or this agency's own evidential use, public disclosure or executive action."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         if action is ConsentScope.ONWARD_DISSEMINATION and to is None:
             raise LifecycleError("consent.party", "forwarding consent names the third party")
         party = to if action is ConsentScope.ONWARD_DISSEMINATION else self.agency
@@ -396,7 +430,7 @@ class Holder:
                      conditions: Sequence[str] = (), valid_until: datetime | None = None,
                      reason: str | None = None, lang: str = "en") -> schemas.Header:
         """The originator's signed decision on a consent request it received."""
-        req = self.get(request_id)
+        req = await self.open(request_id)
         rh = req.header
         ract = rh.act
         if req.kind != "consent_request" or ract is None:
@@ -441,7 +475,7 @@ class Holder:
         may only tighten the originator's. A consent for exactly (forward, `to`) in the
         store is used when none is given. Raises ForwardRefused with the broker's rule.
         `check=False` skips the local tightening check (tests prove the broker's own)."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         original = row.header
         if row.record.via:
             raise ForwardRefused("forward.not-holder",
@@ -514,22 +548,19 @@ class Holder:
     # ---- requests and replies -------------------------------------------------------------
 
     async def send(self, body: schemas.Body, **kw: object) -> schemas.Header:
-        """Send through the SDK and keep a copy (requests need it to track deadlines)."""
+        """Send through the SDK; the copy is kept by `_keep_sent`."""
         sent = await self.client.send(body, **kw)  # type: ignore[arg-type]
-        if sent.submitted:
-            self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         return sent.header
 
     async def reply(self, request_id: str, body: schemas.Reply,
                     **kw: object) -> schemas.Header:
         """A reply threaded to its request (in_reply_to, thread)."""
-        req = self.get(request_id).header
+        req = (await self.open(request_id)).header
         sent = await self.client.send(
             body, category=req.category, level=req.level, to=[req.sender],
             in_reply_to=request_id, thread=req.thread or req.id, **kw)  # type: ignore[arg-type]
         if not sent.submitted:
             raise LifecycleError("reply", "; ".join(r.reason for r in sent.refused))
-        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         return sent.header
 
     def requests(self, overdue_only: bool = False,
