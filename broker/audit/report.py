@@ -21,6 +21,7 @@ import msgspec
 from broker.audit.events import AuditEvent, EventType, decode_record
 from broker.audit.store import Bundle
 from broker.audit.verify import VerifyReport
+from broker.lifecycle import ACT_KINDS
 
 E = EventType
 
@@ -67,6 +68,10 @@ class Analysis:
     refusals_by_rule: Counter[str] = field(default_factory=Counter)
     refusals: list[AuditEvent] = field(default_factory=list)
     unacknowledged: list[Delivery] = field(default_factory=list)
+    # Life-cycle acts (acknowledgments, uses, consents, receipts...) also travel as
+    # messages and are logged `delivered`; they are counted here by kind, apart from
+    # the information deliveries above (an act awaits no acknowledgment).
+    acts_delivered: Counter[str] = field(default_factory=Counter)
     consents: list[Consent] = field(default_factory=list)
     forwards: list[AuditEvent] = field(default_factory=list)
     uses: list[AuditEvent] = field(default_factory=list)
@@ -116,6 +121,8 @@ def analyse(events: list[AuditEvent], now: datetime | None = None) -> Analysis:
             acked.add((mid, e.actor))
         elif e.type is E.PURGED:
             purged.add((mid, e.actor))
+        elif e.type is E.DELIVERED and e.counterpart and e.details.get("kind") in ACT_KINDS:
+            a.acts_delivered[e.details["kind"]] += 1
         elif e.type is E.DELIVERED and e.counterpart:
             d = Delivery(mid, e.actor, e.counterpart, e.details.get("origin_country", "??"),
                          e.details.get("recipient_country", "??"), e.at, e.details)
@@ -466,6 +473,7 @@ def render_report(
         ("entries", len(bundle.entries), False),
         ("submitted", a.by_type.get("submitted", 0), False),
         ("deliveries", len(a.deliveries), False),
+        ("acts delivered", sum(a.acts_delivered.values()), False),
         ("refusals", len(a.refusals), False),
         ("unacknowledged", len(a.unacknowledged), bool(a.unacknowledged)),
         ("consents pending", len(pending), bool(pending)),
