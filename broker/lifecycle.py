@@ -416,6 +416,15 @@ def _country(engine: PolicyEngine, agency: str) -> str:
 # ---- urgent messages not acknowledged ---------------------------------------------------
 
 
+URGENT_ACK_TIMEOUT = timedelta(minutes=15)
+
+
+def watch_interval(timeout: timedelta) -> float:
+    """How often the watcher looks: a quarter of the timeout, between 0.2 s and 5 s, so
+    a short development timeout is honoured within a fraction of itself."""
+    return min(5.0, max(0.2, timeout.total_seconds() / 4))
+
+
 @dataclass
 class _Pending:
     sender: str
@@ -436,7 +445,7 @@ class AckWatcher:
     drive it deterministically with `tick()`. Run one per federation (it needs the
     broker's credentials: it publishes to any agency's delivery subject)."""
 
-    def __init__(self, nc: NATS, *, timeout: timedelta = timedelta(minutes=15),
+    def __init__(self, nc: NATS, *, timeout: timedelta = URGENT_ACK_TIMEOUT,
                  max_reminders: int = 3, interval: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.nc, self.js = nc, nc.jetstream()

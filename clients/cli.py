@@ -108,6 +108,10 @@ def dev(
     ] = None,
     http: HttpPort = None,
     config: ConfigFile = None,
+    urgent_ack_timeout: Annotated[float, typer.Option(
+        min=1, envvar="ORCON_URGENT_ACK_TIMEOUT",
+        help="seconds after which an urgent message not acknowledged is re-notified to "
+             "its recipient and reported to its sender")] = 900,
 ) -> None:
     """Run an embedded nats-server and brokers until Ctrl-C; writes DIR/connection.json."""
     from broker.health import HealthServer
@@ -122,7 +126,8 @@ def dev(
     async def serve(stop: asyncio.Event) -> None:
         async with DevStack(data_dir, federation or default_federation(), brokers=brokers,
                             port=port, tls=settings.tls,
-                            max_message_bytes=settings.max_message_bytes) as stack:
+                            max_message_bytes=settings.max_message_bytes,
+                            urgent_ack_timeout=timedelta(seconds=urgent_ack_timeout)) as stack:
             assert stack.server is not None
             health: HealthServer | None = None
             if settings.http_port is not None:

@@ -168,6 +168,9 @@ class Holder:
         for m in await self.client.fetch_deliveries(limit, timeout):
             self._take(m.data, out)
             await m.ack()  # handled (stored, flagged or refused): never redeliver forever
+        # The broker's reports too (outcomes, urgent messages not acknowledged): kept with
+        # the sent copies; `wait_outcome` still finds them in `self.reports`.
+        self.reports.extend(await self.client.outcomes(timeout=min(timeout, 0.1)))
         return out
 
     def _take(self, data: bytes, out: SyncResult) -> None:
