@@ -52,8 +52,12 @@ log = structlog.get_logger("orcon.lifecycle")
 # forward_notice travels only inside a ForwardSubmission (check_forward).
 ACT_KINDS = frozenset(
     {"acknowledgment", "use_declaration", "consent_request", "consent_decision",
-     "purge_receipt", "forward_notice"}
+     "purge_receipt", "forward_notice", "amendment", "withdrawal", "amendment_receipt"}
 )
+# Acts by the originator that change what holders may keep (checked by `_check_change`).
+CHANGE_KINDS = frozenset({"amendment", "withdrawal"})
+# Acts that answer another act rather than the information: `Act.request` names it.
+_ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
@@ -248,8 +252,8 @@ def _common(header: schemas.Header, directory: Directory,
     original = verify_proof(act.original, directory, now)
     if original.id != act.message_id:
         raise ActError("act.original", f"the proof is of {original.id}, not {act.message_id}")
-    expected_reply = act.request if header.kind == "consent_decision" else act.message_id
-    if header.in_reply_to != expected_reply:
+    expected_reply = act.request if header.kind in _ANSWERS_ACT else act.message_id
+    if expected_reply is None or header.in_reply_to != expected_reply:
         raise ActError("act.thread", f"a {header.kind} replies to {expected_reply}")
     return act, original, header_hash(act.original.header).hex()
 
@@ -285,15 +289,25 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
         event = EventType.CONSENT_GRANTED if act.granted else EventType.CONSENT_REFUSED
         return Verdict(True, event, original, hh, header.recipients[0], details=details)
 
+    if header.kind in CHANGE_KINDS:
+        return _check_change(header, act, original, hh, directory, now)
+
     _to_originator(header, original)
     restrictions = holder_restrictions(act, original, actor, directory, now)
 
     if header.kind == "acknowledgment":
         return Verdict(True, EventType.ACKNOWLEDGED, original, hh, original.sender,
                        details=details)
+    if header.kind == "amendment_receipt":
+        assert act.request is not None  # _common: it answers the amendment
+        details["change"] = act.request
+        return Verdict(True, EventType.AMEND_APPLIED, original, hh, original.sender,
+                       details=details)
     if header.kind == "purge_receipt":
         if act.purge_reason is not None:
             details["reason"] = str(act.purge_reason)
+        if act.request is not None:
+            details["change"] = act.request  # the withdrawal complied with
         return Verdict(True, EventType.PURGED, original, hh, original.sender, details=details)
     if header.kind == "consent_request":
         if act.action is None or act.party is None:
@@ -308,6 +322,60 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
     if header.kind == "use_declaration":
         return _check_use(header, act, original, hh, restrictions, engine, directory, now)
     raise ActError("act.kind", f"{header.kind} is not a life-cycle act")
+
+
+def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh: str,
+                  directory: Directory, now: datetime) -> Verdict:
+    """An amendment or withdrawal: only the originator sends one, only to holders it
+    sealed the information to, and an amendment only tightens: against the original
+    and against the amendment in force (`act.amends`, the originator's signed header)."""
+    what = "an amendment" if header.kind == "amendment" else "a withdrawal"
+    if header.sender != original.sender:
+        raise ActError("amend.not-originator",
+                       f"only the originator {original.sender} amends or withdraws "
+                       f"{original.id}; {header.sender} sent {what}")
+    stray = sorted(set(header.recipients) - set(original.recipients))
+    if stray:
+        raise ActError("act.addressee", f"{what} goes to holders of {original.id} only, "
+                       f"not to {', '.join(stray)}")
+    details = {"originator": original.sender, "change": header.id,
+               "holders": ",".join(header.recipients)}
+    if header.kind == "withdrawal":
+        return Verdict(True, EventType.WITHDRAWN, original, hh, details=details)
+    new = act.restrictions
+    if new is None:
+        raise ActError("act.amend", "an amendment carries the new restrictions")
+    base = original.restrictions
+    if act.amends is not None:
+        prev = verify_proof(act.amends, directory, now, "amends")
+        pa = prev.act
+        if (prev.kind != "amendment" or prev.sender != original.sender or pa is None
+                or pa.message_id != original.id or pa.restrictions is None):
+            raise ActError("act.amends", f"the amendment in force is not an amendment of "
+                           f"{original.id} by {original.sender}")
+        base = pa.restrictions
+    details |= amended_details(new)
+    loose = sorted(set(loosened_fields(original.restrictions, new))
+                   | set(loosened_fields(base, new)))
+    if loose:
+        return Verdict(False, EventType.AMEND_REFUSED, original, hh, None, "amend.loosen",
+                       f"refused: an amendment may only tighten the restrictions of "
+                       f"{original.id}, never loosen them ({', '.join(loose)})", details)
+    return Verdict(True, EventType.AMENDED, original, hh, details=details)
+
+
+def amended_details(r: Restrictions) -> dict[str, str]:
+    """The amended restrictions in the audit vocabulary (they replace the original's in
+    the `amended` event, so the report judges later uses and purges against them)."""
+    r = r.expanded()
+    out = {"no_evidential_use": str(r.no_evidential_use).lower(),
+           "no_onward_dissemination": str(r.no_onward_dissemination).lower(),
+           "consult_before_action": str(r.consult_before_action).lower()}
+    if r.purposes:
+        out["purposes"] = ",".join(sorted(str(p) for p in r.purposes))
+    if r.expires_at is not None:
+        out["expires_at"] = r.expires_at.isoformat()
+    return out
 
 
 def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: str,

@@ -30,6 +30,7 @@ import schemas
 from broker import subjects as s
 from broker.lifecycle import (
     ACT_KINDS,
+    CHANGE_KINDS,
     EVIDENTIAL_USES,
     loosened_fields,
     needed_consent,
@@ -168,6 +169,12 @@ class Holder:
         for m in await self.client.fetch_deliveries(limit, timeout):
             self._take(m.data, out)
             await m.ack()  # handled (stored, flagged or refused): never redeliver forever
+        # The originator's amendments and withdrawals apply on the sync that brings them.
+        for row in list(out.new):
+            if row.kind in CHANGE_KINDS:
+                problem = await self._apply_change(row)
+                if problem is not None:
+                    out.rejected.append(problem)
         # The broker's reports too (outcomes, urgent messages not acknowledged): kept with
         # the sent copies; `wait_outcome` still finds them in `self.reports`.
         self.reports.extend(await self.client.outcomes(timeout=min(timeout, 0.1)))
@@ -524,6 +531,159 @@ class Holder:
             raise ForwardRefused(r.rule if r else "forward", r.reason if r else "not delivered")
         self._keep(draft, notice_body, schemas.encode(draft), b"", direction="out")
         return outcome
+
+    # ---- amend and withdraw ---------------------------------------------------------------
+
+    def _own(self, message_id: str) -> Row:
+        row = self.get(message_id)
+        if row.direction != "out" or row.sender != self.agency or row.kind in ACT_KINDS:
+            raise LifecycleError("amend.not-originator",
+                                 f"{self.agency} did not originate {message_id}: only the "
+                                 "originator amends or withdraws it")
+        return row
+
+    def _amendment_in_force(self, message_id: str) -> Row | None:
+        """This originator's latest amendment of `message_id` that the broker accepted."""
+        accepted = [r for r in self.store.query(
+            "kind = 'amendment' AND about = ? AND direction = 'out'", (message_id,))
+            if r.record.outcome is not None and r.record.outcome.status == "routed"]
+        return accepted[-1] if accepted else None
+
+    def _holders(self, row: Row) -> list[str]:
+        """Who holds a sent message: the recipients the broker delivered it to."""
+        o = row.record.outcome
+        held = list(o.delivered) if o is not None and o.status == "routed" \
+            else list(row.header.recipients)
+        return sorted(set(held) - {self.agency}) or sorted(held)
+
+    async def amend(self, message_id: str, restrictions: schemas.Restrictions, *,
+                    reason: str | None = None, lang: str = "en",
+                    check: bool = True) -> schemas.Header:
+        """Tighten the restrictions of a message this agency sent: every holder's store
+        applies them on its next sync and answers with a signed receipt. A change that
+        loosens any field, against the original or the amendment in force, is refused
+        (`amend.loosen`) here and by the broker. `check=False` skips the local checks
+        (tests use it to prove the broker's own)."""
+        row = self._own(message_id) if check else self.get(message_id)
+        prev = self._amendment_in_force(message_id)
+        if check:
+            loose = sorted(set(loosened_fields(row.header.restrictions, restrictions))
+                           | set(loosened_fields(row.restrictions, restrictions)))
+            if loose:
+                raise LifecycleError("amend.loosen", "an amendment may only tighten the "
+                                     f"restrictions of {message_id}, never loosen them "
+                                     f"({', '.join(loose)})")
+            if restrictions == row.restrictions:
+                raise LifecycleError("amend.unchanged",
+                                     f"these are already the restrictions of {message_id}")
+        body = schemas.Amendment(
+            message_id=message_id, amended_at=self.now,
+            reason=schemas.Narrative(text=reason, lang=lang) if reason else None)
+        act = Act(message_id=message_id, original=self._proof(row), restrictions=restrictions,
+                  amends=self._proof(prev) if prev is not None else None)
+        sent = await self._change(row, body, act, check)
+        if row.direction == "out":
+            self.store.replace_record(row.id, msgspec.structs.replace(
+                row.record, restrictions=restrictions))
+        return sent
+
+    async def withdraw(self, message_id: str, reason: str, *, lang: str = "en",
+                       check: bool = True) -> schemas.Header:
+        """Withdraw a message this agency sent: every holder's store destroys its copy on
+        its next sync and answers with a signed purge receipt (`originator_request`)."""
+        row = self._own(message_id) if check else self.get(message_id)
+        body = schemas.Withdrawal(message_id=message_id, withdrawn_at=self.now,
+                                  reason=schemas.Narrative(text=reason, lang=lang))
+        act = Act(message_id=message_id, original=self._proof(row))
+        return await self._change(row, body, act, check)
+
+    def _proof(self, row: Row) -> SignedHeader:
+        return proof_of(schemas.decode_envelope(row.record.envelope))
+
+    async def _change(self, row: Row, body: schemas.Body, act: Act,
+                      resolve: bool) -> schemas.Header:
+        original = row.header
+        sent = await self.client.send(
+            body, category=original.category, level=original.level, to=self._holders(row),
+            in_reply_to=original.id, thread=original.thread or original.id, act=act,
+            resolve=resolve)
+        if not sent.submitted:
+            r = sent.refused[0] if sent.refused else None
+            raise LifecycleError(r.rule if r else "amend.holders",
+                                 r.reason if r else f"no holder of {original.id} to tell")
+        outcome = await self.wait_outcome(sent.header.id)
+        if outcome.status == "rejected":
+            raise LifecycleError("rejected", outcome.error or "rejected by the broker")
+        if outcome.status == "refused" and outcome.refused:
+            raise LifecycleError(outcome.refused[0].rule, outcome.refused[0].reason)
+        return sent.header
+
+    async def _apply_change(self, change: Row) -> Rejection | None:
+        """Apply the originator's amendment or withdrawal to our copy and answer with a
+        signed receipt. The change must come from the originator of a message we hold as
+        a signed recipient (its signature was verified when it was opened); an amendment
+        that would loosen what binds us is not applied and not receipted."""
+        h, act = change.header, change.header.act
+        if act is None:
+            return Rejection(h.id, f"a {h.kind} without its signed act")
+        target = self.store.get(act.message_id)
+        try:
+            original = schemas.decode_header(act.original.header)
+        except schemas.SchemaError:
+            return Rejection(h.id, f"a {h.kind} with an unreadable original")
+        if (original.sender != h.sender or original.id != act.message_id
+                or (target is not None and (target.direction != "in"
+                                            or target.record.header != act.original.header))):
+            return Rejection(h.id, f"the {h.kind} of {act.message_id} does not come from "
+                             "its originator")
+        receipt: schemas.Body
+        if h.kind == "withdrawal":
+            if target is not None:
+                self.store.delete(target.id)
+            receipt = schemas.PurgeReceipt(message_id=act.message_id, purged_at=self.now,
+                                           reason=PurgeReason.ORIGINATOR_REQUEST,
+                                           copies=1 if target is not None else 0)
+            ract = Act(message_id=act.message_id, original=act.original,
+                       purge_reason=PurgeReason.ORIGINATOR_REQUEST, request=h.id)
+            reply_to = act.message_id
+        else:
+            new = act.restrictions
+            if new is None:
+                return Rejection(h.id, "an amendment without restrictions")
+            if target is not None:
+                loose = loosened_fields(target.restrictions, new)
+                if loose:
+                    return Rejection(h.id, "the amendment would loosen the restrictions in "
+                                     f"force ({', '.join(loose)}); not applied")
+                self.store.replace_record(target.id, msgspec.structs.replace(
+                    target.record, restrictions=new))
+            receipt = schemas.AmendmentReceipt(message_id=act.message_id, amendment=h.id,
+                                               applied_at=self.now)
+            ract = Act(message_id=act.message_id, original=act.original, request=h.id)
+            reply_to = h.id
+        await self.client.send(receipt, category=original.category, level=original.level,
+                               to=[h.sender], in_reply_to=reply_to,
+                               thread=original.thread or original.id, act=ract)
+        return None
+
+    def compliance(self, message_id: str) -> list[tuple[str, str, datetime | None]]:
+        """For each amendment or withdrawal of a message this agency sent (accepted by
+        the broker): (holder, change id, when its signed receipt arrived or None)."""
+        receipts: dict[tuple[str, str], datetime] = {}
+        for r in self.store.query("kind IN ('amendment_receipt', 'purge_receipt') AND "
+                                  "about = ? AND direction = 'in'", (message_id,)):
+            a = r.header.act
+            if a is not None and a.request is not None:
+                receipts.setdefault((a.request, r.sender), r.received_at)
+        out: list[tuple[str, str, datetime | None]] = []
+        for ch in self.store.query("kind IN ('amendment', 'withdrawal') AND about = ? AND "
+                                   "direction = 'out'", (message_id,)):
+            o = ch.record.outcome
+            if o is None or o.status != "routed":
+                continue
+            out += [(holder, ch.id, receipts.get((ch.id, holder)))
+                    for holder in sorted(o.delivered)]
+        return out
 
     # ---- retention ----------------------------------------------------------------------
 
