@@ -290,7 +290,7 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
         return Verdict(True, event, original, hh, header.recipients[0], details=details)
 
     if header.kind in CHANGE_KINDS:
-        return _check_change(header, act, original, hh, directory, now)
+        return _check_change(header, act, original, hh, engine, directory, now)
 
     _to_originator(header, original)
     restrictions = holder_restrictions(act, original, actor, directory, now)
@@ -325,7 +325,7 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
 
 
 def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh: str,
-                  directory: Directory, now: datetime) -> Verdict:
+                  engine: PolicyEngine, directory: Directory, now: datetime) -> Verdict:
     """An amendment or withdrawal: only the originator sends one, only to holders it
     sealed the information to, and an amendment only tightens: against the original
     and against the amendment in force (`act.amends`, the originator's signed header)."""
@@ -355,6 +355,10 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
                            f"{original.id} by {original.sender}")
         base = pa.restrictions
     details |= amended_details(new)
+    unknown = _unknown_party(new, engine)
+    if unknown is not None:
+        return Verdict(False, EventType.AMEND_REFUSED, original, hh, None, "amend.unknown",
+                       f"refused: {unknown}", details)
     loose = sorted(set(loosened_fields(original.restrictions, new))
                    | set(loosened_fields(base, new)))
     if loose:
@@ -362,6 +366,24 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
                        f"refused: an amendment may only tighten the restrictions of "
                        f"{original.id}, never loosen them ({', '.join(loose)})", details)
     return Verdict(True, EventType.AMENDED, original, hh, details=details)
+
+
+def _unknown_party(r: Restrictions, engine: PolicyEngine) -> str | None:
+    """Fail closed: an amended `exclude` / `release_to` entry that names no country,
+    agency or group of the federation would silently match nothing."""
+    import difflib
+
+    fed = engine.federation
+    known = ({a.id for a in fed.agencies} | {a.country for a in fed.agencies}
+             | {g.id for g in fed.groups})
+    for name in ("exclude", "release_to"):
+        for value in getattr(r, name):
+            if value not in known:
+                near = difflib.get_close_matches(value.upper(), sorted(known), n=3) \
+                    or sorted(known)[:5]
+                return (f"restrictions.{name}: {value!r} is not a country, agency or group "
+                        f"of the federation (nearest: {', '.join(near)})")
+    return None
 
 
 def amended_details(r: Restrictions) -> dict[str, str]:

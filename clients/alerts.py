@@ -64,7 +64,7 @@ def others_line(holder: Holder) -> Text:
     n = sum(1 for r in holder.unread() if r.kind != "alert")
     if not n:
         return Text("")
-    return Text(f"{n} other new message{'s' if n != 1 else ''} not yet read: "
+    return Text(f"{n} other new message{'s' if n != 1 else ''} unread: "
                 f"`orcon inbox --as {holder.agency}` shows "
                 f"{'it' if n == 1 else 'them'}", style="yellow")
 
