@@ -334,7 +334,17 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
         raise ActError("amend.not-originator",
                        f"only the originator {original.sender} amends or withdraws "
                        f"{original.id}; {header.sender} sent {what}")
-    stray = sorted(set(header.recipients) - set(original.recipients))
+    holders = set(original.recipients)
+    for proof in act.forwards:
+        n = verify_proof(proof, directory, now, "forward")
+        na = n.act
+        if (n.kind != "forward_notice" or na is None or na.party is None
+                or na.message_id != original.id or n.sender not in original.recipients
+                or na.original.header != act.original.header):
+            raise ActError("act.forwards", f"a forward notice in {what} does not show a "
+                           f"forward of {original.id} by one of its recipients")
+        holders.add(na.party)
+    stray = sorted(set(header.recipients) - holders)
     if stray:
         raise ActError("act.addressee", f"{what} goes to holders of {original.id} only, "
                        f"not to {', '.join(stray)}")

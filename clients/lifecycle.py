@@ -130,6 +130,44 @@ class SyncResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+def tightest(a: schemas.Restrictions, b: schemas.Restrictions) -> schemas.Restrictions:
+    """Both sets of restrictions at once: each field at the tighter of the two. Lists
+    that allow (purposes, release_to) intersect; when the intersection is empty, `b`'s
+    list stands (an empty list would mean "no restriction")."""
+    def narrower(x: list[str], y: list[str]) -> list[str]:
+        if not x or not y:
+            return sorted(set(x or y))
+        both = set(x) & set(y)
+        return sorted(both) if both else sorted(set(y))
+
+    def earlier(x: datetime | None, y: datetime | None) -> datetime | None:
+        return min((t for t in (x, y) if t is not None), default=None)
+
+    tlps = [t for t in (a.tlp, b.tlp) if t is not None]
+    return schemas.Restrictions(
+        purposes=[schemas.Purpose(p) for p in narrower([str(p) for p in a.purposes],
+                                                       [str(p) for p in b.purposes])],
+        release_to=narrower(a.release_to, b.release_to),
+        exclude=sorted(set(a.exclude) | set(b.exclude)),
+        no_evidential_use=a.no_evidential_use or b.no_evidential_use,
+        no_onward_dissemination=a.no_onward_dissemination or b.no_onward_dissemination,
+        no_public_disclosure=a.no_public_disclosure or b.no_public_disclosure,
+        not_to_suspects=a.not_to_suspects or b.not_to_suspects,
+        consult_before_action=a.consult_before_action or b.consult_before_action,
+        not_before=max((t for t in (a.not_before, b.not_before) if t is not None),
+                       default=None),
+        expires_at=earlier(a.expires_at, b.expires_at),
+        destroy_after_days=min((d for d in (a.destroy_after_days, b.destroy_after_days)
+                                if d is not None), default=None),
+        conditions=[*a.conditions, *(c for c in b.conditions if c not in a.conditions)],
+        tlp=max(tlps, key=lambda t: _TLP_ORDER.index(t)) if tlps else None,
+    )
+
+
+_TLP_ORDER = [schemas.TLP.CLEAR, schemas.TLP.GREEN, schemas.TLP.AMBER,
+              schemas.TLP.AMBER_STRICT, schemas.TLP.RED]
+
+
 class Holder:
     def __init__(self, client: AgencyClient, store: Store,
                  deadlines: DeadlinePolicy | None = None) -> None:
@@ -550,11 +588,24 @@ class Holder:
         return accepted[-1] if accepted else None
 
     def _holders(self, row: Row) -> list[str]:
-        """Who holds a sent message: the recipients the broker delivered it to."""
+        """Who holds a sent message: the recipients the broker delivered it to, and the
+        third parties they forwarded it to (`_forwards`)."""
         o = row.record.outcome
         held = list(o.delivered) if o is not None and o.status == "routed" \
             else list(row.header.recipients)
-        return sorted(set(held) - {self.agency}) or sorted(held)
+        held += [party for party, _ in self._forwards(row.id)]
+        return sorted(set(held) - {self.agency}) or sorted(set(held))
+
+    def _forwards(self, message_id: str) -> list[tuple[str, SignedHeader]]:
+        """Forwards of a message we originated, from the signed forward notices the
+        broker delivered to us (only forwards it allowed): (third party, proof)."""
+        out = []
+        for r in self.store.query("kind = 'forward_notice' AND about = ? AND "
+                                  "direction = 'in'", (message_id,)):
+            a = r.header.act
+            if a is not None and a.party is not None and r.record.envelope:
+                out.append((a.party, proof_of(schemas.decode_envelope(r.record.envelope))))
+        return out
 
     async def amend(self, message_id: str, restrictions: schemas.Restrictions, *,
                     reason: str | None = None, lang: str = "en",
@@ -580,7 +631,8 @@ class Holder:
             message_id=message_id, amended_at=self.now,
             reason=schemas.Narrative(text=reason, lang=lang) if reason else None)
         act = Act(message_id=message_id, original=self._proof(row), restrictions=restrictions,
-                  amends=self._proof(prev) if prev is not None else None)
+                  amends=self._proof(prev) if prev is not None else None,
+                  forwards=[p for _, p in self._forwards(message_id)])
         sent = await self._change(row, body, act, check)
         if row.direction == "out":
             self.store.replace_record(row.id, msgspec.structs.replace(
@@ -594,7 +646,8 @@ class Holder:
         row = self._own(message_id) if check else self.get(message_id)
         body = schemas.Withdrawal(message_id=message_id, withdrawn_at=self.now,
                                   reason=schemas.Narrative(text=reason, lang=lang))
-        act = Act(message_id=message_id, original=self._proof(row))
+        act = Act(message_id=message_id, original=self._proof(row),
+                  forwards=[p for _, p in self._forwards(message_id)])
         return await self._change(row, body, act, check)
 
     def _proof(self, row: Row) -> SignedHeader:
@@ -636,6 +689,9 @@ class Holder:
                                             or target.record.header != act.original.header))):
             return Rejection(h.id, f"the {h.kind} of {act.message_id} does not come from "
                              "its originator")
+        # A forwarded copy proves how we hold it with the forwarder's signed notice.
+        via = (proof_of(schemas.decode_envelope(target.record.via))
+               if target is not None and target.record.via else None)
         receipt: schemas.Body
         if h.kind == "withdrawal":
             if target is not None:
@@ -643,7 +699,7 @@ class Holder:
             receipt = schemas.PurgeReceipt(message_id=act.message_id, purged_at=self.now,
                                            reason=PurgeReason.ORIGINATOR_REQUEST,
                                            copies=1 if target is not None else 0)
-            ract = Act(message_id=act.message_id, original=act.original,
+            ract = Act(message_id=act.message_id, original=act.original, via=via,
                        purge_reason=PurgeReason.ORIGINATOR_REQUEST, request=h.id)
             reply_to = act.message_id
         else:
@@ -651,6 +707,10 @@ class Holder:
             if new is None:
                 return Rejection(h.id, "an amendment without restrictions")
             if target is not None:
+                if target.record.via:
+                    # A forwarded copy: the originator's amendment and the forwarder's
+                    # tightening both bind, so the tighter of each field.
+                    new = tightest(target.restrictions, new)
                 loose = loosened_fields(target.restrictions, new)
                 if loose:
                     return Rejection(h.id, "the amendment would loosen the restrictions in "
@@ -659,7 +719,8 @@ class Holder:
                     target.record, restrictions=new))
             receipt = schemas.AmendmentReceipt(message_id=act.message_id, amendment=h.id,
                                                applied_at=self.now)
-            ract = Act(message_id=act.message_id, original=act.original, request=h.id)
+            ract = Act(message_id=act.message_id, original=act.original, via=via,
+                       request=h.id)
             reply_to = h.id
         await self.client.send(receipt, category=original.category, level=original.level,
                                to=[h.sender], in_reply_to=reply_to,

@@ -83,6 +83,9 @@ class Act(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults
     # header), so the broker checks that the new restrictions (`restrictions`) tighten
     # it, not merely the original.
     amends: SignedHeader | None = None
+    # Amendment / withdrawal: the forwarders' signed forward notices, which prove that
+    # the third parties they name hold the information too (so they are told as well).
+    forwards: Annotated[list[SignedHeader], msgspec.Meta(max_length=256)] = []
 
 
 class ForwardSubmission(msgspec.Struct, forbid_unknown_fields=True, frozen=True,

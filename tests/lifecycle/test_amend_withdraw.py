@@ -142,3 +142,34 @@ async def test_withdrawal_destroys_copies_with_signed_receipts(
     assert c.kind == "withdrawal"
     assert {h: at is not None for h, at in c.holders.items()} == {"KH-AHTJP": True,
                                                                     "VN-MPS": False}
+
+
+async def test_forwarded_copies_are_amended_and_withdrawn_too(
+        stack: DevStack, holder: HolderFactory, sync_until: Any, audit: Audit) -> None:
+    """Every holder: the third party a holder forwarded to (the originator learnt of it
+    from the signed forward notice) is amended and asked to destroy its copy as well;
+    the forwarder's own tightening is kept (an amendment never loosens it)."""
+    th, kh, vn = await holder("TH-AHTD"), await holder("KH-AHTJP"), await holder("VN-MPS")
+    base = Restrictions(purposes=[Purpose.SMUGGLING_OF_MIGRANTS, Purpose.INVESTIGATION])
+    mid = await _share(th, [kh], sync_until, base)
+    by_kh = msgspec.structs.replace(base, exclude=["CN"])
+    await kh.forward(mid, "VN-MPS", restrictions=by_kh)
+    await sync_until(vn, lambda r: any(x.id == mid for x in r.new))
+    await sync_until(th, lambda r: any(x.kind == "forward_notice" for x in r.new))
+
+    change = await th.amend(mid, msgspec.structs.replace(
+        base, purposes=[Purpose.SMUGGLING_OF_MIGRANTS], no_evidential_use=True))
+    assert change.recipients == ["KH-AHTJP", "VN-MPS"]
+    await sync_until(vn, lambda r: any(x.id == change.id for x in r.new))
+    r = vn.get(mid).restrictions
+    assert r.purposes == [Purpose.SMUGGLING_OF_MIGRANTS] and r.no_evidential_use
+    assert r.exclude == ["CN"], "the forwarder's tightening was lost"
+
+    gone = await th.withdraw(mid, "source compromised")
+    assert gone.recipients == ["KH-AHTJP", "VN-MPS"]
+    await sync_until(vn, lambda r: any(x.id == gone.id for x in r.new))
+    assert vn.store.get(mid) is None
+    events = await audit(stack, lambda ev: _has(ev, E.PURGED, "VN-MPS", change=gone.id)
+                         and _has(ev, E.AMEND_APPLIED, "VN-MPS", change=change.id))
+    assert _has(events, E.PURGED, "VN-MPS", change=gone.id)
+    assert _has(events, E.AMEND_APPLIED, "VN-MPS", change=change.id)
