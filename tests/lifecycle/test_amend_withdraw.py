@@ -13,9 +13,11 @@ import pytest
 
 from broker.audit.events import AuditEvent, EventType
 from broker.audit.report import analyse
+from broker.lifecycle import proof_of
 from broker.stack import DevStack
 from clients.lifecycle import Holder, LifecycleError, UseRefused
-from schemas import Category, Level, Purpose, Restrictions, examples
+from schemas import Amendment, Category, Level, Purpose, Restrictions, decode_envelope, examples
+from schemas.acts import Act
 from schemas.codes import PurgeReason
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
@@ -173,3 +175,22 @@ async def test_forwarded_copies_are_amended_and_withdrawn_too(
                          and _has(ev, E.AMEND_APPLIED, "VN-MPS", change=change.id))
     assert _has(events, E.PURGED, "VN-MPS", change=gone.id)
     assert _has(events, E.AMEND_APPLIED, "VN-MPS", change=change.id)
+
+
+async def test_amendment_to_a_non_holder_is_rejected(
+        stack: DevStack, holder: HolderFactory, sync_until: Any) -> None:
+    """The originator cannot use an amendment to show its signed header (ids, recipients,
+    restrictions) to an agency that never held the message: the broker rejects it."""
+    th, kh = await holder("TH-AHTD"), await holder("KH-AHTJP")
+    r = Restrictions(purposes=[Purpose.SMUGGLING_OF_MIGRANTS])
+    mid = await _share(th, [kh], sync_until, r)
+    row = th.get(mid)
+    act = Act(message_id=mid, original=proof_of(decode_envelope(row.record.envelope)),
+              restrictions=msgspec.structs.replace(r, no_evidential_use=True))
+    sent = await th.client.send(
+        Amendment(message_id=mid, amended_at=th.now), category=row.header.category,
+        level=row.header.level, to=["KH-AHTJP", "VN-MPS"], in_reply_to=mid, act=act,
+        resolve=False)
+    outcome = await th.wait_outcome(sent.header.id)
+    assert outcome.status == "rejected" and "act.addressee" in (outcome.error or "")
+    assert "VN-MPS" in (outcome.error or "")
