@@ -66,7 +66,10 @@ def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
         h = await Holder.open_for(load_connection(data_dir), agency,
                                   store_path(data_dir, agency))
         try:
-            await h.sync(timeout=0.5)
+            got = await h.sync(timeout=0.5)
+            for rej in got.rejected:  # refused deliveries are said, never dropped silently
+                err.print(f"rejected {rej.message_id or '?'}: {rej.reason}", markup=False,
+                          highlight=False)
             result = await action(h)
             report_unread(h, data_dir)
             return result
