@@ -52,8 +52,12 @@ log = structlog.get_logger("orcon.lifecycle")
 # forward_notice travels only inside a ForwardSubmission (check_forward).
 ACT_KINDS = frozenset(
     {"acknowledgment", "use_declaration", "consent_request", "consent_decision",
-     "purge_receipt", "forward_notice"}
+     "purge_receipt", "forward_notice", "amendment", "withdrawal", "amendment_receipt"}
 )
+# Acts by the originator that change what holders may keep (checked by `_check_change`).
+CHANGE_KINDS = frozenset({"amendment", "withdrawal"})
+# Acts that answer another act rather than the information: `Act.request` names it.
+_ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
@@ -248,8 +252,8 @@ def _common(header: schemas.Header, directory: Directory,
     original = verify_proof(act.original, directory, now)
     if original.id != act.message_id:
         raise ActError("act.original", f"the proof is of {original.id}, not {act.message_id}")
-    expected_reply = act.request if header.kind == "consent_decision" else act.message_id
-    if header.in_reply_to != expected_reply:
+    expected_reply = act.request if header.kind in _ANSWERS_ACT else act.message_id
+    if expected_reply is None or header.in_reply_to != expected_reply:
         raise ActError("act.thread", f"a {header.kind} replies to {expected_reply}")
     return act, original, header_hash(act.original.header).hex()
 
@@ -285,15 +289,25 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
         event = EventType.CONSENT_GRANTED if act.granted else EventType.CONSENT_REFUSED
         return Verdict(True, event, original, hh, header.recipients[0], details=details)
 
+    if header.kind in CHANGE_KINDS:
+        return _check_change(header, act, original, hh, engine, directory, now)
+
     _to_originator(header, original)
     restrictions = holder_restrictions(act, original, actor, directory, now)
 
     if header.kind == "acknowledgment":
         return Verdict(True, EventType.ACKNOWLEDGED, original, hh, original.sender,
                        details=details)
+    if header.kind == "amendment_receipt":
+        assert act.request is not None  # _common: it answers the amendment
+        details["change"] = act.request
+        return Verdict(True, EventType.AMEND_APPLIED, original, hh, original.sender,
+                       details=details)
     if header.kind == "purge_receipt":
         if act.purge_reason is not None:
             details["reason"] = str(act.purge_reason)
+        if act.request is not None:
+            details["change"] = act.request  # the withdrawal complied with
         return Verdict(True, EventType.PURGED, original, hh, original.sender, details=details)
     if header.kind == "consent_request":
         if act.action is None or act.party is None:
@@ -308,6 +322,92 @@ def check_act(header: schemas.Header, engine: PolicyEngine, directory: Directory
     if header.kind == "use_declaration":
         return _check_use(header, act, original, hh, restrictions, engine, directory, now)
     raise ActError("act.kind", f"{header.kind} is not a life-cycle act")
+
+
+def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh: str,
+                  engine: PolicyEngine, directory: Directory, now: datetime) -> Verdict:
+    """An amendment or withdrawal: only the originator sends one, only to holders it
+    sealed the information to, and an amendment only tightens: against the original
+    and against the amendment in force (`act.amends`, the originator's signed header)."""
+    what = "an amendment" if header.kind == "amendment" else "a withdrawal"
+    if header.sender != original.sender:
+        raise ActError("amend.not-originator",
+                       f"only the originator {original.sender} amends or withdraws "
+                       f"{original.id}; {header.sender} sent {what}")
+    holders = set(original.recipients)
+    for proof in act.forwards:
+        n = verify_proof(proof, directory, now, "forward")
+        na = n.act
+        if (n.kind != "forward_notice" or na is None or na.party is None
+                or na.message_id != original.id or n.sender not in original.recipients
+                or na.original.header != act.original.header):
+            raise ActError("act.forwards", f"a forward notice in {what} does not show a "
+                           f"forward of {original.id} by one of its recipients")
+        holders.add(na.party)
+    stray = sorted(set(header.recipients) - holders)
+    if stray:
+        raise ActError("act.addressee", f"{what} goes to holders of {original.id} only, "
+                       f"not to {', '.join(stray)}")
+    details = {"originator": original.sender, "change": header.id,
+               "holders": ",".join(header.recipients)}
+    if header.kind == "withdrawal":
+        return Verdict(True, EventType.WITHDRAWN, original, hh, details=details)
+    new = act.restrictions
+    if new is None:
+        raise ActError("act.amend", "an amendment carries the new restrictions")
+    base = original.restrictions
+    if act.amends is not None:
+        prev = verify_proof(act.amends, directory, now, "amends")
+        pa = prev.act
+        if (prev.kind != "amendment" or prev.sender != original.sender or pa is None
+                or pa.message_id != original.id or pa.restrictions is None):
+            raise ActError("act.amends", f"the amendment in force is not an amendment of "
+                           f"{original.id} by {original.sender}")
+        base = pa.restrictions
+    details |= amended_details(new)
+    unknown = _unknown_party(new, engine)
+    if unknown is not None:
+        return Verdict(False, EventType.AMEND_REFUSED, original, hh, None, "amend.unknown",
+                       f"refused: {unknown}", details)
+    loose = sorted(set(loosened_fields(original.restrictions, new))
+                   | set(loosened_fields(base, new)))
+    if loose:
+        return Verdict(False, EventType.AMEND_REFUSED, original, hh, None, "amend.loosen",
+                       f"refused: an amendment may only tighten the restrictions of "
+                       f"{original.id}, never loosen them ({', '.join(loose)})", details)
+    return Verdict(True, EventType.AMENDED, original, hh, details=details)
+
+
+def _unknown_party(r: Restrictions, engine: PolicyEngine) -> str | None:
+    """Fail closed: an amended `exclude` / `release_to` entry that names no country,
+    agency or group of the federation would silently match nothing."""
+    import difflib
+
+    fed = engine.federation
+    known = ({a.id for a in fed.agencies} | {a.country for a in fed.agencies}
+             | {g.id for g in fed.groups})
+    for name in ("exclude", "release_to"):
+        for value in getattr(r, name):
+            if value not in known:
+                near = difflib.get_close_matches(value.upper(), sorted(known), n=3) \
+                    or sorted(known)[:5]
+                return (f"restrictions.{name}: {value!r} is not a country, agency or group "
+                        f"of the federation (nearest: {', '.join(near)})")
+    return None
+
+
+def amended_details(r: Restrictions) -> dict[str, str]:
+    """The amended restrictions in the audit vocabulary (they replace the original's in
+    the `amended` event, so the report judges later uses and purges against them)."""
+    r = r.expanded()
+    out = {"no_evidential_use": str(r.no_evidential_use).lower(),
+           "no_onward_dissemination": str(r.no_onward_dissemination).lower(),
+           "consult_before_action": str(r.consult_before_action).lower()}
+    if r.purposes:
+        out["purposes"] = ",".join(sorted(str(p) for p in r.purposes))
+    if r.expires_at is not None:
+        out["expires_at"] = r.expires_at.isoformat()
+    return out
 
 
 def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: str,
@@ -416,6 +516,15 @@ def _country(engine: PolicyEngine, agency: str) -> str:
 # ---- urgent messages not acknowledged ---------------------------------------------------
 
 
+URGENT_ACK_TIMEOUT = timedelta(minutes=15)
+
+
+def watch_interval(timeout: timedelta) -> float:
+    """How often the watcher looks: a quarter of the timeout, between 0.2 s and 5 s, so
+    a short development timeout is honoured within a fraction of itself."""
+    return min(5.0, max(0.2, timeout.total_seconds() / 4))
+
+
 @dataclass
 class _Pending:
     sender: str
@@ -436,7 +545,7 @@ class AckWatcher:
     drive it deterministically with `tick()`. Run one per federation (it needs the
     broker's credentials: it publishes to any agency's delivery subject)."""
 
-    def __init__(self, nc: NATS, *, timeout: timedelta = timedelta(minutes=15),
+    def __init__(self, nc: NATS, *, timeout: timedelta = URGENT_ACK_TIMEOUT,
                  max_reminders: int = 3, interval: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.nc, self.js = nc, nc.jetstream()

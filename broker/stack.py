@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -33,7 +33,7 @@ from broker import provision, streams
 from broker import tls as devtls
 from broker.audit.stream import AuditSequencer
 from broker.keysync import DirectoryWatcher, publish_directory
-from broker.lifecycle import AckWatcher
+from broker.lifecycle import URGENT_ACK_TIMEOUT, AckWatcher, watch_interval
 from broker.metrics import Metrics
 from broker.natsserver import EmbeddedNats
 from broker.policysync import RegistryWatcher, sign_and_publish_registry
@@ -188,8 +188,11 @@ class DevStack(Running):
         ack_wait_s: float = 30.0,
         tls: bool = False,
         max_message_bytes: int | None = None,
+        urgent_ack_timeout: timedelta = URGENT_ACK_TIMEOUT,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # Urgent messages not acknowledged within this are re-notified (AckWatcher).
+        self.urgent_ack_timeout = urgent_ack_timeout
         self.federation_path = Path(federation_path)
         self.n_brokers = brokers
         self.port = port
@@ -274,7 +277,9 @@ class DevStack(Running):
         await self.audit.start()
         ack_nc = await self.broker_connection("ack-watch")
         self._broker_ncs.append(ack_nc)
-        self.ack_watcher = AckWatcher(ack_nc, clock=self.clock)
+        self.ack_watcher = AckWatcher(ack_nc, clock=self.clock,
+                                      timeout=self.urgent_ack_timeout,
+                                      interval=watch_interval(self.urgent_ack_timeout))
         await self.ack_watcher.start()
 
     def passphrase(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -58,12 +58,30 @@ def stored_alerts(holder: Holder, limit: int = 50) -> list[Row]:
     return list(holder.store.query("kind = 'alert'"))[-limit:]
 
 
+def others_line(holder: Holder) -> Text:
+    """New deliveries other than alerts, counted with the command that shows them: the
+    watch fetches them too (one fetch path) and must not leave them unseen."""
+    n = sum(1 for r in holder.unread() if r.kind != "alert")
+    if not n:
+        return Text("")
+    return Text(f"{n} other new message{'s' if n != 1 else ''} unread: "
+                f"`orcon inbox --as {holder.agency}` shows "
+                f"{'it' if n == 1 else 'them'}", style="yellow")
+
+
 async def watch(holder: Holder, console: Console, stop: asyncio.Event,
                 poll: float = 1.0) -> None:
-    """Sync and redraw until `stop` is set."""
-    with Live(alerts_table(stored_alerts(holder)), console=console,
-              refresh_per_second=4) as live:
+    """Sync and redraw until `stop` is set. An alert shown is an alert opened: its
+    first showing signs the acknowledgment of its restrictions (audited)."""
+
+    async def view() -> Group:
+        for r in holder.unread():
+            if r.kind == "alert":
+                await holder.open(r.id)
+        return Group(alerts_table(stored_alerts(holder)), others_line(holder))
+
+    with Live(await view(), console=console, refresh_per_second=4) as live:
         while not stop.is_set():
             got = await holder.sync(timeout=poll)
             if got.new or got.reminders:
-                live.update(alerts_table(stored_alerts(holder)))
+                live.update(await view())

@@ -108,6 +108,10 @@ def dev(
     ] = None,
     http: HttpPort = None,
     config: ConfigFile = None,
+    urgent_ack_timeout: Annotated[float, typer.Option(
+        min=1, envvar="ORCON_URGENT_ACK_TIMEOUT",
+        help="seconds after which an urgent message not acknowledged is re-notified to "
+             "its recipient and reported to its sender")] = 900,
 ) -> None:
     """Run an embedded nats-server and brokers until Ctrl-C; writes DIR/connection.json."""
     from broker.health import HealthServer
@@ -122,7 +126,8 @@ def dev(
     async def serve(stop: asyncio.Event) -> None:
         async with DevStack(data_dir, federation or default_federation(), brokers=brokers,
                             port=port, tls=settings.tls,
-                            max_message_bytes=settings.max_message_bytes) as stack:
+                            max_message_bytes=settings.max_message_bytes,
+                            urgent_ack_timeout=timedelta(seconds=urgent_ack_timeout)) as stack:
             assert stack.server is not None
             health: HealthServer | None = None
             if settings.http_port is not None:
@@ -238,9 +243,10 @@ def send(
     tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
 ) -> None:
     """Resolve, seal, sign and submit one message; print who received it and who not."""
+    from clients.cli_life import store_path
     from clients.connection import load_connection
+    from clients.lifecycle import Holder
     from clients.render import refusals_table
-    from clients.sdk import AgencyClient
 
     configure(level="WARNING")
     try:
@@ -255,7 +261,10 @@ def send(
     )
 
     async def run() -> None:
-        client = await AgencyClient.connect(load_connection(data_dir), as_agency)
+        # Through the Holder so the sender keeps its copy (header, body, outcome).
+        holder = await Holder.open_for(load_connection(data_dir), as_agency,
+                                       store_path(data_dir, as_agency))
+        client = holder.client
         try:
             sent = await client.send(body, category=category, level=level,
                                      restrictions=restrictions, to=to or [],
@@ -271,7 +280,7 @@ def send(
             else:
                 console.print("not sent: no recipient is permitted")
         finally:
-            await client.close()
+            await holder.close()
 
     try:
         asyncio.run(run())
@@ -288,6 +297,8 @@ def inbox(
 ) -> None:
     """Fetch, verify and decrypt new deliveries into the agency's encrypted local store,
     acknowledge their restrictions (signed, audited) and show them, restrictions first."""
+    from rich.text import Text
+
     from clients.cli_life import store_path
     from clients.connection import load_connection
     from clients.lifecycle import Holder
@@ -299,18 +310,35 @@ def inbox(
         holder = await Holder.open_for(load_connection(data_dir), as_agency,
                                        store_path(data_dir, as_agency))
         try:
+            # Everything stored but never shown, whichever command fetched it; opening
+            # acknowledges (signed, audited).
             result = await holder.sync(timeout=wait)
-            rows = [await holder.open(r.id) for r in result.new]
+            rows = [await holder.open(r.id) for r in holder.unread()]
         finally:
             await holder.close()
+        received = [r for r in rows if r.direction == "in"]
+        notices = [r for r in rows if r.direction == "out"]
         if as_json:
-            out = [{"header": r.header, "body": r.body} for r in rows]
+            out: list[dict[str, object]] = [
+                {"header": r.header, "body": r.body, "restrictions": r.restrictions,
+                 "reminders": r.reminders} for r in received]
+            out += [{"header": r.header, "overdue": r.record.overdue} for r in notices]
             sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
             return
         if not rows:
             console.print("no new messages")
-        for r in rows:
-            console.print(message_panel(r.header, r.body))
+        for r in received:
+            if r.reminders:
+                console.print(Text(f"reminder: urgent message {r.id} re-notified "
+                                   f"{r.reminders} time(s): not yet acknowledged",
+                                   style="bold red"))
+            # Restrictions as they bind now (a forwarder's tightening, an amendment).
+            shown = msgspec.structs.replace(r.header, restrictions=r.restrictions)
+            console.print(message_panel(shown, r.body))
+        for r in notices:
+            for o in r.record.overdue:
+                console.print(Text(f"not acknowledged: your urgent message {r.id} by "
+                                   f"{o.recipient} ({o.reason})", style="bold red"))
         for rej in result.rejected:
             console.print(f"[red]rejected[/] {rej.message_id or '?'}: {rej.reason}")
 

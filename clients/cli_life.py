@@ -39,6 +39,22 @@ def store_path(data_dir: Path, agency: str) -> Path:
     return data_dir / "stores" / f"{agency}.db"
 
 
+def unread_notice(count: int, data_dir: Path, agency: str) -> str:
+    """What a command that fetched deliveries without showing them says about them."""
+    them = "it" if count == 1 else "them"
+    return (f"{count} new message{'s' if count != 1 else ''} unread: "
+            f"`orcon inbox -d {data_dir} --as {agency}` shows {them} "
+            f"(and acknowledges {them})")
+
+
+def report_unread(h: Holder, data_dir: Path) -> None:
+    """Every command fetches through `Holder.sync`; what it did not show is counted here,
+    never left silent (it stays unread in the store until `orcon inbox` shows it)."""
+    n = len(h.unread())
+    if n:
+        err.print(unread_notice(n, data_dir, h.agency), markup=False, highlight=False)
+
+
 def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
     from clients.connection import load_connection
     from clients.lifecycle import Holder, LifecycleError
@@ -50,8 +66,13 @@ def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
         h = await Holder.open_for(load_connection(data_dir), agency,
                                   store_path(data_dir, agency))
         try:
-            await h.sync(timeout=0.5)
-            return await action(h)
+            got = await h.sync(timeout=0.5)
+            for rej in got.rejected:  # refused deliveries are said, never dropped silently
+                err.print(f"rejected {rej.message_id or '?'}: {rej.reason}", markup=False,
+                          highlight=False)
+            result = await action(h)
+            report_unread(h, data_dir)
+            return result
         finally:
             await h.close()
 
@@ -179,11 +200,116 @@ def alerts_watch(data_dir: DataDir, as_agency: AsAgency) -> None:
     _run(data_dir, as_agency, act)
 
 
+def tightened(current: schemas.Restrictions, *, expires_in_days: int | None = None,
+              expires_at: datetime | None = None, destroy_after_days: int | None = None,
+              purposes: list[schemas.Purpose] | None = None, exclude: list[str] | None = None,
+              release_to: list[str] | None = None, conditions: list[str] | None = None,
+              tlp: schemas.TLP | None = None, flags: tuple[str, ...] = (),
+              now: datetime | None = None, lang: str = "en") -> schemas.Restrictions:
+    """The restrictions in force with the options of `orcon amend` applied: `purposes`
+    and `release_to` replace (narrower lists), `exclude` and `conditions` add, flags
+    set. Whether the result only tightens is checked by `Holder.amend` and the broker."""
+    import msgspec
+
+    now = now or datetime.now(UTC)
+    changes: dict[str, object] = {f: True for f in flags}
+    if expires_in_days is not None:
+        expires_at = now + timedelta(days=expires_in_days)
+    if expires_at is not None:
+        changes["expires_at"] = expires_at
+    if destroy_after_days is not None:
+        changes["destroy_after_days"] = destroy_after_days
+    if purposes:
+        changes["purposes"] = sorted(set(purposes))
+    if release_to:
+        changes["release_to"] = sorted(set(release_to))
+    if exclude:
+        changes["exclude"] = sorted(set(current.exclude) | set(exclude))
+    if conditions:
+        changes["conditions"] = [*current.conditions,
+                                 *(schemas.Condition(c, lang) for c in conditions)]
+    if tlp is not None:
+        changes["tlp"] = tlp
+    return msgspec.structs.replace(current, **changes)
+
+
+def amend(
+    data_dir: DataDir, as_agency: AsAgency,
+    message_id: Annotated[str, typer.Argument(help="a message this agency sent")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="new, earlier expiry")]
+    = None,
+    destroy_after_days: Annotated[int | None, typer.Option(min=1)] = None,
+    purpose: Annotated[list[schemas.Purpose] | None, typer.Option(
+        help="the purposes still allowed (repeatable; narrower than before)")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="add an exclusion (repeatable)")]
+    = None,
+    release_to: Annotated[list[str] | None, typer.Option(
+        "--release-to", help="narrower release list (repeatable)")] = None,
+    condition: Annotated[list[str] | None, typer.Option(help="add a condition")] = None,
+    tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
+    no_onward: Annotated[bool, typer.Option("--no-onward-dissemination")] = False,
+    no_evidential: Annotated[bool, typer.Option("--no-evidential-use")] = False,
+    no_public: Annotated[bool, typer.Option("--no-public-disclosure")] = False,
+    not_to_suspects: Annotated[bool, typer.Option("--not-to-suspects")] = False,
+    consult: Annotated[bool, typer.Option("--consult-before-action")] = False,
+    reason: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Tighten the restrictions of a message you sent; every holder applies them on its
+    next sync and signs a receipt. A change that loosens anything is refused."""
+    flags = tuple(name for name, on in (
+        ("no_onward_dissemination", no_onward), ("no_evidential_use", no_evidential),
+        ("no_public_disclosure", no_public), ("not_to_suspects", not_to_suspects),
+        ("consult_before_action", consult)) if on)
+
+    async def act(h: Holder) -> None:
+        new = tightened(h.get(message_id).restrictions, expires_in_days=expires_in_days,
+                        destroy_after_days=destroy_after_days, purposes=purpose,
+                        exclude=exclude, release_to=release_to, conditions=condition,
+                        tlp=tlp, flags=flags, now=h.now)
+        sent = await h.amend(message_id, new, reason=reason)
+        console.print(f"amendment {sent.id} of {message_id} sent to: "
+                      f"{', '.join(sent.recipients)}; each applies it on its next sync")
+    _run(data_dir, as_agency, act)
+
+
+def withdraw(
+    data_dir: DataDir, as_agency: AsAgency,
+    message_id: Annotated[str, typer.Argument(help="a message this agency sent")],
+    reason: Annotated[str, typer.Option(help="why (sent to the holders)")],
+) -> None:
+    """Withdraw a message you sent: every holder destroys its copy on its next sync and
+    signs a purge receipt."""
+    async def act(h: Holder) -> None:
+        sent = await h.withdraw(message_id, reason)
+        console.print(f"withdrawal {sent.id} of {message_id} sent to: "
+                      f"{', '.join(sent.recipients)}; each destroys its copy on its next sync")
+    _run(data_dir, as_agency, act)
+
+
+def compliance(
+    data_dir: DataDir, as_agency: AsAgency,
+    message_id: Annotated[str, typer.Argument(help="a message this agency sent")],
+) -> None:
+    """Which holders have applied your amendments and withdrawals (signed receipts)."""
+    async def act(h: Holder) -> list[tuple[str, str, datetime | None]]:
+        return h.compliance(message_id)
+    rows = _run(data_dir, as_agency, act)
+    table = Table(title=f"changes to {message_id}", title_justify="left")
+    for col in ("change", "holder", "complied"):
+        table.add_column(col)
+    for holder, change, at in rows:
+        table.add_row(change, holder, f"{at:%Y-%m-%d %H:%M}Z" if at else "[red]not yet[/]")
+    console.print(table if rows else "no amendments or withdrawals")
+
+
 def register(app: typer.Typer) -> None:
     """Adds this module's commands to the main `orcon` app."""
     app.command("use")(use)
     app.command("forward")(forward)
     app.command("purge")(purge)
     app.command("requests")(requests)
+    app.command("amend")(amend)
+    app.command("withdraw")(withdraw)
+    app.command("compliance")(compliance)
     app.add_typer(consent_app, name="consent")
     app.add_typer(alerts_app, name="alerts")

@@ -30,6 +30,7 @@ import schemas
 from broker import subjects as s
 from broker.lifecycle import (
     ACT_KINDS,
+    CHANGE_KINDS,
     EVIDENTIAL_USES,
     loosened_fields,
     needed_consent,
@@ -37,7 +38,7 @@ from broker.lifecycle import (
     use_refusal,
 )
 from clients.connection import Connection
-from clients.sdk import AgencyClient, Received, Rejection
+from clients.sdk import AgencyClient, Received, Rejection, Sent
 from clients.store import Record, Row, Store, micros
 from keys.envelope import (
     add_stanzas,
@@ -129,6 +130,44 @@ class SyncResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+def tightest(a: schemas.Restrictions, b: schemas.Restrictions) -> schemas.Restrictions:
+    """Both sets of restrictions at once: each field at the tighter of the two. Lists
+    that allow (purposes, release_to) intersect; when the intersection is empty, `b`'s
+    list stands (an empty list would mean "no restriction")."""
+    def narrower(x: list[str], y: list[str]) -> list[str]:
+        if not x or not y:
+            return sorted(set(x or y))
+        both = set(x) & set(y)
+        return sorted(both) if both else sorted(set(y))
+
+    def earlier(x: datetime | None, y: datetime | None) -> datetime | None:
+        return min((t for t in (x, y) if t is not None), default=None)
+
+    tlps = [t for t in (a.tlp, b.tlp) if t is not None]
+    return schemas.Restrictions(
+        purposes=[schemas.Purpose(p) for p in narrower([str(p) for p in a.purposes],
+                                                       [str(p) for p in b.purposes])],
+        release_to=narrower(a.release_to, b.release_to),
+        exclude=sorted(set(a.exclude) | set(b.exclude)),
+        no_evidential_use=a.no_evidential_use or b.no_evidential_use,
+        no_onward_dissemination=a.no_onward_dissemination or b.no_onward_dissemination,
+        no_public_disclosure=a.no_public_disclosure or b.no_public_disclosure,
+        not_to_suspects=a.not_to_suspects or b.not_to_suspects,
+        consult_before_action=a.consult_before_action or b.consult_before_action,
+        not_before=max((t for t in (a.not_before, b.not_before) if t is not None),
+                       default=None),
+        expires_at=earlier(a.expires_at, b.expires_at),
+        destroy_after_days=min((d for d in (a.destroy_after_days, b.destroy_after_days)
+                                if d is not None), default=None),
+        conditions=[*a.conditions, *(c for c in b.conditions if c not in a.conditions)],
+        tlp=max(tlps, key=lambda t: _TLP_ORDER.index(t)) if tlps else None,
+    )
+
+
+_TLP_ORDER = [schemas.TLP.CLEAR, schemas.TLP.GREEN, schemas.TLP.AMBER,
+              schemas.TLP.AMBER_STRICT, schemas.TLP.RED]
+
+
 class Holder:
     def __init__(self, client: AgencyClient, store: Store,
                  deadlines: DeadlinePolicy | None = None) -> None:
@@ -137,6 +176,9 @@ class Holder:
         self.agency = client.agency
         self.deadlines = deadlines or DeadlinePolicy()
         self.reports: list[schemas.Outcome] = []  # outcomes not yet claimed by a caller
+        # Everything sent through the client is kept here, with the broker's outcome.
+        client.on_sent = self._keep_sent
+        client.on_outcome = self._keep_outcome
 
     @classmethod
     async def open_for(cls, conn: Connection, agency: str, store_path: Path, *,
@@ -165,6 +207,15 @@ class Holder:
         for m in await self.client.fetch_deliveries(limit, timeout):
             self._take(m.data, out)
             await m.ack()  # handled (stored, flagged or refused): never redeliver forever
+        # The originator's amendments and withdrawals apply on the sync that brings them.
+        for row in list(out.new):
+            if row.kind in CHANGE_KINDS:
+                problem = await self._apply_change(row)
+                if problem is not None:
+                    out.rejected.append(problem)
+        # The broker's reports too (outcomes, urgent messages not acknowledged): kept with
+        # the sent copies; `wait_outcome` still finds them in `self.reports`.
+        self.reports.extend(await self.client.outcomes(timeout=min(timeout, 0.1)))
         return out
 
     def _take(self, data: bytes, out: SyncResult) -> None:
@@ -197,9 +248,9 @@ class Holder:
     def _keep(self, header: schemas.Header, body: schemas.Body, header_bytes: bytes,
               envelope: bytes, *, via: bytes = b"",
               restrictions: schemas.Restrictions | None = None,
-              direction: str = "in") -> Row:
+              direction: str = "in", refused: Sequence[schemas.Refusal] = ()) -> Row:
         record = Record(header=header_bytes, body=schemas.encode(body), envelope=envelope,
-                        via=via, restrictions=restrictions)
+                        via=via, restrictions=restrictions, refused=list(refused))
         self.store.put(direction=direction, header=header, record=record,
                        received_at=self.now, due_at=self.deadlines.due(header, body))
         if header.kind == "reply" and header.in_reply_to and isinstance(body, schemas.Reply):
@@ -210,6 +261,34 @@ class Holder:
         row = self.store.get(header.id)
         assert row is not None
         return row
+
+    def _keep_sent(self, sent: Sent, body: schemas.Body, envelope: bytes) -> None:
+        """The sender's own copy of everything it sends (`AgencyClient.on_sent`): header,
+        body, the sealed envelope (proof for later amendments) and who the resolver
+        refused; the broker's outcome is added when it arrives."""
+        self._keep(sent.header, body, schemas.encode(sent.header), envelope,
+                   direction="out", refused=sent.refused)
+
+    def _keep_outcome(self, outcome: schemas.Outcome) -> None:
+        """Store the broker's outcome with the sent copy. An "unacknowledged" report (an
+        urgent message its recipient has not acknowledged) makes the sent copy a notice
+        again, so the next inbox tells the sender."""
+        row = self.store.get(outcome.message_id)
+        if row is None or row.direction != "out":
+            return
+        if outcome.status == "unacknowledged":
+            overdue = {r.recipient: r for r in row.record.overdue}
+            overdue.update({r.recipient: r for r in outcome.refused})
+            self.store.replace_record(row.id, msgspec.structs.replace(
+                row.record, overdue=sorted(overdue.values(), key=lambda r: r.recipient)))
+            self.store.mark(row.id, opened=0)
+            return
+        self.store.replace_record(row.id, msgspec.structs.replace(row.record, outcome=outcome))
+
+    def unread(self) -> list[Row]:
+        """Stored but never shown: new deliveries, and notices about sent messages (an
+        urgent one not acknowledged in time), oldest first."""
+        return list(self.store.query("opened = 0"))
 
     def _open_forward(self, data: bytes) -> Row | Rejection | None:
         """A forwarded copy: verify the originator's signature on the original (so its
@@ -262,10 +341,14 @@ class Holder:
         return row
 
     async def open(self, message_id: str) -> Row:
-        """Read a message. The first open acknowledges its restrictions (signed, audited)."""
+        """Read a message. The first open acknowledges its restrictions (signed, audited),
+        whichever command opens it: inbox, alerts watch, or an act on it (use, consent,
+        forward)."""
         row = self.get(message_id)
         if row.direction == "in" and not row.acked and row.kind not in ACT_KINDS:
             await self.acknowledge(row)
+        if not row.opened:
+            self.store.mark(message_id, opened=1)
         return self.get(message_id)
 
     # ---- acts ----------------------------------------------------------------------------
@@ -292,7 +375,6 @@ class Holder:
             reason = "; ".join(f"{r.recipient}: {r.reason}" for r in sent.refused)
             raise LifecycleError(sent.refused[0].rule if sent.refused else "resolve",
                                  f"the act could not be sent ({reason})")
-        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         outcome = await self.wait_outcome(sent.header.id) if wait else None
         return sent.header, outcome
 
@@ -339,7 +421,7 @@ class Holder:
         """Declare a use. Raises UseRefused naming the restriction when the originator's
         restrictions forbid it (checked here, and by the broker for the record).
         `check=False` skips the local check (tests use it to prove the broker's own)."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         kind = use or (UseKind.EVIDENCE if evidential else UseKind.ANALYSIS)
         evidential = evidential or kind in EVIDENTIAL_USES
         header = row.header
@@ -373,7 +455,7 @@ class Holder:
                               needed_by: datetime | None = None) -> schemas.Header:
         """Ask the originator to lift a restriction for one action: forwarding to `to`,
         or this agency's own evidential use, public disclosure or executive action."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         if action is ConsentScope.ONWARD_DISSEMINATION and to is None:
             raise LifecycleError("consent.party", "forwarding consent names the third party")
         party = to if action is ConsentScope.ONWARD_DISSEMINATION else self.agency
@@ -396,7 +478,7 @@ class Holder:
                      conditions: Sequence[str] = (), valid_until: datetime | None = None,
                      reason: str | None = None, lang: str = "en") -> schemas.Header:
         """The originator's signed decision on a consent request it received."""
-        req = self.get(request_id)
+        req = await self.open(request_id)
         rh = req.header
         ract = rh.act
         if req.kind != "consent_request" or ract is None:
@@ -441,7 +523,7 @@ class Holder:
         may only tighten the originator's. A consent for exactly (forward, `to`) in the
         store is used when none is given. Raises ForwardRefused with the broker's rule.
         `check=False` skips the local tightening check (tests prove the broker's own)."""
-        row = self.get(message_id)
+        row = await self.open(message_id)
         original = row.header
         if row.record.via:
             raise ForwardRefused("forward.not-holder",
@@ -488,6 +570,182 @@ class Holder:
         self._keep(draft, notice_body, schemas.encode(draft), b"", direction="out")
         return outcome
 
+    # ---- amend and withdraw ---------------------------------------------------------------
+
+    def _own(self, message_id: str) -> Row:
+        row = self.get(message_id)
+        if row.direction != "out" or row.sender != self.agency or row.kind in ACT_KINDS:
+            raise LifecycleError("amend.not-originator",
+                                 f"{self.agency} did not originate {message_id}: only the "
+                                 "originator amends or withdraws it")
+        return row
+
+    def _amendment_in_force(self, message_id: str) -> Row | None:
+        """This originator's latest amendment of `message_id` that the broker accepted."""
+        accepted = [r for r in self.store.query(
+            "kind = 'amendment' AND about = ? AND direction = 'out'", (message_id,))
+            if r.record.outcome is not None and r.record.outcome.status == "routed"]
+        return accepted[-1] if accepted else None
+
+    def _holders(self, row: Row) -> list[str]:
+        """Who holds a sent message: the recipients the broker delivered it to, and the
+        third parties they forwarded it to (`_forwards`)."""
+        o = row.record.outcome
+        held = list(o.delivered) if o is not None and o.status == "routed" \
+            else list(row.header.recipients)
+        held += [party for party, _ in self._forwards(row.id)]
+        return sorted(set(held) - {self.agency}) or sorted(set(held))
+
+    def _forwards(self, message_id: str) -> list[tuple[str, SignedHeader]]:
+        """Forwards of a message we originated, from the signed forward notices the
+        broker delivered to us (only forwards it allowed): (third party, proof)."""
+        out = []
+        for r in self.store.query("kind = 'forward_notice' AND about = ? AND "
+                                  "direction = 'in'", (message_id,)):
+            a = r.header.act
+            if a is not None and a.party is not None and r.record.envelope:
+                out.append((a.party, proof_of(schemas.decode_envelope(r.record.envelope))))
+        return out
+
+    async def amend(self, message_id: str, restrictions: schemas.Restrictions, *,
+                    reason: str | None = None, lang: str = "en",
+                    check: bool = True) -> schemas.Header:
+        """Tighten the restrictions of a message this agency sent: every holder's store
+        applies them on its next sync and answers with a signed receipt. A change that
+        loosens any field, against the original or the amendment in force, is refused
+        (`amend.loosen`) here and by the broker. `check=False` skips the local checks
+        (tests use it to prove the broker's own)."""
+        row = self._own(message_id) if check else self.get(message_id)
+        prev = self._amendment_in_force(message_id)
+        if check:
+            loose = sorted(set(loosened_fields(row.header.restrictions, restrictions))
+                           | set(loosened_fields(row.restrictions, restrictions)))
+            if loose:
+                raise LifecycleError("amend.loosen", "an amendment may only tighten the "
+                                     f"restrictions of {message_id}, never loosen them "
+                                     f"({', '.join(loose)})")
+            if restrictions == row.restrictions:
+                raise LifecycleError("amend.unchanged",
+                                     f"these are already the restrictions of {message_id}")
+        body = schemas.Amendment(
+            message_id=message_id, amended_at=self.now,
+            reason=schemas.Narrative(text=reason, lang=lang) if reason else None)
+        act = Act(message_id=message_id, original=self._proof(row), restrictions=restrictions,
+                  amends=self._proof(prev) if prev is not None else None,
+                  forwards=[p for _, p in self._forwards(message_id)])
+        sent = await self._change(row, body, act, check)
+        if row.direction == "out":
+            self.store.replace_record(row.id, msgspec.structs.replace(
+                row.record, restrictions=restrictions))
+        return sent
+
+    async def withdraw(self, message_id: str, reason: str, *, lang: str = "en",
+                       check: bool = True) -> schemas.Header:
+        """Withdraw a message this agency sent: every holder's store destroys its copy on
+        its next sync and answers with a signed purge receipt (`originator_request`)."""
+        row = self._own(message_id) if check else self.get(message_id)
+        body = schemas.Withdrawal(message_id=message_id, withdrawn_at=self.now,
+                                  reason=schemas.Narrative(text=reason, lang=lang))
+        act = Act(message_id=message_id, original=self._proof(row),
+                  forwards=[p for _, p in self._forwards(message_id)])
+        return await self._change(row, body, act, check)
+
+    def _proof(self, row: Row) -> SignedHeader:
+        return proof_of(schemas.decode_envelope(row.record.envelope))
+
+    async def _change(self, row: Row, body: schemas.Body, act: Act,
+                      resolve: bool) -> schemas.Header:
+        original = row.header
+        sent = await self.client.send(
+            body, category=original.category, level=original.level, to=self._holders(row),
+            in_reply_to=original.id, thread=original.thread or original.id, act=act,
+            resolve=resolve)
+        if not sent.submitted:
+            r = sent.refused[0] if sent.refused else None
+            raise LifecycleError(r.rule if r else "amend.holders",
+                                 r.reason if r else f"no holder of {original.id} to tell")
+        outcome = await self.wait_outcome(sent.header.id)
+        if outcome.status == "rejected":
+            raise LifecycleError("rejected", outcome.error or "rejected by the broker")
+        if outcome.status == "refused" and outcome.refused:
+            raise LifecycleError(outcome.refused[0].rule, outcome.refused[0].reason)
+        return sent.header
+
+    async def _apply_change(self, change: Row) -> Rejection | None:
+        """Apply the originator's amendment or withdrawal to our copy and answer with a
+        signed receipt. The change must come from the originator of a message we hold as
+        a signed recipient (its signature was verified when it was opened); an amendment
+        that would loosen what binds us is not applied and not receipted."""
+        h, act = change.header, change.header.act
+        if act is None:
+            return Rejection(h.id, f"a {h.kind} without its signed act")
+        target = self.store.get(act.message_id)
+        try:
+            original = schemas.decode_header(act.original.header)
+        except schemas.SchemaError:
+            return Rejection(h.id, f"a {h.kind} with an unreadable original")
+        if (original.sender != h.sender or original.id != act.message_id
+                or (target is not None and (target.direction != "in"
+                                            or target.record.header != act.original.header))):
+            return Rejection(h.id, f"the {h.kind} of {act.message_id} does not come from "
+                             "its originator")
+        # A forwarded copy proves how we hold it with the forwarder's signed notice.
+        via = (proof_of(schemas.decode_envelope(target.record.via))
+               if target is not None and target.record.via else None)
+        receipt: schemas.Body
+        if h.kind == "withdrawal":
+            if target is not None:
+                self.store.delete(target.id)
+            receipt = schemas.PurgeReceipt(message_id=act.message_id, purged_at=self.now,
+                                           reason=PurgeReason.ORIGINATOR_REQUEST,
+                                           copies=1 if target is not None else 0)
+            ract = Act(message_id=act.message_id, original=act.original, via=via,
+                       purge_reason=PurgeReason.ORIGINATOR_REQUEST, request=h.id)
+            reply_to = act.message_id
+        else:
+            new = act.restrictions
+            if new is None:
+                return Rejection(h.id, "an amendment without restrictions")
+            if target is not None:
+                if target.record.via:
+                    # A forwarded copy: the originator's amendment and the forwarder's
+                    # tightening both bind, so the tighter of each field.
+                    new = tightest(target.restrictions, new)
+                loose = loosened_fields(target.restrictions, new)
+                if loose:
+                    return Rejection(h.id, "the amendment would loosen the restrictions in "
+                                     f"force ({', '.join(loose)}); not applied")
+                self.store.replace_record(target.id, msgspec.structs.replace(
+                    target.record, restrictions=new))
+            receipt = schemas.AmendmentReceipt(message_id=act.message_id, amendment=h.id,
+                                               applied_at=self.now)
+            ract = Act(message_id=act.message_id, original=act.original, via=via,
+                       request=h.id)
+            reply_to = h.id
+        await self.client.send(receipt, category=original.category, level=original.level,
+                               to=[h.sender], in_reply_to=reply_to,
+                               thread=original.thread or original.id, act=ract)
+        return None
+
+    def compliance(self, message_id: str) -> list[tuple[str, str, datetime | None]]:
+        """For each amendment or withdrawal of a message this agency sent (accepted by
+        the broker): (holder, change id, when its signed receipt arrived or None)."""
+        receipts: dict[tuple[str, str], datetime] = {}
+        for r in self.store.query("kind IN ('amendment_receipt', 'purge_receipt') AND "
+                                  "about = ? AND direction = 'in'", (message_id,)):
+            a = r.header.act
+            if a is not None and a.request is not None:
+                receipts.setdefault((a.request, r.sender), r.received_at)
+        out: list[tuple[str, str, datetime | None]] = []
+        for ch in self.store.query("kind IN ('amendment', 'withdrawal') AND about = ? AND "
+                                   "direction = 'out'", (message_id,)):
+            o = ch.record.outcome
+            if o is None or o.status != "routed":
+                continue
+            out += [(holder, ch.id, receipts.get((ch.id, holder)))
+                    for holder in sorted(o.delivered)]
+        return out
+
     # ---- retention ----------------------------------------------------------------------
 
     async def purge(self, now: datetime | None = None) -> list[str]:
@@ -514,22 +772,19 @@ class Holder:
     # ---- requests and replies -------------------------------------------------------------
 
     async def send(self, body: schemas.Body, **kw: object) -> schemas.Header:
-        """Send through the SDK and keep a copy (requests need it to track deadlines)."""
+        """Send through the SDK; the copy is kept by `_keep_sent`."""
         sent = await self.client.send(body, **kw)  # type: ignore[arg-type]
-        if sent.submitted:
-            self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         return sent.header
 
     async def reply(self, request_id: str, body: schemas.Reply,
                     **kw: object) -> schemas.Header:
         """A reply threaded to its request (in_reply_to, thread)."""
-        req = self.get(request_id).header
+        req = (await self.open(request_id)).header
         sent = await self.client.send(
             body, category=req.category, level=req.level, to=[req.sender],
             in_reply_to=request_id, thread=req.thread or req.id, **kw)  # type: ignore[arg-type]
         if not sent.submitted:
             raise LifecycleError("reply", "; ".join(r.reason for r in sent.refused))
-        self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         return sent.header
 
     def requests(self, overdue_only: bool = False,

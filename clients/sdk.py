@@ -128,6 +128,11 @@ class AgencyClient:
         self.directory_max_age = directory_max_age
         self._directory_at = time.monotonic()
         self._reports: JetStreamContext.PullSubscription | None = None
+        # The sender's own copy: `clients.lifecycle.Holder` sets these so everything sent
+        # through this client (header, body, sealed envelope, refusals) and every outcome
+        # the broker reports lands in the agency's encrypted store, whichever command sent.
+        self.on_sent: Callable[[Sent, schemas.Body, bytes], None] | None = None
+        self.on_outcome: Callable[[schemas.Outcome], None] | None = None
 
     @classmethod
     async def connect(
@@ -254,12 +259,12 @@ class AgencyClient:
             recipients.extend(self.directory.recipients_for(agency, now))
         header_bytes = schemas.encode(header)
         envelope = seal(header_bytes, schemas.encode(body), recipients, self.identity)
-        await self.js.publish(
-            s.submit(self.agency),
-            schemas.encode_envelope(envelope),
-            headers={"Nats-Msg-Id": header.id},
-        )
-        return Sent(header, list(header.recipients), refused, submitted=True)
+        data = schemas.encode_envelope(envelope)
+        await self.js.publish(s.submit(self.agency), data, headers={"Nats-Msg-Id": header.id})
+        sent = Sent(header, list(header.recipients), refused, submitted=True)
+        if self.on_sent is not None:
+            self.on_sent(sent, body, data)
+        return sent
 
     async def outcomes(self, limit: int = 100, timeout: float = 2.0) -> list[schemas.Outcome]:
         if self._reports is None:
@@ -272,7 +277,10 @@ class AgencyClient:
             return []
         out = []
         for m in msgs:
-            out.append(msgspec.msgpack.decode(m.data, type=schemas.Outcome))
+            outcome = msgspec.msgpack.decode(m.data, type=schemas.Outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)  # kept before the ack: an outcome is never lost
+            out.append(outcome)
             await m.ack()
         return out
 

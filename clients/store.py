@@ -17,7 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS messages (
     answered_at INTEGER,              -- requests: first reply that answers it
     acked INTEGER NOT NULL DEFAULT 0,
     reminders INTEGER NOT NULL DEFAULT 0,
-    blob BLOB NOT NULL
+    blob BLOB NOT NULL,
+    opened INTEGER NOT NULL DEFAULT 0 -- shown to the agency (inbox, alerts watch, an act)
 );
 CREATE INDEX IF NOT EXISTS messages_kind ON messages(kind);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages(sender);
@@ -67,9 +68,17 @@ class Record(msgspec.Struct, frozen=True, omit_defaults=True):
 
     header: bytes  # the signed header bytes
     body: bytes  # msgpack body
-    envelope: bytes = b""  # the delivery as received (to forward it), empty for sent
+    envelope: bytes = b""  # as received (to forward it); as sealed, for sent messages
     via: bytes = b""  # forwarded copies: the forwarder's notice envelope (no stanzas)
-    restrictions: schemas.Restrictions | None = None  # forwarded copies: as tightened
+    # Forwarded copies: as tightened by the forwarder; amended messages: as amended by
+    # the originator (both only ever tighter than the signed header's).
+    restrictions: schemas.Restrictions | None = None
+    # Sent messages: who the resolver refused before sealing, and the broker's outcome
+    # (delivered / refused per recipient) once it arrives.
+    refused: list[schemas.Refusal] = []
+    outcome: schemas.Outcome | None = None
+    # Urgent sent messages: recipients that have not acknowledged in time (ack.overdue).
+    overdue: list[schemas.Refusal] = []
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Row:
     answered_at: datetime | None
     acked: bool
     reminders: int
+    opened: bool
     record: Record
 
     @property
@@ -111,10 +121,22 @@ class Store:
         if fresh:
             self.path.chmod(0o600)
         self.db.executescript(_SCHEMA)
+        self._migrate()
         self._aead = ChaCha20Poly1305(self._data_key(identity))
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
+        if "opened" not in cols:
+            # Stores written before `opened` existed: what was acknowledged or sent was
+            # seen; everything else was stored silently and is shown by the next inbox.
+            with self.db:
+                self.db.execute("ALTER TABLE messages ADD COLUMN opened INTEGER NOT NULL "
+                                "DEFAULT 0")
+                self.db.execute("UPDATE messages SET opened = 1 WHERE acked = 1 OR "
+                                "direction = 'out'")
 
     def _data_key(self, identity: Identity) -> bytes:
         keks = identity.storage_keys(STORE_LABEL)
@@ -145,12 +167,7 @@ class Store:
 
     def put(self, *, direction: str, header: schemas.Header, record: Record,
             received_at: datetime, due_at: datetime | None = None) -> None:
-        r = record.restrictions or header.restrictions
-        ends = [t for t in (r.expires_at,) if t is not None]
-        if r.destroy_after_days is not None:
-            from datetime import timedelta
-
-            ends.append(received_at + timedelta(days=r.destroy_after_days))
+        ends = _retention_end(record.restrictions or header.restrictions, received_at)
         about = header.act.message_id if header.act is not None else header.in_reply_to
         if header.kind == "consent_decision" and header.act is not None:
             about = header.act.message_id
@@ -158,10 +175,24 @@ class Store:
         with self.db:
             self.db.execute(
                 "INSERT OR IGNORE INTO messages (id, direction, kind, sender, about, "
-                "received_at, expires_at, due_at, blob) VALUES (?,?,?,?,?,?,?,?,?)",
+                "received_at, expires_at, due_at, blob, opened) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (header.id, direction, header.kind, header.sender, about, micros(received_at),
-                 micros(min(ends)) if ends else None,
-                 micros(due_at) if due_at is not None else None, blob))
+                 micros(ends) if ends else None,
+                 micros(due_at) if due_at is not None else None, blob,
+                 int(direction == "out")))
+
+    def replace_record(self, message_id: str, record: Record) -> None:
+        """Re-seal a row's record (an outcome arrived, an amendment applied); the end of
+        retention follows the record's restrictions."""
+        row = self.get(message_id)
+        if row is None:
+            return
+        ends = _retention_end(record.restrictions or row.header.restrictions,
+                              row.received_at)
+        blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), message_id.encode())
+        with self.db:
+            self.db.execute("UPDATE messages SET blob = ?, expires_at = ? WHERE id = ?",
+                            (blob, micros(ends) if ends else None, message_id))
 
     def get(self, message_id: str) -> Row | None:
         cur = self.db.execute(f"SELECT {_COLS} FROM messages WHERE id = ?", (message_id,))
@@ -177,7 +208,7 @@ class Store:
             yield self._row(row)
 
     def mark(self, message_id: str, **values: object) -> None:
-        allowed = {"acked", "reminders", "answered_at"}
+        allowed = {"acked", "reminders", "answered_at", "opened"}
         assert set(values) <= allowed, "only life-cycle columns are updated"
         sets = ", ".join(f"{k} = ?" for k in values)
         with self.db:
@@ -190,7 +221,7 @@ class Store:
 
     def _row(self, r: tuple[object, ...]) -> Row:
         (mid, direction, kind, sender, about, received, expires, due, answered, acked,
-         reminders, blob) = r
+         reminders, opened, blob) = r
         assert isinstance(mid, str) and isinstance(blob, bytes)
         record = msgspec.msgpack.decode(_open_raw(self._aead, blob, mid.encode()), type=Record)
         return Row(
@@ -201,12 +232,21 @@ class Store:
             due_at=from_micros(due) if isinstance(due, int) else None,
             answered_at=from_micros(answered) if isinstance(answered, int) else None,
             acked=bool(acked), reminders=int(reminders),  # type: ignore[call-overload]
+            opened=bool(opened),
             record=record,
         )
 
 
 _COLS = ("id, direction, kind, sender, about, received_at, expires_at, due_at, answered_at, "
-         "acked, reminders, blob")
+         "acked, reminders, opened, blob")
+
+
+def _retention_end(r: schemas.Restrictions, received_at: datetime) -> datetime | None:
+    """Expiry = `expires_at` or `received_at + destroy_after_days`, whichever first."""
+    ends = [t for t in (r.expires_at,) if t is not None]
+    if r.destroy_after_days is not None:
+        ends.append(received_at + timedelta(days=r.destroy_after_days))
+    return min(ends) if ends else None
 
 
 def _seal_raw(aead: ChaCha20Poly1305, data: bytes, ad: bytes) -> bytes:

@@ -3,6 +3,8 @@
 from schemas.bodies import (
     Acknowledgment,
     Alert,
+    Amendment,
+    AmendmentReceipt,
     Body,
     ConsentDecision,
     ConsentRequest,
@@ -18,6 +20,7 @@ from schemas.bodies import (
     Reply,
     UseDeclaration,
     VesselRequest,
+    Withdrawal,
     body_kind,
 )
 from schemas.codec import (
@@ -56,6 +59,8 @@ __all__ = [
     "TLP",
     "Acknowledgment",
     "Alert",
+    "Amendment",
+    "AmendmentReceipt",
     "Body",
     "Category",
     "Condition",
@@ -92,6 +97,7 @@ __all__ = [
     "UrgencyReason",
     "UseDeclaration",
     "VesselRequest",
+    "Withdrawal",
     "apply_tlp",
     "body_kind",
     "check_version",

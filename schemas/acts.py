@@ -62,7 +62,9 @@ class Act(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults
     party: PartyName | None = None
     granted: bool | None = None  # consent decision
     valid_until: datetime | None = None  # consent decision: the grant lapses then
-    request: ActMessageId | None = None  # consent decision: the request decided
+    # Consent decision: the request decided. Amendment receipt, and a purge receipt
+    # answering a withdrawal: the amendment / withdrawal complied with.
+    request: ActMessageId | None = None
     # Use declaration
     use: UseKind | None = None
     purpose: Purpose | None = None
@@ -72,11 +74,18 @@ class Act(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults
     # A holder that received the information by forward proves it with the forwarder's
     # signed forward notice naming it.
     via: SignedHeader | None = None
-    # Forward: the restrictions the third party receives; never looser than the
-    # originator's (checked by broker and recipient).
+    # Forward: the restrictions the third party receives; amendment: the originator's
+    # new restrictions. Never looser (checked by broker and recipient).
     restrictions: Restrictions | None = None
     # Purge receipt
     purge_reason: PurgeReason | None = None
+    # Amendment: the amendment in force before this one (the originator's signed
+    # header), so the broker checks that the new restrictions (`restrictions`) tighten
+    # it, not merely the original.
+    amends: SignedHeader | None = None
+    # Amendment / withdrawal: the forwarders' signed forward notices, which prove that
+    # the third parties they name hold the information too (so they are told as well).
+    forwards: Annotated[list[SignedHeader], msgspec.Meta(max_length=256)] = []
 
 
 class ForwardSubmission(msgspec.Struct, forbid_unknown_fields=True, frozen=True,

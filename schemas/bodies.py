@@ -69,6 +69,8 @@ __all__ = [
     "Acknowledgment",
     "AddressCheck",
     "Alert",
+    "Amendment",
+    "AmendmentReceipt",
     "Body",
     "Check",
     "ConsentDecision",
@@ -91,6 +93,7 @@ __all__ = [
     "UseDeclaration",
     "VehicleCheck",
     "VesselRequest",
+    "Withdrawal",
 ]
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -445,6 +448,34 @@ class PurgeReceipt(_Body, tag="purge_receipt", frozen=True, kw_only=True):
     copies: Count = 1
 
 
+class Amendment(_Body, tag="amendment", frozen=True, kw_only=True):
+    """The originator tightens the restrictions of a message it sent (the SLTD practice of
+    updating a record). The new restrictions travel in the signed header's act, where
+    the broker checks that they only tighten; holders apply them and answer with an
+    `amendment_receipt`."""
+
+    message_id: MessageId
+    amended_at: Timestamp
+    reason: Narrative | None = None
+
+
+class Withdrawal(_Body, tag="withdrawal", frozen=True, kw_only=True):
+    """The originator withdraws a message it sent and asks every holder to destroy its
+    copy; each answers with a `purge_receipt` (reason `originator_request`)."""
+
+    message_id: MessageId
+    withdrawn_at: Timestamp
+    reason: Narrative | None = None
+
+
+class AmendmentReceipt(_Body, tag="amendment_receipt", frozen=True, kw_only=True):
+    """A holder applied an amendment to its copy."""
+
+    message_id: MessageId  # the information amended
+    amendment: MessageId  # the Amendment applied
+    applied_at: Timestamp
+
+
 Body = (
     IntelReport
     | Alert
@@ -461,6 +492,9 @@ Body = (
     | ForwardNotice
     | UseDeclaration
     | PurgeReceipt
+    | Amendment
+    | Withdrawal
+    | AmendmentReceipt
 )
 
 BODY_TYPES: tuple[type[msgspec.Struct], ...] = (
@@ -479,6 +513,9 @@ BODY_TYPES: tuple[type[msgspec.Struct], ...] = (
     ForwardNotice,
     UseDeclaration,
     PurgeReceipt,
+    Amendment,
+    Withdrawal,
+    AmendmentReceipt,
 )
 
 

@@ -119,6 +119,9 @@ KindName = Literal[
     "forward_notice",
     "use_declaration",
     "purge_receipt",
+    "amendment",
+    "withdrawal",
+    "amendment_receipt",
 ]
 
 
@@ -142,6 +145,9 @@ class Kind(enum.StrEnum):
     FORWARD_NOTICE = "forward_notice"
     USE_DECLARATION = "use_declaration"
     PURGE_RECEIPT = "purge_receipt"
+    AMENDMENT = "amendment"
+    WITHDRAWAL = "withdrawal"
+    AMENDMENT_RECEIPT = "amendment_receipt"
 
 
 class PersonRole(enum.StrEnum):

@@ -15,6 +15,8 @@ from schemas.bodies import (
     Accused,
     Acknowledgment,
     Alert,
+    Amendment,
+    AmendmentReceipt,
     Body,
     ConsentDecision,
     ConsentRequest,
@@ -34,6 +36,7 @@ from schemas.bodies import (
     UseDeclaration,
     VehicleCheck,
     VesselRequest,
+    Withdrawal,
     body_kind,
 )
 from schemas.codes import (
@@ -548,6 +551,21 @@ def purge_receipt() -> PurgeReceipt:
     )
 
 
+def amendment() -> Amendment:
+    return Amendment(message_id=ORIGINAL_ID, amended_at=CREATED,
+                     reason=_en("The operation moved forward: shorter use window."))
+
+
+def withdrawal() -> Withdrawal:
+    return Withdrawal(message_id=ORIGINAL_ID, withdrawn_at=CREATED,
+                      reason=_en("The source proved unreliable."))
+
+
+def amendment_receipt() -> AmendmentReceipt:
+    return AmendmentReceipt(message_id=ORIGINAL_ID, amendment=CONSENT_REQUEST_ID,
+                            applied_at=CREATED)
+
+
 EXAMPLES: dict[str, Callable[[], Body]] = {
     "intel_report": mekong_route_report,
     "alert": arrest_alert,
@@ -564,6 +582,9 @@ EXAMPLES: dict[str, Callable[[], Body]] = {
     "forward_notice": forward_notice,
     "use_declaration": use_declaration,
     "purge_receipt": purge_receipt,
+    "amendment": amendment,
+    "withdrawal": withdrawal,
+    "amendment_receipt": amendment_receipt,
 }
 
 # The four seed scenarios shipped as JSON fixtures under tests/schemas/fixtures/.
@@ -587,6 +608,9 @@ _ANSWERS = {
     "forward_notice": ORIGINAL_ID,
     "use_declaration": ORIGINAL_ID,
     "purge_receipt": ORIGINAL_ID,
+    "amendment": ORIGINAL_ID,
+    "withdrawal": ORIGINAL_ID,
+    "amendment_receipt": CONSENT_REQUEST_ID,
 }
 
 

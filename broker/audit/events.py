@@ -42,6 +42,10 @@ class EventType(StrEnum):
     USE_DECLARED = "use_declared"
     USE_REFUSED = "use_refused"
     PURGED = "purged"
+    AMENDED = "amended"
+    AMEND_REFUSED = "amend_refused"
+    WITHDRAWN = "withdrawn"
+    AMEND_APPLIED = "amend_applied"
     KEY_CHANGED = "key_changed"
     POLICY_CHANGED = "policy_changed"
 
@@ -66,6 +70,10 @@ DETAIL_KEYS: dict[str, str] = {
     "consent": "message id of the consent decision relied on, if any",
     "forward_to": "third party a consent request asks to forward to (else: asks for use)",
     "originator": "agency that originated the information (for forwards, uses)",
+    "change": "message id of the amendment / withdrawal (amended, withdrawn), or of the "
+              "one a receipt complies with (amend_applied, purged)",
+    "holders": "comma-separated holders an amendment / withdrawal was addressed to",
+    "reason": "purge reason (expired, retention_elapsed, originator_request...)",
     "key_id": "key identifier, for key_changed",
     "event_id": "the broker's idempotency key, so a retried event is logged once",
     "action": "key_changed: added / retired / revoked / entry (re-signed) / refused; "

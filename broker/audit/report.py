@@ -21,6 +21,7 @@ import msgspec
 from broker.audit.events import AuditEvent, EventType, decode_record
 from broker.audit.store import Bundle
 from broker.audit.verify import VerifyReport
+from broker.lifecycle import ACT_KINDS
 
 E = EventType
 
@@ -52,6 +53,24 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """An originator's amendment or withdrawal, and each holder's compliance: when its
+    signed receipt (amend_applied / purged) was logged, None while it has not complied."""
+
+    change_id: str
+    kind: str  # amendment / withdrawal
+    message_id: str
+    originator: str
+    at: datetime
+    holders: dict[str, datetime | None]
+
+
+# The restriction keys an amendment replaces (broker.lifecycle.amended_details).
+_AMENDABLE = ("purposes", "expires_at", "no_evidential_use", "no_onward_dissemination",
+              "consult_before_action")
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
     event: AuditEvent
     what: str
@@ -67,9 +86,14 @@ class Analysis:
     refusals_by_rule: Counter[str] = field(default_factory=Counter)
     refusals: list[AuditEvent] = field(default_factory=list)
     unacknowledged: list[Delivery] = field(default_factory=list)
+    # Life-cycle acts (acknowledgments, uses, consents, receipts...) also travel as
+    # messages and are logged `delivered`; they are counted here by kind, apart from
+    # the information deliveries above (an act awaits no acknowledgment).
+    acts_delivered: Counter[str] = field(default_factory=Counter)
     consents: list[Consent] = field(default_factory=list)
     forwards: list[AuditEvent] = field(default_factory=list)
     uses: list[AuditEvent] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     expired_not_purged: list[tuple[str, str, datetime]] = field(default_factory=list)
     by_type: Counter[str] = field(default_factory=Counter)
@@ -116,6 +140,8 @@ def analyse(events: list[AuditEvent], now: datetime | None = None) -> Analysis:
             acked.add((mid, e.actor))
         elif e.type is E.PURGED:
             purged.add((mid, e.actor))
+        elif e.type is E.DELIVERED and e.counterpart and e.details.get("kind") in ACT_KINDS:
+            a.acts_delivered[e.details["kind"]] += 1
         elif e.type is E.DELIVERED and e.counterpart:
             d = Delivery(mid, e.actor, e.counterpart, e.details.get("origin_country", "??"),
                          e.details.get("recipient_country", "??"), e.at, e.details)
@@ -133,6 +159,39 @@ def analyse(events: list[AuditEvent], now: datetime | None = None) -> Analysis:
             a.uses.append(e)
 
     a.unacknowledged = [d for d in a.deliveries if (d.message_id, d.recipient) not in acked]
+
+    # Amendments and withdrawals: who complied (signed receipt logged) and who has not.
+    # An amendment's restrictions replace the original's for what follows it.
+    amendments: dict[str, list[tuple[datetime, dict[str, str]]]] = defaultdict(list)
+    for e in events:
+        if e.type not in (E.AMENDED, E.WITHDRAWN) or not e.details.get("change"):
+            continue
+        mid, change = e.message_id or "", e.details["change"]
+        holders = [h for h in e.details.get("holders", "").split(",") if h]
+        complied: dict[str, datetime | None] = {}
+        for h in holders:
+            complied[h] = next(
+                (x.at for x in events if x.actor == h and (x.message_id or "") == mid
+                 and ((e.type is E.AMENDED and x.type is E.AMEND_APPLIED
+                       and x.details.get("change") == change)
+                      or (e.type is E.WITHDRAWN and x.type is E.PURGED
+                          and (x.details.get("change") == change or x.at >= e.at)))),
+                None)
+        a.changes.append(Change(change, "amendment" if e.type is E.AMENDED else "withdrawal",
+                                mid, e.actor, e.at, complied))
+        if e.type is E.AMENDED:
+            amendments[mid].append((e.at, {k: e.details[k] for k in _AMENDABLE
+                                           if k in e.details}))
+            for h in holders:
+                if (mid, h) in flags:
+                    flags[(mid, h)] = {**flags[(mid, h)], **amendments[mid][-1][1]}
+
+    def amended(mid: str, at: datetime) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for t, d in amendments.get(mid, []):
+            if t <= at:
+                out.update(d)
+        return out
 
     # Reconciliation: a recipient's own signed acknowledgment or use of a message that
     # the log never delivered to it means a broker delivered outside the log.
@@ -175,7 +234,7 @@ def analyse(events: list[AuditEvent], now: datetime | None = None) -> Analysis:
             continue
         mid = e.message_id or ""
         # The use event carries the flags; the delivery's copy covers older emitters.
-        f = {**flags.get((mid, e.actor), {}), **e.details}
+        f = {**flags.get((mid, e.actor), {}), **e.details, **amended(mid, e.at)}
         consent_at = use_granted.get((mid, e.actor))
         consented = consent_at is not None and consent_at <= e.at
         if _true(f, "evidential") and _true(f, "no_evidential_use") and not consented:
@@ -462,15 +521,18 @@ def render_report(
     )
 
     pending = [c for c in a.consents if c.outcome == "pending"]
+    not_complied = [(c, h) for c in a.changes for h, at in c.holders.items() if at is None]
     cards = [
         ("entries", len(bundle.entries), False),
         ("submitted", a.by_type.get("submitted", 0), False),
         ("deliveries", len(a.deliveries), False),
+        ("acts delivered", sum(a.acts_delivered.values()), False),
         ("refusals", len(a.refusals), False),
         ("unacknowledged", len(a.unacknowledged), bool(a.unacknowledged)),
         ("consents pending", len(pending), bool(pending)),
         ("violations", len(a.violations), bool(a.violations)),
         ("expired, not purged", len(a.expired_not_purged), bool(a.expired_not_purged)),
+        ("changes not complied", len(not_complied), bool(not_complied)),
     ]
     cards_html = "".join(
         f'<div class="card{" alert" if alert else ""}" data-card="{_e(k)}">'
@@ -526,6 +588,12 @@ def render_report(
         ("evidential" if e.details.get("evidential") == "true" else "intelligence only")
         for e in a.uses
     )
+    changes = _table(
+        ["time", "change", "kind", "message", "originator", "holder", "complied"],
+        [[_t(c.at), _e(c.change_id), _e(c.kind), _e(c.message_id), _e(c.originator),
+          _e(h), _t(at) if at is not None else "<span class=bad>not yet</span>"]
+         for c in a.changes for h, at in sorted(c.holders.items())],
+    )
     expired = _table(
         ["message", "holder", "expired"],
         [[_e(m), _e(h), _t(t)] for m, h, t in a.expired_not_purged],
@@ -565,6 +633,7 @@ forwards without consent are listed as violations.</p>{violations}</section>
 <section id=unacknowledged><h2>Deliveries never acknowledged</h2>{unacked}</section>
 <section id=consent><h2>Consent requests</h2>{consent_summary}{consents}</section>
 <section id=forwards><h2>Forwards</h2>{forwards}</section>
+<section id=changes><h2>Amendments and withdrawals: who complied</h2>{changes}</section>
 <section id=expired><h2>Expired but not purged</h2>{expired}</section>
 <section id=timeline><h2>Timeline</h2>{_timeline_svg(a.events)}
 <input type=search id=filter placeholder="filter events (agency, message, type…)">

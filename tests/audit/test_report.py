@@ -177,3 +177,61 @@ def test_report_in_headless_chromium(tmp_path: Path, build: Builder, make_bundle
     assert CONSOLE.findall(dom.stderr) == [], dom.stderr
     assert 'data-ready="1"' in dom.stdout  # the inline script ran to the end
     assert "Deliveries by originator and recipient country" in dom.stdout
+
+
+def test_acts_are_not_deliveries_awaiting_acknowledgment() -> None:
+    """Issue 15 item 6: an acknowledgment (or any act) is logged `delivered` to the
+    originator; the report counts it as an act, never as unacknowledged information."""
+    events = [*scenario(),
+              ev(E.DELIVERED, 1, "LY-BLO", message_id="ack1", counterpart="IT-NCB",
+                 details={"kind": "acknowledgment", "origin_country": "LY",
+                          "recipient_country": "IT"}),
+              ev(E.DELIVERED, 2, "LY-BLO", message_id="use1", counterpart="IT-NCB",
+                 details={"kind": "use_declaration", "origin_country": "LY",
+                          "recipient_country": "IT"})]
+    a = analyse(events, now=T0 + timedelta(days=3))
+    assert [(d.message_id, d.recipient) for d in a.unacknowledged] == [("m2", "TN-BLO")]
+    assert a.acts_delivered == {"acknowledgment": 1, "use_declaration": 1}
+    assert a.flows == {("IT", "LY"): 2, ("GR", "TN"): 1}
+
+
+def test_amendment_compliance_and_amended_restrictions_are_judged() -> None:
+    exp = (T0 + timedelta(days=7)).isoformat()
+    soon = (T0 + timedelta(days=1)).isoformat()
+    wide = {**RESTRICTED, "purposes": "smuggling,trafficking", "expires_at": exp,
+            "no_evidential_use": "false"}
+    events = [
+        ev(E.DELIVERED, 0, "IT-NCB", message_id="m9", counterpart="LY-BLO", details=wide),
+        ev(E.DELIVERED, 0, "IT-NCB", message_id="m9", counterpart="TN-BLO",
+           details={**wide, "recipient_country": "TN"}),
+        ev(E.USE_DECLARED, 1, "LY-BLO", message_id="m9", counterpart="IT-NCB",
+           details={**wide, "purpose": "trafficking", "evidential": "false"}),
+        ev(E.AMENDED, 2, "IT-NCB", message_id="m9",
+           details={**wide, "change": "c1", "holders": "LY-BLO,TN-BLO",
+                    "purposes": "smuggling", "expires_at": soon}),
+        ev(E.AMEND_APPLIED, 3, "LY-BLO", message_id="m9", counterpart="IT-NCB",
+           details={"change": "c1"}),
+        # After the amendment, the same use is outside the purposes now allowed.
+        ev(E.USE_DECLARED, 4, "LY-BLO", message_id="m9", counterpart="IT-NCB",
+           details={**wide, "purpose": "trafficking", "evidential": "false"}),
+        ev(E.WITHDRAWN, 5, "IT-NCB", message_id="m9",
+           details={"change": "c2", "holders": "LY-BLO,TN-BLO"}),
+        ev(E.PURGED, 6, "TN-BLO", message_id="m9", counterpart="IT-NCB",
+           details={"change": "c2", "reason": "originator_request"}),
+    ]
+    a = analyse(events, now=T0 + timedelta(days=2))
+    assert [(c.change_id, c.kind, {h: t is not None for h, t in c.holders.items()})
+            for c in a.changes] == [
+        ("c1", "amendment", {"LY-BLO": True, "TN-BLO": False}),
+        ("c2", "withdrawal", {"LY-BLO": False, "TN-BLO": True})]
+    assert [v.event.at for v in a.violations] == [T0 + timedelta(hours=4)]
+    # The amended expiry binds: LY-BLO holds m9 past it without purging; TN-BLO purged.
+    assert [(m, h) for m, h, _ in a.expired_not_purged] == [("m9", "LY-BLO")]
+
+
+def test_render_shows_who_complied(tmp_path: Path, build: Builder, make_bundle: Maker) -> None:
+    extra = [ev(E.AMENDED, 1, "IT-NCB", message_id="m1",
+                details={"change": "chg-1", "holders": "LY-BLO"})]
+    html, _ = _sample_report(tmp_path, build, make_bundle, extra)
+    assert "<section id=changes>" in html and "chg-1" in html and "not yet" in html
+    assert 'data-card="changes not complied"' in html and 'data-card="acts delivered"' in html

@@ -4,6 +4,7 @@ encrypted store) against the real stack; `audit_events()` reads the real AUDIT s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from broker import subjects as s
 from broker.audit.events import AuditEvent, decode_record
 from broker.stack import DevStack
 from clients.lifecycle import Holder, SyncResult
+
+# Shared helpers for CLI-level tests live in tests/lifecycle/clihelp.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture
