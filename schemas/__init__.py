@@ -47,7 +47,7 @@ from schemas.envelope import Envelope, Stanza, decode_envelope, encode_envelope
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Evaluation, Header, Topics
 from schemas.ids import new_message_id
-from schemas.restrictions import Condition, Restrictions, apply_tlp
+from schemas.restrictions import Condition, Restrictions, apply_tlp, effective_restrictions
 from schemas.validate import validate_body
 from schemas.wire import Outcome, Refusal, ResolveReply, ResolveRequest
 
@@ -101,6 +101,7 @@ __all__ = [
     "decode_header",
     "decode_header_json",
     "decode_message",
+    "effective_restrictions",
     "encode",
     "encode_envelope",
     "encode_json",

@@ -1,8 +1,13 @@
 """The Article 10(2) restriction vocabulary, carried in the signed header.
 
-TLP 2.0 labels are presets. `apply_tlp(r)` (or `r.expanded()`) returns the restrictions
-with the label's fields switched on; it only ever tightens, never loosens, because the
-sender's explicit restrictions always win (design principle 2):
+TLP 2.0 labels are presets. `effective_restrictions(r)` returns the restrictions with
+the label's fields switched on; it only ever tightens, never loosens, because the
+sender's explicit restrictions always win (design principle 2). It is THE one place a
+label turns into restrictions: every decision (receive, forward, use, export; the Cedar
+context, the reference model, the broker's act checks, the recipient SDK) reads the
+restrictions through it, never `header.restrictions` raw, so a label can never be
+honoured by one decision and ignored by another. `apply_tlp` and `r.expanded()` are
+the same function under older names.
 
 - RED (named recipients only, no further disclosure): no_onward_dissemination,
   no_public_disclosure, not_to_suspects; and header.recipients must name them (a
@@ -63,7 +68,7 @@ class Restrictions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit
 
     def expanded(self) -> Restrictions:
         """These restrictions with the TLP preset applied (see the module docstring)."""
-        return apply_tlp(self)
+        return effective_restrictions(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +88,9 @@ TLP_PRESETS: dict[TLP, _Preset] = {
 }
 
 
-def apply_tlp(r: Restrictions) -> Restrictions:
-    """Expand `r.tlp` into the restriction fields; OR-ed with what the sender set."""
+def effective_restrictions(r: Restrictions) -> Restrictions:
+    """What `r` forbids once its TLP label is applied: the label's fields OR-ed with
+    what the sender set (never loosened). Idempotent."""
     if r.tlp is None:
         return r
     p = TLP_PRESETS[TLP(r.tlp)]
@@ -95,3 +101,6 @@ def apply_tlp(r: Restrictions) -> Restrictions:
         not_to_suspects=r.not_to_suspects or p.not_to_suspects,
         consult_before_action=r.consult_before_action or p.consult_before_action,
     )
+
+
+apply_tlp = effective_restrictions
