@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import schemas
 from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
@@ -41,7 +42,9 @@ AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
+    # Escaped: messages carry rule names in brackets ("[restriction.unresolved]") and
+    # values the user typed, which rich would otherwise read as markup and drop.
+    err.print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(1)
 
 
@@ -239,7 +242,7 @@ def send(
     """Resolve, seal, sign and submit one message; print who received it and who not."""
     from clients.connection import load_connection
     from clients.render import refusals_table
-    from clients.sdk import AgencyClient
+    from clients.sdk import AgencyClient, SendError
 
     configure(level="WARNING")
     try:
@@ -253,7 +256,8 @@ def send(
         if expires_in_days else None,
     )
 
-    async def run() -> None:
+    async def run() -> str | None:
+        """None when at least one recipient got the message, else why nobody did."""
         client = await AgencyClient.connect(load_connection(data_dir), as_agency)
         try:
             sent = await client.send(body, category=category, level=level,
@@ -262,20 +266,29 @@ def send(
             console.print(f"message {sent.header.id}")
             if sent.refused:
                 console.print(refusals_table(sent.refused))
-            if sent.submitted:
-                outcome = await client.wait_outcome(sent.header.id)
-                console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
-                if outcome.refused:
-                    console.print(refusals_table(outcome.refused, "refused by the broker"))
-            else:
-                console.print("not sent: no recipient is permitted")
+            if not sent.submitted:
+                return "not sent: no recipient is permitted (see the refusals above)"
+            outcome = await client.wait_outcome(sent.header.id)
+            if outcome.status == "rejected":
+                return f"not delivered: the broker rejected the message ({outcome.error})"
+            console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
+            if outcome.refused:
+                console.print(refusals_table(outcome.refused, "refused by the broker"))
+            if not outcome.delivered:
+                return "not delivered: the broker refused every recipient (see above)"
+            return None
         finally:
             await client.close()
 
     try:
-        asyncio.run(run())
-    except (schemas.SchemaError, LookupError, FileNotFoundError) as exc:
+        nobody = asyncio.run(run())
+    except schemas.SchemaError as exc:
+        raise fail("not sent, nothing was sealed:\n  " + "\n  ".join(
+            str(e) for e in exc.errors)) from None
+    except (SendError, LookupError, FileNotFoundError, TimeoutError) as exc:
         raise fail(str(exc)) from None
+    if nobody is not None:
+        raise fail(nobody)
 
 
 @app.command()

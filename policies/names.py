@@ -101,7 +101,7 @@ class Vocabulary:
 
 def _message(value: object, what: str, suggestions: list[str]) -> str:
     hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
-    return f"'{value}' is not {what} of the federation{hint}"
+    return f"'{value}' names {what}{hint}"
 
 
 def unresolved(
@@ -115,7 +115,7 @@ def unresolved(
 ) -> list[FieldError]:
     """Every name that does not resolve, as a FieldError with its path."""
     errors: list[FieldError] = []
-    party = "an ISO 3166-1 alpha-2 country code, an agency or a group"
+    party = "no country (ISO 3166-1 alpha-2 code), agency or group of the federation"
     for field, values in (("release_to", release_to), ("exclude", exclude)):
         for i, v in enumerate(values):
             if not (isinstance(v, str) and vocab.is_party(v)):
@@ -126,12 +126,13 @@ def unresolved(
         if not (isinstance(v, str) and (v == AUDIENCE_ALL or vocab.is_party(v))):
             errors.append(FieldError(
                 f"{root}.audience[{i}]", RULE_AUDIENCE,
-                _message(v, f"{party}, or ALL,", vocab.nearest(str(v), allow_all=True))))
+                _message(v, f"{party}, nor ALL", vocab.nearest(str(v), allow_all=True))))
     for i, v in enumerate(recipients):
         if not (isinstance(v, str) and v in vocab.agencies):
             errors.append(FieldError(
                 f"{root}.recipients[{i}]", RULE_RECIPIENT,
-                _message(v, "an agency", vocab.nearest(str(v), agencies_only=True))))
+                _message(v, "no agency of the federation",
+                         vocab.nearest(str(v), agencies_only=True))))
     return errors
 
 

@@ -49,7 +49,7 @@ from schemas.header import SCHEMA_VERSION, Evaluation, Header, Topics
 from schemas.ids import new_message_id
 from schemas.restrictions import Condition, Restrictions, apply_tlp, effective_restrictions
 from schemas.validate import validate_body
-from schemas.wire import Outcome, Refusal, ResolveReply, ResolveRequest
+from schemas.wire import DraftError, Outcome, Refusal, ResolveReply, ResolveRequest
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -62,6 +62,7 @@ __all__ = [
     "ConsentDecision",
     "ConsentRequest",
     "DocumentVerificationRequest",
+    "DraftError",
     "Envelope",
     "Evaluation",
     "ExtraditionRequest",

@@ -68,6 +68,7 @@ DETAIL_KEYS: dict[str, str] = {
     "originator": "agency that originated the information (for forwards, uses)",
     "key_id": "key identifier, for key_changed",
     "event_id": "the broker's idempotency key, so a retried event is logged once",
+    "stage": "resolve: a refusal the sender was shown before sealing (else: routing)",
     "action": "added / rotated / revoked, for key_changed and policy_changed",
 }
 
