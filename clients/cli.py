@@ -238,6 +238,11 @@ def send(
     no_evidential: Annotated[bool, typer.Option("--no-evidential-use")] = False,
     expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
     tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
+    purpose: Annotated[list[schemas.Purpose] | None, typer.Option(
+        "--purpose", help="a purpose the information may be used for (repeatable)")] = None,
+    no_public_disclosure: Annotated[bool, typer.Option("--no-public-disclosure")] = False,
+    not_to_suspects: Annotated[bool, typer.Option("--not-to-suspects")] = False,
+    consult_before_action: Annotated[bool, typer.Option("--consult-before-action")] = False,
 ) -> None:
     """Resolve, seal, sign and submit one message; print who received it and who not."""
     from clients.connection import load_connection
@@ -251,7 +256,9 @@ def send(
         raise fail(f"{body_file}: {exc}") from None
     restrictions = schemas.Restrictions(
         exclude=exclude or [], release_to=release_to or [], no_onward_dissemination=no_onward,
-        no_evidential_use=no_evidential, tlp=tlp,
+        no_evidential_use=no_evidential, tlp=tlp, purposes=purpose or [],
+        no_public_disclosure=no_public_disclosure, not_to_suspects=not_to_suspects,
+        consult_before_action=consult_before_action,
         expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days))
         if expires_in_days else None,
     )

@@ -30,6 +30,7 @@ from typing import Any
 from policies.countries import ISO_COUNTRIES
 from policies.country_names import COUNTRY_NAMES
 from policies.federation import Federation
+from schemas.codes import TLP, Purpose
 from schemas.errors import FieldError
 from schemas.header import Header
 from schemas.restrictions import Restrictions
@@ -99,6 +100,19 @@ class Vocabulary:
         return out[:_MAX_SUGGESTIONS]
 
 
+_PURPOSES = sorted(p.value for p in Purpose)
+_TLPS = [t.value for t in TLP]
+
+
+def _close(value: str, choices: list[str]) -> list[str]:
+    folded = {_fold(c): c for c in choices}
+    exact = folded.get(_fold(value))
+    if exact is not None:
+        return [exact]
+    return difflib.get_close_matches(value.lower() if choices is _PURPOSES else value.upper(),
+                                     choices, n=_MAX_SUGGESTIONS, cutoff=0.5)
+
+
 def _message(value: object, what: str, suggestions: list[str]) -> str:
     hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return f"'{value}' names {what}{hint}"
@@ -111,10 +125,21 @@ def unresolved(
     exclude: Iterable[object] = (),
     audience: Iterable[object] = (),
     recipients: Iterable[object] = (),
+    purposes: Iterable[object] = (),
+    tlp: object = None,
     root: str = "header",
 ) -> list[FieldError]:
-    """Every name that does not resolve, as a FieldError with its path."""
+    """Every name or code that does not resolve, as a FieldError with its path."""
     errors: list[FieldError] = []
+    for i, v in enumerate(purposes):
+        if v not in _PURPOSES:
+            errors.append(FieldError(
+                f"{root}.restrictions.purposes[{i}]", RULE_RESTRICTION,
+                _message(v, "no purpose orcon knows", _close(str(v), _PURPOSES))))
+    if tlp is not None and tlp not in _TLPS:
+        errors.append(FieldError(
+            f"{root}.restrictions.tlp", RULE_RESTRICTION,
+            _message(tlp, "no TLP 2.0 label", _close(str(tlp), _TLPS))))
     party = "no country (ISO 3166-1 alpha-2 code), agency or group of the federation"
     for field, values in (("release_to", release_to), ("exclude", exclude)):
         for i, v in enumerate(values):
@@ -168,4 +193,5 @@ def raw_header_errors(vocab: Vocabulary, raw: object) -> list[FieldError]:
     r = r if isinstance(r, Mapping) else {}
     return unresolved(vocab, release_to=_list(r.get("release_to")),
                       exclude=_list(r.get("exclude")), audience=_list(raw.get("audience")),
-                      recipients=_list(raw.get("recipients")))
+                      recipients=_list(raw.get("recipients")),
+                      purposes=_list(r.get("purposes")), tlp=r.get("tlp"))
