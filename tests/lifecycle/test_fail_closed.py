@@ -218,3 +218,39 @@ async def test_refusals_shown_at_resolve_time_are_audited(
     assert [(e.counterpart, e.rule, e.details.get("stage")) for e in refused] == [
         ("LA-MPS", "restriction.clearance", "resolve")]
     assert refused[0].actor == "TH-AHTD" and "RESTRICTED" in (refused[0].reason or "")
+
+
+@pytest.mark.parametrize(
+    ("restrictions", "path", "nearest"),
+    [
+        (Restrictions(purposes=["smuggling of migrants"]),  # type: ignore[list-item]
+         "header.restrictions.purposes[0]", "smuggling_of_migrants"),
+        (Restrictions(tlp="amber+strict"),  # type: ignore[arg-type]
+         "header.restrictions.tlp", "AMBER+STRICT"),
+    ],
+)
+async def test_sdk_refuses_a_code_orcon_does_not_know(
+        agency: AgencyFactory, restrictions: Restrictions, path: str, nearest: str) -> None:
+    th = await agency("TH-AHTD")
+    with pytest.raises(schemas.SchemaError) as exc:
+        await th.send(examples.mekong_route_report(), category=Category.ROUTES,
+                      level=Level.CONFIDENTIAL, to=["KH-AHTJP"], restrictions=restrictions)
+    (err,) = exc.value.errors
+    assert (err.path, err.rule) == (path, "restriction.unresolved")
+    assert err.message.endswith(f"did you mean {nearest}?"), err.message
+
+
+async def test_forwarder_cannot_add_an_unresolvable_exclusion(
+        holder: HolderFactory, agency: AgencyFactory, sync_until: Any) -> None:
+    """A forwarder may tighten, but an exclusion naming nobody tightens nothing: the
+    broker refuses the forward rather than pass on a restriction that reads as one."""
+    th, kh = await holder("TH-AHTD"), await holder("KH-AHTJP")
+    vn = await agency("VN-MPS")
+    info = await th.send(examples.mekong_route_report(), category=Category.ROUTES,
+                         level=Level.CONFIDENTIAL, to=["KH-AHTJP"])
+    await sync_until(kh, lambda r: any(x.id == info.id for x in r.new))
+    with pytest.raises(ForwardRefused) as exc:
+        await kh.forward(info.id, "VN-MPS", restrictions=Restrictions(exclude=["MYANMAR"]))
+    assert exc.value.rule == "restriction.unresolved"
+    assert "MYANMAR" in exc.value.reason and "MM" in exc.value.reason
+    assert await _received(vn) == []
