@@ -294,6 +294,11 @@ class Holder:
                                  f"the act could not be sent ({reason})")
         self._keep(sent.header, body, schemas.encode(sent.header), b"", direction="out")
         outcome = await self.wait_outcome(sent.header.id) if wait else None
+        if outcome is not None and outcome.status == "rejected":
+            # Rejected as a whole (e.g. sender.key after a revocation): the act did not
+            # happen, and the holder must hear the broker's rule, not a success.
+            rule, _, reason = (outcome.error or "rejected").partition(": ")
+            raise LifecycleError(rule, reason or rule)
         return sent.header, outcome
 
     async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:

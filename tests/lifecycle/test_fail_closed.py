@@ -191,6 +191,35 @@ async def test_send_with_a_revoked_key_exits_non_zero_with_the_brokers_reason(
     assert "delivered to: nobody" not in text
 
 
+async def test_use_rejected_by_the_broker_is_not_reported_as_declared(
+        stack: DevStack, holder: HolderFactory) -> None:
+    """After the holder's key is revoked, its use declaration is rejected (sender.key):
+    `orcon use` says so and exits non-zero instead of printing "use declared"."""
+    th = await holder("TH-AHTD")
+    info = await th.send(examples.mekong_route_report(), category=Category.ROUTES,
+                         level=Level.CONFIDENTIAL, to=["KH-AHTJP"])
+    as_kh = ["-d", str(stack.data_dir), "--as", "KH-AHTJP"]
+    first = await asyncio.to_thread(CliRunner().invoke, app, [
+        "use", info.id, "--purpose", "investigation", *as_kh])
+    assert first.exit_code == 0, first.output
+    kh = await AgencyClient.connect(stack.connection, "KH-AHTJP",  # type: ignore[arg-type]
+                                    passphrase=stack.passphrase())
+    key_id = kh.identity.signing_key_id
+    await kh.close()
+    revoked_at = datetime.now(UTC)
+    root = FederationRoot.load(stack.data_dir / "keys" / "root.key", stack.passphrase())
+    signed = root.sign_revocations(RevocationList(
+        serial=1, issued_at=revoked_at, revocations=[Revocation(
+            key_id=key_id, agency="KH-AHTJP", revoked_at=revoked_at, reason="key compromise")]))
+    for b in stack.brokers:
+        b.directory.set_revocations(signed)
+    await asyncio.sleep(0.01)
+    again = await asyncio.to_thread(CliRunner().invoke, app, [
+        "use", info.id, "--purpose", "investigation", *as_kh])
+    assert again.exit_code != 0, again.output
+    assert "sender.key" in again.output and "use declared" not in again.output
+
+
 async def test_send_that_reaches_nobody_exits_non_zero_with_each_rule(
         stack: DevStack, tmp_path: Path) -> None:
     # LA-MPS is cleared RESTRICTED only; the message is CONFIDENTIAL.
