@@ -58,28 +58,32 @@ ACT_KINDS = frozenset(
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
 
-# The restriction field each consent scope lifts, for the use kinds it governs.
-_LIFTS: dict[ConsentScope, str] = {
-    ConsentScope.EVIDENTIAL_USE: "no_evidential_use",
-    ConsentScope.EXECUTIVE_ACTION: "consult_before_action",
-    ConsentScope.PUBLIC_DISCLOSURE: "no_public_disclosure",
-    ConsentScope.SHOW_TO_SUSPECT: "not_to_suspects",
-}
-# The Cedar consent action (policies/cedar/restrictions.cedar) for a use consent.
-_CEDAR_CONSENT: dict[ConsentScope, str] = {
-    ConsentScope.EVIDENTIAL_USE: "use",
-    ConsentScope.EXECUTIVE_ACTION: "executive_action",
-    ConsentScope.PUBLIC_DISCLOSURE: "public_disclosure",
-    ConsentScope.SHOW_TO_SUSPECT: "show_to_suspect",
-}
-_REFUSAL_RULE: dict[ConsentScope, tuple[str, str]] = {
-    ConsentScope.EVIDENTIAL_USE: ("restriction.no_evidential_use", "forbids evidential use"),
-    ConsentScope.EXECUTIVE_ACTION: ("restriction.consult_before_action",
-                                    "asks to be consulted before executive action"),
-    ConsentScope.PUBLIC_DISCLOSURE: ("restriction.no_public_disclosure",
-                                     "forbids public disclosure"),
-    ConsentScope.SHOW_TO_SUSPECT: ("restriction.not_to_suspects",
-                                   "forbids showing the information to suspects"),
+
+@dataclass(frozen=True)
+class _Governs:
+    """A restriction on use: its field, the Cedar consent action that lifts it
+    (policies/cedar/restrictions.cedar), its rule id and what it forbids, in words."""
+
+    field: str
+    cedar_action: str
+    rule: str
+    forbids: str
+
+
+# One row per consent scope that lifts a restriction on the holder's own use.
+_USE_RESTRICTIONS: dict[ConsentScope, _Governs] = {
+    ConsentScope.EVIDENTIAL_USE: _Governs(
+        "no_evidential_use", "use", "restriction.no_evidential_use",
+        "forbids evidential use"),
+    ConsentScope.EXECUTIVE_ACTION: _Governs(
+        "consult_before_action", "executive_action", "restriction.consult_before_action",
+        "asks to be consulted before executive action"),
+    ConsentScope.PUBLIC_DISCLOSURE: _Governs(
+        "no_public_disclosure", "public_disclosure", "restriction.no_public_disclosure",
+        "forbids public disclosure"),
+    ConsentScope.SHOW_TO_SUSPECT: _Governs(
+        "not_to_suspects", "show_to_suspect", "restriction.not_to_suspects",
+        "forbids showing the information to suspects"),
 }
 
 _TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
@@ -231,7 +235,7 @@ def needed_consent(use: UseKind, evidential: bool, r: Restrictions) -> ConsentSc
     if (evidential or use in EVIDENTIAL_USES) and r.no_evidential_use:
         return ConsentScope.EVIDENTIAL_USE
     scope = USE_CONSENT.get(UseKind(use))
-    if scope is not None and scope in _LIFTS and getattr(r, _LIFTS[scope]):
+    if scope in _USE_RESTRICTIONS and getattr(r, _USE_RESTRICTIONS[scope].field):
         return scope
     return None
 
@@ -256,8 +260,8 @@ def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use
                 f"purpose {purpose} is not among the purposes {originator} permits ({allowed})")
     need = needed_consent(use, evidential, r)
     if need is not None and need not in granted:
-        rule, what = _REFUSAL_RULE[need]
-        return (rule, f"{originator} {what} and has not consented to it by {holder}")
+        g = _USE_RESTRICTIONS[need]
+        return (g.rule, f"{originator} {g.forbids} and has not consented to it by {holder}")
     return None
 
 
@@ -359,7 +363,7 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
         except ConsentError as exc:
             return refused(exc.rule, f"refused: {exc}")
         granted.append(need)
-        consents.append(Consent(_CEDAR_CONSENT[need], holder))
+        consents.append(Consent(_USE_RESTRICTIONS[need].cedar_action, holder))
     # The policy engine decides: basis and every restriction on use (it applies the TLP
     # label itself). The pure check after it is the same rules as the SDK's early
     # refusal; it can only refuse more.
