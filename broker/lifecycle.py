@@ -43,8 +43,8 @@ from keys.envelope import header_hash, verify, verify_signed_header
 from keys.errors import CryptoError, KeysError
 from policies.engine import Consent, PolicyEngine
 from schemas.acts import Act, SignedHeader
-from schemas.codes import TLP, ConsentScope, Urgency, UseKind
-from schemas.restrictions import Restrictions
+from schemas.codes import TLP, USE_CONSENT, ConsentScope, Urgency, UseKind
+from schemas.restrictions import Restrictions, effective_restrictions
 
 log = structlog.get_logger("orcon.lifecycle")
 
@@ -61,6 +61,34 @@ _ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
+
+
+@dataclass(frozen=True)
+class _Governs:
+    """A restriction on use: its field, the Cedar consent action that lifts it
+    (policies/cedar/restrictions.cedar), its rule id and what it forbids, in words."""
+
+    field: str
+    cedar_action: str
+    rule: str
+    forbids: str
+
+
+# One row per consent scope that lifts a restriction on the holder's own use.
+_USE_RESTRICTIONS: dict[ConsentScope, _Governs] = {
+    ConsentScope.EVIDENTIAL_USE: _Governs(
+        "no_evidential_use", "use", "restriction.no_evidential_use",
+        "forbids evidential use"),
+    ConsentScope.EXECUTIVE_ACTION: _Governs(
+        "consult_before_action", "executive_action", "restriction.consult_before_action",
+        "asks to be consulted before executive action"),
+    ConsentScope.PUBLIC_DISCLOSURE: _Governs(
+        "no_public_disclosure", "public_disclosure", "restriction.no_public_disclosure",
+        "forbids public disclosure"),
+    ConsentScope.SHOW_TO_SUSPECT: _Governs(
+        "not_to_suspects", "show_to_suspect", "restriction.not_to_suspects",
+        "forbids showing the information to suspects"),
+}
 
 _TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
 
@@ -178,7 +206,7 @@ def check_consent(proof: SignedHeader, original: schemas.Header, act_original: S
 def loosened_fields(original: Restrictions, proposed: Restrictions) -> list[str]:
     """The fields in which `proposed` is looser than `original` (empty: at least as
     tight). A forwarder may only tighten what the originator restricted."""
-    o, p = original.expanded(), proposed.expanded()
+    o, p = effective_restrictions(original), effective_restrictions(proposed)
     out: list[str] = []
     if o.purposes and (not p.purposes or not set(p.purposes) <= set(o.purposes)):
         out.append("purposes")
@@ -205,12 +233,14 @@ def loosened_fields(original: Restrictions, proposed: Restrictions) -> list[str]
 
 
 def needed_consent(use: UseKind, evidential: bool, r: Restrictions) -> ConsentScope | None:
-    """Which consent a use needs under restrictions `r` (None: none needed)."""
-    r = r.expanded()
+    """Which consent a use needs under restrictions `r`, TLP label applied (None: none
+    needed). Evidential use first: it is what a court would ask about."""
+    r = effective_restrictions(r)
     if (evidential or use in EVIDENTIAL_USES) and r.no_evidential_use:
         return ConsentScope.EVIDENTIAL_USE
-    if use is UseKind.EXECUTIVE_ACTION and r.consult_before_action:
-        return ConsentScope.EXECUTIVE_ACTION
+    scope = USE_CONSENT.get(UseKind(use))
+    if scope in _USE_RESTRICTIONS and getattr(r, _USE_RESTRICTIONS[scope].field):
+        return scope
     return None
 
 
@@ -221,7 +251,7 @@ def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use
     rule ids are the policy engine's, so SDK and broker name a refusal alike."""
     if holder == originator:
         return None  # restrictions bind recipients, never the originator itself
-    r = r.expanded()
+    r = effective_restrictions(r)
     if r.not_before is not None and now < r.not_before:
         return ("restriction.not_before",
                 f"{originator} forbids use before {r.not_before.isoformat()}")
@@ -233,13 +263,9 @@ def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use
         return ("restriction.purpose",
                 f"purpose {purpose} is not among the purposes {originator} permits ({allowed})")
     need = needed_consent(use, evidential, r)
-    if need is ConsentScope.EVIDENTIAL_USE and need not in granted:
-        return ("restriction.no_evidential_use",
-                f"{originator} forbids evidential use and has not consented to it by {holder}")
-    if need is ConsentScope.EXECUTIVE_ACTION and need not in granted:
-        return ("restriction.consult_before_action",
-                f"{originator} asks to be consulted before executive action and has not "
-                f"consented to it by {holder}")
+    if need is not None and need not in granted:
+        g = _USE_RESTRICTIONS[need]
+        return (g.rule, f"{originator} {g.forbids} and has not consented to it by {holder}")
     return None
 
 
@@ -429,19 +455,21 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
     need = needed_consent(act.use, evidential, restrictions)
     if act.consent is not None:
         if need is None:
-            need = ConsentScope.EVIDENTIAL_USE if evidential else ConsentScope.EXECUTIVE_ACTION
+            need = (ConsentScope.EVIDENTIAL_USE if evidential
+                    else USE_CONSENT.get(act.use, ConsentScope.EXECUTIVE_ACTION))
         try:
             details["consent"] = check_consent(act.consent, original, act.original, holder,
                                                need, holder, directory, now)
         except ConsentError as exc:
             return refused(exc.rule, f"refused: {exc}")
         granted.append(need)
-        if need is ConsentScope.EVIDENTIAL_USE:
-            consents.append(Consent("use", holder))
-    # The policy engine decides basis and the restrictions it models; the pure check
-    # adds consult_before_action, which the Cedar policies do not model.
-    effective = msgspec.structs.replace(original, restrictions=restrictions)
-    d = engine.decide_use(effective, holder, str(act.purpose), evidential, consents, now)
+        consents.append(Consent(_USE_RESTRICTIONS[need].cedar_action, holder))
+    # The policy engine decides: basis and every restriction on use (it applies the TLP
+    # label itself). The pure check after it is the same rules as the SDK's early
+    # refusal; it can only refuse more.
+    held = msgspec.structs.replace(original, restrictions=restrictions)
+    d = engine.decide_use(held, holder, str(act.purpose), evidential, consents, now,
+                          use_kind=str(act.use))
     if not d.allowed:
         return refused(d.rule, d.reason)
     own = use_refusal(restrictions, original.sender, holder, str(act.purpose), act.use,
@@ -501,8 +529,10 @@ def check_forward(notice: schemas.Header, original_env: schemas.Envelope,
         except ConsentError as exc:
             return refused(exc.rule, f"refused: {exc}")
         consents.append(Consent("forward", third))
-    effective = msgspec.structs.replace(original, restrictions=proposed)
-    d = engine.decide_forward(effective, holder, third, consents, now)
+    # The engine reads the restrictions through effective_restrictions: a TLP label
+    # forbids onward dissemination as surely as the flag does.
+    held = msgspec.structs.replace(original, restrictions=proposed)
+    d = engine.decide_forward(held, holder, third, consents, now)
     if not d.allowed:
         return refused(d.rule, d.reason)
     return Verdict(True, EventType.FORWARDED, original, hh, third, d.rule, d.reason, details)

@@ -24,7 +24,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 import schemas
-from broker import lifecycle
+from broker import lifecycle, resolve
 from broker import subjects as s
 from broker.audit.events import AuditEvent, EventType
 from broker.audit.stream import encode_events, event_with_id
@@ -221,6 +221,8 @@ class Broker:
             verify(env, signer)
         except CryptoError:
             raise Rejected("signature", "the signature does not verify") from None
+        if (unresolved := resolve.unresolved(self.engine, header)) is not None:
+            raise Rejected(*unresolved)  # fail closed: never route on a name nobody has
         return env, header
 
     def _route_verified(
@@ -381,24 +383,20 @@ class Broker:
                                               schemas.encode(routed.outcome), key)])
 
     async def _on_resolve(self, msg: Msg) -> None:
-        asker = s.agency_of(msg.subject)
-        try:
-            req = msgspec.msgpack.decode(msg.data, type=schemas.ResolveRequest)
-            header = schemas.decode_header(req.header)
-            if header.sender != asker:
-                raise Rejected("sender.subject", f"{asker} cannot resolve for {header.sender}")
-            # Named recipients are always decided, so a sender who names an auditor or
-            # itself is told why, instead of the name silently disappearing.
-            targets = sorted(set(header.recipients) | set(self.engine.candidates(header)))
-            decisions = self.engine.decide_receive(header, targets, self.config.clock())
-            reply = schemas.ResolveReply(
-                permitted=[d.recipient for d in decisions if d.allowed],
-                refused=[schemas.Refusal(d.recipient, d.rule, d.reason)
-                         for d in decisions if not d.allowed],
-                policy_version=self.engine.version,
-            )
-        except (msgspec.DecodeError, schemas.SchemaError, Rejected) as exc:
-            reply = schemas.ResolveReply(error=str(exc), policy_version=self.engine.version)
+        res = resolve.resolve_draft(self.engine, s.agency_of(msg.subject), msg.data,
+                                    self.config.clock(), self.config.broker_id)
+        reply = res.reply
+        if res.events:
+            # Every refusal the sender is shown is logged before it is shown.
+            try:
+                batch = encode_events([event_with_id(ev, key) for key, ev in res.events])
+                await self._pub.wait([await self._pub.publish(
+                    s.AUDIT_IN_SUBJECT, batch, f"{res.events[0][0]}:events")])
+            except Exception as exc:
+                log.warning("resolve_audit_failed", error=type(exc).__name__)
+                reply = schemas.ResolveReply(
+                    error="audit.unavailable: the decision could not be logged; retry",
+                    policy_version=self.engine.version)
         await msg.respond(schemas.encode(reply))
 
     async def _on_directory(self, msg: Msg) -> None:

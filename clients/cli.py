@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import schemas
 from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
@@ -41,7 +42,9 @@ AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
+    # Escaped: messages carry rule names in brackets ("[restriction.unresolved]") and
+    # values the user typed, which rich would otherwise read as markup and drop.
+    err.print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(1)
 
 
@@ -241,12 +244,18 @@ def send(
     no_evidential: Annotated[bool, typer.Option("--no-evidential-use")] = False,
     expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
     tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
+    purpose: Annotated[list[schemas.Purpose] | None, typer.Option(
+        "--purpose", help="a purpose the information may be used for (repeatable)")] = None,
+    no_public_disclosure: Annotated[bool, typer.Option("--no-public-disclosure")] = False,
+    not_to_suspects: Annotated[bool, typer.Option("--not-to-suspects")] = False,
+    consult_before_action: Annotated[bool, typer.Option("--consult-before-action")] = False,
 ) -> None:
     """Resolve, seal, sign and submit one message; print who received it and who not."""
     from clients.cli_life import store_path
     from clients.connection import load_connection
     from clients.lifecycle import Holder
     from clients.render import refusals_table
+    from clients.sdk import SendError
 
     configure(level="WARNING")
     try:
@@ -255,12 +264,15 @@ def send(
         raise fail(f"{body_file}: {exc}") from None
     restrictions = schemas.Restrictions(
         exclude=exclude or [], release_to=release_to or [], no_onward_dissemination=no_onward,
-        no_evidential_use=no_evidential, tlp=tlp,
+        no_evidential_use=no_evidential, tlp=tlp, purposes=purpose or [],
+        no_public_disclosure=no_public_disclosure, not_to_suspects=not_to_suspects,
+        consult_before_action=consult_before_action,
         expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days))
         if expires_in_days else None,
     )
 
-    async def run() -> None:
+    async def run() -> str | None:
+        """None when at least one recipient got the message, else why nobody did."""
         # Through the Holder so the sender keeps its copy (header, body, outcome).
         holder = await Holder.open_for(load_connection(data_dir), as_agency,
                                        store_path(data_dir, as_agency))
@@ -272,20 +284,29 @@ def send(
             console.print(f"message {sent.header.id}")
             if sent.refused:
                 console.print(refusals_table(sent.refused))
-            if sent.submitted:
-                outcome = await client.wait_outcome(sent.header.id)
-                console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
-                if outcome.refused:
-                    console.print(refusals_table(outcome.refused, "refused by the broker"))
-            else:
-                console.print("not sent: no recipient is permitted")
+            if not sent.submitted:
+                return "not sent: no recipient is permitted (see the refusals above)"
+            outcome = await client.wait_outcome(sent.header.id)
+            if outcome.status == "rejected":
+                return f"not delivered: the broker rejected the message ({outcome.error})"
+            console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
+            if outcome.refused:
+                console.print(refusals_table(outcome.refused, "refused by the broker"))
+            if not outcome.delivered:
+                return "not delivered: the broker refused every recipient (see above)"
+            return None
         finally:
             await holder.close()
 
     try:
-        asyncio.run(run())
-    except (schemas.SchemaError, LookupError, FileNotFoundError) as exc:
+        nobody = asyncio.run(run())
+    except schemas.SchemaError as exc:
+        raise fail("not sent, nothing was sealed:\n  " + "\n  ".join(
+            str(e) for e in exc.errors)) from None
+    except (SendError, LookupError, FileNotFoundError, TimeoutError) as exc:
         raise fail(str(exc)) from None
+    if nobody is not None:
+        raise fail(nobody)
 
 
 @app.command()

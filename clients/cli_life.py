@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import schemas
-from schemas.codes import ConsentScope
+from schemas.codes import ConsentScope, UseKind
 
 if TYPE_CHECKING:
     from clients.lifecycle import Holder, RequestStatus
@@ -92,10 +92,14 @@ def use(
     purpose: Annotated[schemas.Purpose, typer.Option()],
     evidential: Annotated[bool, typer.Option("--evidential")] = False,
     note: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[UseKind | None, typer.Option(
+        "--kind", help="what the use is (default: analysis, or evidence with --evidential); "
+        "public_disclosure, show_to_suspect and executive_action need the originator's "
+        "consent when it restricted them")] = None,
 ) -> None:
     """Declare a use; refused, naming the restriction, when the originator forbids it."""
     async def act(h: Holder) -> None:
-        sent = await h.use(message_id, purpose, evidential, note)
+        sent = await h.use(message_id, purpose, evidential, note, use=kind)
         console.print(f"use declared: {sent.id}")
     _run(data_dir, as_agency, act)
 

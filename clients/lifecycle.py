@@ -376,6 +376,11 @@ class Holder:
             raise LifecycleError(sent.refused[0].rule if sent.refused else "resolve",
                                  f"the act could not be sent ({reason})")
         outcome = await self.wait_outcome(sent.header.id) if wait else None
+        if outcome is not None and outcome.status == "rejected":
+            # Rejected as a whole (e.g. sender.key after a revocation): the act did not
+            # happen, and the holder must hear the broker's rule, not a success.
+            rule, _, reason = (outcome.error or "rejected").partition(": ")
+            raise LifecycleError(rule, reason or rule)
         return sent.header, outcome
 
     async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:

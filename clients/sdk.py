@@ -221,6 +221,9 @@ class AgencyClient:
         req = schemas.ResolveRequest(header=schemas.encode(draft))
         msg = await self.nc.request(s.resolve(self.agency), schemas.encode(req), timeout=timeout)
         reply = msgspec.msgpack.decode(msg.data, type=schemas.ResolveReply)
+        if reply.errors:  # the draft itself is refused, field by field: nothing is sealed
+            raise schemas.SchemaError([schemas.FieldError(e.path, e.rule, e.message)
+                                       for e in reply.errors])
         if reply.error:
             raise SendError(f"resolve refused the draft: {reply.error}")
         return reply
@@ -240,7 +243,11 @@ class AgencyClient:
         """Resolve, seal to exactly the permitted recipients, sign and submit.
 
         `resolve=False` seals to `to` as given, leaving every decision to the broker
-        (tests use it to prove the broker's own re-check)."""
+        (tests use it to prove the broker's own re-check).
+
+        Raises `schemas.SchemaError` before anything is sealed when the broker refuses
+        the draft: every error names the field, the rule and, for a restriction,
+        audience or recipient the federation does not know, the nearest valid names."""
         draft = self.draft(body, category=category, level=level, restrictions=restrictions,
                            to=to, audience=audience, **extra)
         refused: list[schemas.Refusal] = []

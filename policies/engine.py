@@ -24,8 +24,10 @@ import msgspec
 
 from policies.countries import ISO_COUNTRIES
 from policies.federation import Agreement, Federation, Role, Subscription, canonical_bytes
+from policies.names import RULE_RESTRICTION, Vocabulary, restriction_errors
 from schemas.codes import Level, Urgency
 from schemas.header import Header
+from schemas.restrictions import Restrictions, effective_restrictions
 
 DEFAULT_POLICY_DIR = Path(__file__).parent / "cedar"
 SCHEMA_FILE = "orcon.cedarschema"
@@ -37,6 +39,7 @@ RULE_DENY = "default.deny"
 RULE_UNKNOWN_AGENCY = "registry.unknown-agency"
 RULE_UNKNOWN_SENDER = "registry.unknown-sender"
 RULE_ENGINE_ERROR = "engine.error"
+RULE_UNRESOLVED = RULE_RESTRICTION  # a restriction names what the registry does not know
 
 # When several forbids apply, the reported rule is the first in this list (the most
 # specific to the recipient and to the sender's explicit wishes); all are listed in
@@ -49,6 +52,9 @@ FORBID_PRECEDENCE: tuple[str, ...] = (
     "restriction.no_onward_dissemination",
     "restriction.no_evidential_use",
     "restriction.purpose",
+    "restriction.no_public_disclosure",
+    "restriction.not_to_suspects",
+    "restriction.consult_before_action",
     "restriction.expires_at",
     "restriction.not_before",
     "restriction.clearance",
@@ -79,7 +85,9 @@ class Decision:
 class Consent(msgspec.Struct, frozen=True):
     """An originator consent, already verified (signature, originator) by the caller.
     It lifts exactly one restriction: `forward` lifts no_onward_dissemination for
-    that third party, `use` lifts no_evidential_use for that holder."""
+    that third party, `use` lifts no_evidential_use for that holder, and
+    `public_disclosure`, `show_to_suspect`, `executive_action` lift no_public_disclosure,
+    not_to_suspects and consult_before_action for that holder's use of that kind."""
 
     action: str
     recipient: str
@@ -369,6 +377,14 @@ def _fmt_time(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _tlp_note(raw: Restrictions, field_name: str) -> str:
+    """" (TLP:RED)" when the label, not the sender's own flag, sets `field_name`: the
+    person refused should learn where the restriction comes from."""
+    if raw.tlp is None or getattr(raw, field_name):
+        return ""
+    return f" (TLP:{raw.tlp!s})"
+
+
 class PolicyEngine:
     def __init__(
         self,
@@ -381,6 +397,7 @@ class PolicyEngine:
         self._cache_size = cache_size
         self._cache: dict[tuple[Any, ...], Decision] = {}
         self.federation = federation
+        self.vocabulary = Vocabulary(federation)
         self._loaded = _load(federation, self._policy_dir)
 
     @property
@@ -400,6 +417,7 @@ class PolicyEngine:
         loaded = _load(fed, pdir)
         self._cache = {}
         self.federation, self._policy_dir, self._loaded = fed, pdir, loaded
+        self.vocabulary = Vocabulary(fed)
         return loaded.version
 
     def cache_info(self) -> dict[str, int]:
@@ -450,8 +468,8 @@ class PolicyEngine:
                 groups.append(_entity("Group", n))
             elif n in ISO_COUNTRIES:
                 countries.append(_entity("Country", n))
-            # Any other name designates nobody: in `exclude` it removes no one, in
-            # `release_to` it still makes the release restricted.
+            # Any other name is refused before Cedar runs (`_unresolved`): here it
+            # would designate nobody and an exclusion would silently remove no one.
         return agencies, countries, groups
 
     def _context(
@@ -461,8 +479,9 @@ class PolicyEngine:
         consents: Sequence[Consent] = (),
         purpose: str = "",
         evidential: bool = False,
+        use_kind: str = "",
     ) -> dict[str, Any]:
-        r = header.restrictions
+        r = effective_restrictions(header.restrictions)
         ra, rc, rg = self._parties(r.release_to)
         ea, ec, eg = self._parties(r.exclude)
         ctx: dict[str, Any] = {
@@ -481,12 +500,16 @@ class PolicyEngine:
             "purposes": [str(p) for p in r.purposes],
             "no_onward_dissemination": r.no_onward_dissemination,
             "no_evidential_use": r.no_evidential_use,
+            "no_public_disclosure": r.no_public_disclosure,
+            "not_to_suspects": r.not_to_suspects,
+            "consult_before_action": r.consult_before_action,
             "consents": [
                 {"action": c.action, "recipient": _entity("Agency", c.recipient)}
                 for c in consents
             ],
             "purpose": purpose,
             "evidential": evidential,
+            "use_kind": use_kind,
         }
         if r.not_before is not None:
             ctx["not_before"] = _micros(r.not_before)
@@ -507,7 +530,7 @@ class PolicyEngine:
         return bisect.bisect_right(edges, now_us)
 
     def _header_key(self, header: Header, now: datetime) -> tuple[Any, ...]:
-        r = header.restrictions
+        r = effective_restrictions(header.restrictions)
         return (
             self._loaded.version,
             header.sender,
@@ -519,6 +542,9 @@ class PolicyEngine:
             tuple(r.purposes),
             r.no_onward_dissemination,
             r.no_evidential_use,
+            r.no_public_disclosure,
+            r.not_to_suspects,
+            r.consult_before_action,
             r.not_before,
             r.expires_at,
             self._time_slot(header, _micros(now)),
@@ -603,7 +629,7 @@ class PolicyEngine:
     def _forbid_reason(
         self, rule: str, action: str, header: Header, principal: str, purpose: str
     ) -> str:
-        fed, r = self.federation, header.restrictions
+        fed, r = self.federation, effective_restrictions(header.restrictions)
         agency = fed.get_agency(principal)
         if rule == "restriction.self":
             return f"refused: {principal} is the sender of the message"
@@ -625,8 +651,9 @@ class PolicyEngine:
         if rule == "restriction.expires_at" and r.expires_at is not None:
             return f"refused: the information expired at {_fmt_time(r.expires_at)}"
         if rule == "restriction.no_onward_dissemination":
-            return (f"refused: {header.sender} forbids onward dissemination and has not "
-                    f"consented to forwarding to {principal}")
+            return (f"refused: {header.sender} forbids onward dissemination"
+                    f"{_tlp_note(header.restrictions, 'no_onward_dissemination')} and has "
+                    f"not consented to forwarding to {principal}")
         if rule == "restriction.no_evidential_use":
             return (f"refused: {header.sender} forbids evidential use and has not consented "
                     f"to it by {principal}")
@@ -634,9 +661,25 @@ class PolicyEngine:
             allowed = ", ".join(str(p) for p in r.purposes)
             return (f"refused: purpose {purpose or '(none)'} is not among the purposes "
                     f"the sender permits ({allowed})")
+        if rule == "restriction.no_public_disclosure":
+            return (f"refused: {header.sender} forbids public disclosure"
+                    f"{_tlp_note(header.restrictions, 'no_public_disclosure')} and has not "
+                    f"consented to it by {principal}")
+        if rule == "restriction.not_to_suspects":
+            return (f"refused: {header.sender} forbids showing the information to suspects"
+                    f"{_tlp_note(header.restrictions, 'not_to_suspects')} and has not "
+                    f"consented to it by {principal}")
+        if rule == "restriction.consult_before_action":
+            return (f"refused: {header.sender} asks to be consulted before executive action "
+                    f"and has not consented to it by {principal}")
         return f"refused by policy {rule}"
 
-    def _registry_refusal(self, header: Header, principal: str) -> Decision | None:
+    def _registry_refusal(self, header: Header, principal: str,
+                          unresolved: str | None = None) -> Decision | None:
+        """Refusals decided before Cedar: unknown parties, and restrictions naming what
+        the registry does not know (`unresolved`, from `_unresolved`; computed once per
+        header by the caller). Fail closed: such a restriction refuses everyone rather
+        than designating no one."""
         fed = self.federation
         if not fed.is_agency(header.sender):
             return Decision(principal, False, RULE_UNKNOWN_SENDER,
@@ -646,7 +689,17 @@ class PolicyEngine:
             return Decision(principal, False, RULE_UNKNOWN_AGENCY,
                             f"refused: {principal} is not a registered agency",
                             self.version, (RULE_UNKNOWN_AGENCY,))
+        if unresolved is not None:
+            return Decision(principal, False, RULE_UNRESOLVED, unresolved, self.version,
+                            (RULE_UNRESOLVED,))
         return None
+
+    def _unresolved(self, r: Restrictions) -> str | None:
+        errors = restriction_errors(self.vocabulary, r)
+        if not errors:
+            return None
+        return ("refused: the sender's restrictions name what the federation does not "
+                f"know ({'; '.join(f'{e.path}: {e.message}' for e in errors)})")
 
     def _class_key(self, agency: str, visible: set[tuple[str, str]]) -> Any:
         """Equal keys ⇒ equal Cedar decisions for one context. An agency the context
@@ -672,8 +725,9 @@ class PolicyEngine:
         key = self._header_key(header, now)
         out: list[Decision | None] = [None] * len(recipients)
         todo: list[int] = []
+        unresolved = self._unresolved(header.restrictions)
         for i, rcp in enumerate(recipients):
-            refusal = self._registry_refusal(header, rcp)
+            refusal = self._registry_refusal(header, rcp, unresolved)
             if refusal is not None:
                 out[i] = refusal
                 continue
@@ -724,7 +778,8 @@ class PolicyEngine:
             return Decision(third_party, False, RULE_UNKNOWN_AGENCY,
                             f"refused: holder {holder} is not a registered agency",
                             self.version, (RULE_UNKNOWN_AGENCY,))
-        refusal = self._registry_refusal(header, third_party)
+        refusal = self._registry_refusal(header, third_party,
+                                         self._unresolved(header.restrictions))
         if refusal is not None:
             return refusal
         ctx = self._context(header, now, consents)
@@ -740,11 +795,15 @@ class PolicyEngine:
         evidential: bool,
         consents: Sequence[Consent],
         now: datetime,
+        use_kind: str = "",
     ) -> Decision:
-        refusal = self._registry_refusal(header, holder)
+        """May `holder` use the information for `purpose`, as a use of `use_kind`
+        (schemas.codes.UseKind; "" when the caller declares no kind)?"""
+        refusal = self._registry_refusal(header, holder, self._unresolved(header.restrictions))
         if refusal is not None:
             return refusal
-        ctx = self._context(header, now, consents, purpose=purpose, evidential=evidential)
+        ctx = self._context(header, now, consents, purpose=purpose, evidential=evidential,
+                            use_kind=use_kind)
         ((allowed, ids, errors),) = self._run(
             "use", [holder], ctx, _uid("Message", header.id))
         return self._explain("use", header, holder, allowed, ids, errors, purpose=purpose)

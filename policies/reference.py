@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from policies.countries import ISO_COUNTRIES
 from policies.federation import Federation, Role
 from schemas.codes import Level
 from schemas.header import Header
+from schemas.restrictions import effective_restrictions
 
 CONTENT_ACTIONS = frozenset({"receive", "forward", "use"})
 
@@ -40,6 +42,10 @@ def _party(fed: Federation, parties: Sequence[str], default_all: bool, agency_id
     return any(_matches(fed, p, agency_id) for p in parties)
 
 
+def _known(fed: Federation, name: str) -> bool:
+    return fed.is_agency(name) or fed.is_group(name) or name in ISO_COUNTRIES
+
+
 def decide(
     fed: Federation,
     action: str,
@@ -49,13 +55,18 @@ def decide(
     consents: Sequence[tuple[str, str]] = (),
     purpose: str = "",
     evidential: bool = False,
+    use_kind: str = "",
 ) -> RefDecision:
     if not fed.is_agency(header.sender):
         return RefDecision(False, frozenset({"registry.unknown-sender"}))
     if not fed.is_agency(principal):
         return RefDecision(False, frozenset({"registry.unknown-agency"}))
+    # The TLP label counts as the restrictions it implies, for every action.
+    r = effective_restrictions(header.restrictions)
+    if action in CONTENT_ACTIONS and not all(
+            _known(fed, n) for n in (*r.release_to, *r.exclude)):
+        return RefDecision(False, frozenset({"restriction.unresolved"}))
     agency = fed.agency(principal)
-    r = header.restrictions
     is_sender = principal == header.sender
     forbids: set[str] = set()
     permits: set[str] = set()
@@ -84,6 +95,14 @@ def decide(
                 forbids.add("restriction.purpose")
             if evidential and r.no_evidential_use and ("use", principal) not in consents:
                 forbids.add("restriction.no_evidential_use")
+            for kind, flag, rule in (
+                    ("public_disclosure", r.no_public_disclosure,
+                     "restriction.no_public_disclosure"),
+                    ("show_to_suspect", r.not_to_suspects, "restriction.not_to_suspects"),
+                    ("executive_action", r.consult_before_action,
+                     "restriction.consult_before_action")):
+                if use_kind == kind and flag and (kind, principal) not in consents:
+                    forbids.add(rule)
         if action == "use" and is_sender:
             permits.add("use.originator")
         msg_purposes = {str(p) for p in r.purposes}

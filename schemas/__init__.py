@@ -50,9 +50,9 @@ from schemas.envelope import Envelope, Stanza, decode_envelope, encode_envelope
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Evaluation, Header, Topics
 from schemas.ids import new_message_id
-from schemas.restrictions import Condition, Restrictions, apply_tlp
+from schemas.restrictions import Condition, Restrictions, apply_tlp, effective_restrictions
 from schemas.validate import validate_body
-from schemas.wire import Outcome, Refusal, ResolveReply, ResolveRequest
+from schemas.wire import DraftError, Outcome, Refusal, ResolveReply, ResolveRequest
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -67,6 +67,7 @@ __all__ = [
     "ConsentDecision",
     "ConsentRequest",
     "DocumentVerificationRequest",
+    "DraftError",
     "Envelope",
     "Evaluation",
     "ExtraditionRequest",
@@ -107,6 +108,7 @@ __all__ = [
     "decode_header",
     "decode_header_json",
     "decode_message",
+    "effective_restrictions",
     "encode",
     "encode_envelope",
     "encode_json",

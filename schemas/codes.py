@@ -360,17 +360,39 @@ class ConsentScope(enum.StrEnum):
     EVIDENTIAL_USE = "evidential_use"  # lifts H1 / no_evidential_use
     ONWARD_DISSEMINATION = "onward_dissemination"  # lifts H2 / no_onward_dissemination
     EXECUTIVE_ACTION = "executive_action"  # answers consult_before_action
-    PUBLIC_DISCLOSURE = "public_disclosure"
+    PUBLIC_DISCLOSURE = "public_disclosure"  # lifts no_public_disclosure
+    SHOW_TO_SUSPECT = "show_to_suspect"  # lifts not_to_suspects
     OTHER_PURPOSE = "other_purpose"  # a purpose outside `purposes`
     EXTENDED_RETENTION = "extended_retention"
 
 
 class UseKind(enum.StrEnum):
+    """What a holder declares it does with the information. Each restriction that
+    governs a use is checked against the kind declared (policies/cedar/restrictions.cedar):
+    evidence and disclosure_to_court under no_evidential_use, executive_action under
+    consult_before_action, public_disclosure under no_public_disclosure, show_to_suspect
+    under not_to_suspects; each is refused without the originator's consent
+    (`USE_CONSENT`). New kinds (e.g. an export) are added here and, if a restriction
+    governs them, in `USE_CONSENT` and the Cedar policies."""
+
     ANALYSIS = "analysis"
     INVESTIGATIVE_LEAD = "investigative_lead"
     EVIDENCE = "evidence"
-    EXECUTIVE_ACTION = "executive_action"
+    EXECUTIVE_ACTION = "executive_action"  # arrest, search, seizure, boarding...
     DISCLOSURE_TO_COURT = "disclosure_to_court"
+    PUBLIC_DISCLOSURE = "public_disclosure"  # press, public report, publication
+    SHOW_TO_SUSPECT = "show_to_suspect"  # e.g. put to a suspect in an interview
+
+
+# The consent that lifts the restriction governing a use kind (evidential use is also
+# declared by the `evidential` flag, whatever the kind).
+USE_CONSENT: dict[UseKind, ConsentScope] = {
+    UseKind.EVIDENCE: ConsentScope.EVIDENTIAL_USE,
+    UseKind.DISCLOSURE_TO_COURT: ConsentScope.EVIDENTIAL_USE,
+    UseKind.EXECUTIVE_ACTION: ConsentScope.EXECUTIVE_ACTION,
+    UseKind.PUBLIC_DISCLOSURE: ConsentScope.PUBLIC_DISCLOSURE,
+    UseKind.SHOW_TO_SUSPECT: ConsentScope.SHOW_TO_SUSPECT,
+}
 
 
 class PurgeReason(enum.StrEnum):

@@ -1,8 +1,13 @@
 """The Article 10(2) restriction vocabulary, carried in the signed header.
 
-TLP 2.0 labels are presets. `apply_tlp(r)` (or `r.expanded()`) returns the restrictions
-with the label's fields switched on; it only ever tightens, never loosens, because the
-sender's explicit restrictions always win (design principle 2):
+TLP 2.0 labels are presets. `effective_restrictions(r)` returns the restrictions with
+the label's fields switched on; it only ever tightens, never loosens, because the
+sender's explicit restrictions always win (design principle 2). It is THE one place a
+label turns into restrictions: every decision (receive, forward, use, export; the Cedar
+context, the reference model, the broker's act checks, the recipient SDK) reads the
+restrictions through it, never `header.restrictions` raw, so a label can never be
+honoured by one decision and ignored by another. `apply_tlp` and `r.expanded()` are
+the same function under older names.
 
 - RED (named recipients only, no further disclosure): no_onward_dissemination,
   no_public_disclosure, not_to_suspects; and header.recipients must name them (a
@@ -30,8 +35,16 @@ import msgspec
 
 from schemas.codes import TLP, Purpose
 
-# A registry name: ISO 3166-1 alpha-2 country, agency id or group id.
-PartyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+# A registry name: ISO 3166-1 alpha-2 country, agency id or group id. The pattern is all
+# a schema can check; the broker resolves every name against the registry and refuses a
+# message naming one that resolves to nothing (policies/names.py), so the description
+# says so to whoever reads the JSON Schema.
+PartyName = Annotated[str, msgspec.Meta(
+    pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$",
+    description="An ISO 3166-1 alpha-2 country code, or an agency or group id of the "
+    "federation registry. In a header's restrictions, audience and recipients, a name that "
+    "resolves to none of these refuses the message (fail closed: rule "
+    "restriction.unresolved, audience.unresolved or recipient.unresolved).")]
 LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
@@ -63,7 +76,7 @@ class Restrictions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit
 
     def expanded(self) -> Restrictions:
         """These restrictions with the TLP preset applied (see the module docstring)."""
-        return apply_tlp(self)
+        return effective_restrictions(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +96,9 @@ TLP_PRESETS: dict[TLP, _Preset] = {
 }
 
 
-def apply_tlp(r: Restrictions) -> Restrictions:
-    """Expand `r.tlp` into the restriction fields; OR-ed with what the sender set."""
+def effective_restrictions(r: Restrictions) -> Restrictions:
+    """What `r` forbids once its TLP label is applied: the label's fields OR-ed with
+    what the sender set (never loosened). Idempotent."""
     if r.tlp is None:
         return r
     p = TLP_PRESETS[TLP(r.tlp)]
@@ -95,3 +109,6 @@ def apply_tlp(r: Restrictions) -> Restrictions:
         not_to_suspects=r.not_to_suspects or p.not_to_suspects,
         consult_before_action=r.consult_before_action or p.consult_before_action,
     )
+
+
+apply_tlp = effective_restrictions

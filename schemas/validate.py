@@ -809,6 +809,17 @@ def check_header(header: Header) -> list[FieldError]:
                 "TLP:RED is for named recipients only: list them in recipients",
             )
         )
+    if r.tlp == TLP.RED and header.audience:
+        # An audience is expanded by the broker; RED never is (TLP 2.0: "for the eyes
+        # and ears of individual recipients only").
+        errors.append(
+            FieldError(
+                "header.audience",
+                "tlp-red-audience",
+                f"TLP:RED goes to named recipients only, not to an audience "
+                f"({', '.join(header.audience)}): name each recipient instead",
+            )
+        )
     if header.recipients != sorted(set(header.recipients)):
         errors.append(
             FieldError("header.recipients", "sorted-unique", "recipients must be sorted and unique")

@@ -29,8 +29,18 @@ class ResolveRequest(msgspec.Struct, frozen=True):
     header: bytes
 
 
+class DraftError(msgspec.Struct, frozen=True):
+    """Why a draft cannot be sent, field by field (`schemas.errors.FieldError` on the
+    wire): e.g. path "header.restrictions.exclude[0]", rule "restriction.unresolved"."""
+
+    path: str
+    rule: str
+    message: str
+
+
 class ResolveReply(msgspec.Struct, frozen=True, omit_defaults=True):
     permitted: list[str] = []
     refused: list[Refusal] = []
     policy_version: str = ""
     error: str | None = None
+    errors: list[DraftError] = []  # set with `error` when the draft itself is refused

@@ -76,6 +76,7 @@ DETAIL_KEYS: dict[str, str] = {
     "reason": "purge reason (expired, retention_elapsed, originator_request...)",
     "key_id": "key identifier, for key_changed",
     "event_id": "the broker's idempotency key, so a retried event is logged once",
+    "stage": "resolve: a refusal the sender was shown before sealing (else: routing)",
     "action": "key_changed: added / retired / revoked / entry (re-signed) / refused; "
               "policy_changed: registry / refused",
     "serial": "serial of the root-signed record accepted (entry, registry)",

@@ -1,7 +1,7 @@
 """Cedar's decisions equal the plain-Python reference model on generated federations,
-headers and consents. Each example decides receive for every agency of a generated
-federation (one batch) and forward and use for each of them, so the default run
-covers well over 10,000 cases."""
+headers (TLP labels and every use-time restriction included), use kinds and consents.
+Each example decides receive for every agency of a generated federation (one batch) and
+forward and use for each of them, so the default run covers well over 10,000 cases."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from hypothesis import strategies as st
 from policies import reference
 from policies.engine import Consent, PolicyEngine
 from policies.federation import Federation, federation_from_dict
-from schemas import Category, Header, Level, Purpose, Restrictions
+from schemas import TLP, Category, Header, Level, Purpose, Restrictions
+from schemas.codes import UseKind
 
 COUNTRIES = ["KH", "TH", "LA", "VN", "AU", "CN"]
 OUTSIDE = ["FR", "ZZ-NOBODY"]  # an ISO code with no agency; a name nobody has
 KINDS = ["alert", "intel_report", "information_request"]
 CATEGORIES = [c.value for c in Category]
 PURPOSES = [p.value for p in Purpose][:4]
+USE_KINDS = [k.value for k in UseKind]
+CONSENT_ACTIONS = ["forward", "use", "public_disclosure", "show_to_suspect", "executive_action"]
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 COUNTER = {"cases": 0}
@@ -84,7 +87,9 @@ def _time(draw: st.DrawFn) -> datetime | None:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[Federation, Header, datetime, list[Consent], str, bool]:
+def scenarios(
+    draw: st.DrawFn,
+) -> tuple[Federation, Header, datetime, list[Consent], str, bool, str]:
     fed = federation_from_dict(draw(federations()))
     ids = [a.id for a in fed.agencies]
     names = COUNTRIES + ids + [g.id for g in fed.groups] + OUTSIDE
@@ -100,6 +105,10 @@ def scenarios(draw: st.DrawFn) -> tuple[Federation, Header, datetime, list[Conse
                      | st.just([])),
         not_before=_time(draw),
         expires_at=_time(draw),
+        no_public_disclosure=draw(st.booleans()),
+        not_to_suspects=draw(st.booleans()),
+        consult_before_action=draw(st.booleans()),
+        tlp=draw(st.none() | st.sampled_from(list(TLP))),
     )
     header = Header(
         v="1.0", id="01JD0000000000000000000000", kind=draw(st.sampled_from(KINDS)),
@@ -111,18 +120,19 @@ def scenarios(draw: st.DrawFn) -> tuple[Federation, Header, datetime, list[Conse
     now = BASE + draw(st.integers(-400, 400)) * DAY + draw(
         st.sampled_from([timedelta(0), timedelta(microseconds=-1), timedelta(hours=5)]))
     consents = [Consent(a, r) for a, r in draw(st.lists(
-        st.tuples(st.sampled_from(["forward", "use"]), st.sampled_from(ids)), max_size=4))]
+        st.tuples(st.sampled_from(CONSENT_ACTIONS), st.sampled_from(ids)), max_size=4))]
     purpose = draw(st.sampled_from([*PURPOSES, ""]))
-    return fed, header, now, consents, purpose, draw(st.booleans())
+    use_kind = draw(st.sampled_from([*USE_KINDS, ""]))
+    return fed, header, now, consents, purpose, draw(st.booleans()), use_kind
 
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios())
 def test_cedar_equals_reference(
-    scenario: tuple[Federation, Header, datetime, list[Consent], str, bool],
+    scenario: tuple[Federation, Header, datetime, list[Consent], str, bool, str],
 ) -> None:
-    fed, header, now, consents, purpose, evidential = scenario
+    fed, header, now, consents, purpose, evidential, use_kind = scenario
     engine = PolicyEngine(fed)
     principals = [a.id for a in fed.agencies] + ["AG-UNKNOWN"]
     pairs = [(c.action, c.recipient) for c in consents]
@@ -134,8 +144,9 @@ def test_cedar_equals_reference(
         f = engine.decide_forward(header, "AG-0", p, consents, now)
         want = reference.decide(fed, "forward", header, p, now, pairs)
         assert (f.allowed, frozenset(f.rules)) == (want.allowed, want.rules), ("forward", f)
-        u = engine.decide_use(header, p, purpose, evidential, consents, now)
-        want = reference.decide(fed, "use", header, p, now, pairs, purpose, evidential)
+        u = engine.decide_use(header, p, purpose, evidential, consents, now, use_kind)
+        want = reference.decide(fed, "use", header, p, now, pairs, purpose, evidential,
+                                use_kind)
         assert (u.allowed, frozenset(u.rules)) == (want.allowed, want.rules), ("use", u)
     COUNTER["cases"] += 3 * len(principals)
 
