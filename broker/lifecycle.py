@@ -207,6 +207,8 @@ def needed_consent(use: UseKind, evidential: bool, r: Restrictions) -> ConsentSc
         return ConsentScope.EVIDENTIAL_USE
     if use is UseKind.EXECUTIVE_ACTION and r.consult_before_action:
         return ConsentScope.EXECUTIVE_ACTION
+    if use is UseKind.EXPORT and r.no_onward_dissemination:
+        return ConsentScope.ONWARD_DISSEMINATION  # granted to the holder itself
     return None
 
 
@@ -228,7 +230,15 @@ def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use
         allowed = ", ".join(str(p) for p in r.purposes)
         return ("restriction.purpose",
                 f"purpose {purpose} is not among the purposes {originator} permits ({allowed})")
+    if use is UseKind.EXPORT and r.tlp == TLP.RED:
+        return ("restriction.tlp",
+                f"{originator} marked the information TLP:RED (named recipients only): it "
+                "may not be exported from orcon, even with consent")
     need = needed_consent(use, evidential, r)
+    if need is ConsentScope.ONWARD_DISSEMINATION and need not in granted:
+        return ("restriction.no_onward_dissemination",
+                f"{originator} forbids onward dissemination and has not consented to an "
+                f"export by {holder}")
     if need is ConsentScope.EVIDENTIAL_USE and need not in granted:
         return ("restriction.no_evidential_use",
                 f"{originator} forbids evidential use and has not consented to it by {holder}")

@@ -365,6 +365,7 @@ class UseKind(enum.StrEnum):
     EVIDENCE = "evidence"
     EXECUTIVE_ACTION = "executive_action"
     DISCLOSURE_TO_COURT = "disclosure_to_court"
+    EXPORT = "export"  # out of orcon, as STIX or MISP (clients/interop): onward dissemination
 
 
 class PurgeReason(enum.StrEnum):
