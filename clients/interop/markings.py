@@ -18,6 +18,7 @@ raise `MarkingConflict` naming the field (an empty list would mean "unrestricted
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -274,7 +275,10 @@ _HANDLING_TEXT = {
     "h2": "H2: no onward dissemination without the originator's consent",
     "h3": "H3: other conditions apply (the event's orcon:condition attributes)",
 }
-CONDITION_COMMENT = "orcon:condition"  # comment of the text attribute carrying one (H3)
+CONDITION_COMMENT = "orcon:condition"
+# The taxonomy's uuid; its predicates' and entries' uuids derive from it (uuid5), so
+# regenerating the taxonomy never changes them.
+TAXONOMY_UUID = uuid.UUID("a6b16527-cfff-4e06-a3a7-4c7b3ec63188")  # comment of the text attribute carrying one (H3)
 
 
 def _tag(predicate: str, value: str | None = None) -> str:
@@ -516,14 +520,17 @@ def taxonomy() -> dict[str, Any]:
                  "marking); the other orcon tags state them",
         "message-id": "the orcon message the information comes from",
     }
-    values = [
-        {"predicate": "handling",
-         "entry": [{"value": k, "expanded": v} for k, v in _HANDLING_TEXT.items()]},
-        {"predicate": "purpose",
-         "entry": [{"value": str(p), "expanded": str(p).replace("_", " ")} for p in Purpose]},
-        {"predicate": "level",
-         "entry": [{"value": str(lv).lower(), "expanded": str(lv)} for lv in Level]},
-    ]
+    def uid(name: str) -> str:
+        return str(uuid.uuid5(TAXONOMY_UUID, name))
+
+    entries = {
+        "handling": list(_HANDLING_TEXT.items()),
+        "purpose": [(str(p), str(p).replace("_", " ")) for p in Purpose],
+        "level": [(str(lv).lower(), str(lv)) for lv in Level],
+    }
+    values = [{"predicate": pred, "entry": [
+        {"value": v, "expanded": text, "uuid": uid(f"{pred}={v}")} for v, text in items]}
+        for pred, items in entries.items()]
     return {
         "namespace": TAXONOMY,
         "description": "Use restrictions set by the originator of information shared "
@@ -531,9 +538,11 @@ def taxonomy() -> dict[str, Any]:
                        "Protocol), as machine tags: every tag present is a restriction "
                        "the holder must honour.",
         "version": 1,
+        "uuid": str(TAXONOMY_UUID),
         "expanded": "orcon originator restrictions",
         "exclusive": False,
-        "predicates": [{"value": k, "expanded": v} for k, v in pred_text.items()],
+        "predicates": [{"value": k, "expanded": v, "uuid": uid(k),
+                        "exclusive": k == "level"} for k, v in pred_text.items()],
         "values": values,
     }
 

@@ -1,0 +1,335 @@
+"""STIX 2.1 bundles and MISP events into DRAFT orcon messages for an officer to review.
+
+Nothing imported is sent: `from_stix` and `from_misp` return a `Draft` (header fields
+and an intel_report body) that the officer checks, completes and sends. Its
+restrictions start from none and every marking the source carries only tightens them
+(`markings.tighten`); a marking that cannot be read (an unknown marking definition, a
+foreign statement, an unknown tag in a marking taxonomy, a broken orcon extension)
+makes them the most restrictive and raises the level to SECRET, and is listed in
+`Draft.unknown_markings` so the officer sees why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+import msgspec
+
+import schemas
+from clients.interop import markings as mk
+from schemas.codes import Category, Level, PersonRole
+from schemas.entities import Group, Narrative, Person
+from schemas.header import Evaluation
+from schemas.restrictions import Condition, Restrictions
+
+DRAFT_VERSION = "orcon-draft/1"
+_MAX_TITLE = 300
+_MAX_TEXT = 100_000
+
+
+class InteropImportError(ValueError):
+    """The file is not a STIX 2.1 bundle / MISP event orcon can read; names the rule."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class DraftSource(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    format: Literal["stix", "misp"]
+    sha256: str  # of the file as read
+    id: str | None = None  # bundle or event id
+    originator: str | None = None  # the orcon originator its markings name, if any
+    message_id: str | None = None  # the orcon message it was exported from, if any
+
+
+class DraftHeader(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The header fields a draft proposes; recipients and audience are the officer's."""
+
+    kind: Literal["intel_report"] = "intel_report"
+    category: Category = Category.OTHER
+    level: Level = Level.RESTRICTED
+    restrictions: Restrictions = Restrictions()
+    evaluation: Evaluation | None = None
+    languages: list[str] = []
+
+
+class Draft(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A draft orcon message: review, then send with `header` fields and `body`."""
+
+    draft: Literal["orcon-draft/1"] = "orcon-draft/1"
+    source: DraftSource
+    header: DraftHeader
+    body: schemas.IntelReport
+    unknown_markings: list[str] = []
+    notes: list[str] = []  # what was not imported, for the officer
+
+
+def encode_draft(d: Draft) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(d), indent=2) + b"\n"
+
+
+def decode_draft(data: bytes) -> Draft:
+    return msgspec.json.decode(data, type=Draft)
+
+
+def _load(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InteropImportError("file", f"not JSON ({what} expected): {exc}") from None
+
+
+def _title(text: str) -> str:
+    text = " ".join(text.split()) or "imported intelligence"
+    return text[:_MAX_TITLE]
+
+
+def _narrative(text: str, lang: str) -> Narrative:
+    lang = lang if msgspec_lang_ok(lang) else "und"
+    return Narrative(text=(text.strip() or "(no description in the source)")[:_MAX_TEXT],
+                     lang=lang)
+
+
+def msgspec_lang_ok(lang: str) -> bool:
+    try:
+        msgspec.convert(lang, schemas.restrictions.LangTag)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+# ---- STIX ------------------------------------------------------------------------------
+
+
+def _stix_markings(objects: list[dict[str, Any]]) -> tuple[Restrictions, Level | None,
+                                                          list[str], str | None, str | None]:
+    defs = {o["id"]: o for o in objects if o.get("type") == "marking-definition"}
+    applied: list[str] = []
+    for o in objects:
+        refs = list(o.get("object_marking_refs", []))
+        refs += [g.get("marking_ref") for g in o.get("granular_markings", [])
+                 if isinstance(g, dict) and g.get("marking_ref")]
+        for ref in refs:
+            if ref not in applied:
+                applied.append(ref)
+    r = Restrictions()
+    level: Level | None = None
+    unknown: list[str] = []
+    originator = message_id = None
+    statements: list[tuple[str, str]] = []
+    for ref in applied:
+        tlp = mk.TLP_BY_MARKING_ID.get(ref)
+        if tlp is not None:
+            r = mk.tighten(r, Restrictions(tlp=tlp))
+            continue
+        m = defs.get(ref)
+        if m is None:
+            unknown.append(f"{ref} (referenced, not defined in the bundle)")
+            continue
+        ext = m.get("extensions", {})
+        if mk.EXTENSION_ID in ext:
+            try:
+                om = msgspec.convert(ext[mk.EXTENSION_ID], mk.OrconMarking, strict=False)
+                r = mk.tighten(r, mk.from_marking(om))
+            except (msgspec.ValidationError, mk.MarkingConflict) as exc:
+                unknown.append(f"{ref} (orcon marking unreadable: {exc})")
+                continue
+            level = om.level if level is None else mk.stricter_level(level, om.level)
+            originator, message_id = om.originator, om.message_id
+            if len(ext) > 1:
+                unknown.append(f"{ref} (other extensions beside orcon's)")
+        elif m.get("definition_type") == "statement" and isinstance(
+                m.get("definition"), dict) and isinstance(m["definition"].get("statement"), str):
+            statements.append((ref, m["definition"]["statement"]))
+        else:
+            unknown.append(f"{ref} ({m.get('name') or m.get('definition_type') or 'marking'})")
+    for ref, text in statements:
+        ours = mk.statement(originator or "", level or Level.UNCLASSIFIED, r)
+        if text != ours:
+            unknown.append(f"{ref} (statement: {text[:200]})")
+            r = mk.tighten(r, Restrictions(conditions=[Condition(text=text[:2000],
+                                                                 lang="und")]))
+    return r, level, unknown, originator, message_id
+
+
+def _roles(values: list[str]) -> list[PersonRole]:
+    out = []
+    for v in values:
+        try:
+            out.append(PersonRole(v))
+        except ValueError:
+            continue
+    return out
+
+
+def from_stix(data: bytes) -> Draft:
+    """A draft from a STIX 2.1 bundle (JSON bytes)."""
+    import stix2
+    import stix2.exceptions
+
+    raw = _load(data, "a STIX 2.1 bundle")
+    if not isinstance(raw, dict) or raw.get("type") != "bundle":
+        raise InteropImportError("type", "a STIX 2.1 bundle has type 'bundle'")
+    try:
+        # Parsed for validation only: the library refuses malformed objects; the dicts
+        # are read below so unknown extensions reach the marking rules, not an error.
+        stix2.parse(raw, allow_custom=True)
+    except (stix2.exceptions.STIXError, ValueError) as exc:
+        raise InteropImportError("bundle", f"not valid STIX 2.1: {exc}") from None
+    objects = [o for o in raw.get("objects", []) if isinstance(o, dict)]
+    r, level, unknown, originator, message_id = _stix_markings(objects)
+    reports = [o for o in objects if o.get("type") == "report"]
+    notes: list[str] = []
+    if len(reports) > 1:
+        notes.append(f"{len(reports)} reports in the bundle: the first is the draft's title "
+                     "and narrative; all entities were gathered")
+    report = reports[0] if reports else {}
+    title = report.get("name") or "imported STIX bundle"
+    text = report.get("description") or ""
+    lang = report.get("lang") or "en"
+    persons: list[Person] = []
+    attributed: dict[str, str] = {}  # identity id -> threat-actor id
+    for o in objects:
+        if (o.get("type") == "relationship" and o.get("relationship_type") == "attributed-to"
+                and str(o.get("source_ref", "")).startswith("threat-actor--")):
+            attributed[str(o.get("target_ref"))] = str(o.get("source_ref"))
+    refs = iter(range(1, 10_000))
+    for o in objects:
+        if o.get("type") != "identity" or o.get("identity_class") != "individual":
+            continue
+        roles = _roles(list(o.get("roles", [])))
+        if not roles and o["id"] in attributed:
+            roles = [PersonRole.SUSPECT]
+        if not roles:
+            notes.append(f"individual {o.get('name')!r} has no orcon role: left in the "
+                         "narrative")
+            text += f"\n\nIndividual named in the source: {o.get('name')}"
+            continue
+        name = str(o.get("name", ""))[:200]
+        desc = o.get("description")
+        persons.append(Person(
+            ref=f"P{next(refs)}", roles=roles, family_name=name or None,
+            description=_narrative(desc, "en") if desc else None))
+    groups = [Group(ref=f"G{next(refs)}", name=str(o.get("name"))[:200] or None,
+                    aliases=[str(a)[:200] for a in o.get("aliases", [])][:50])
+              for o in objects if o.get("type") == "threat-actor"
+              and "crime-syndicate" in o.get("threat_actor_types", [])]
+    body = schemas.IntelReport(title=_title(title), narrative=_narrative(text, lang),
+                               persons=persons, groups=groups)
+    return _draft("stix", data, raw.get("id"), r, level, None, unknown, notes, body,
+                  originator, message_id)
+
+
+def _draft(fmt: Literal["stix", "misp"], data: bytes, source_id: str | None,
+           r: Restrictions, level: Level | None, evaluation: Evaluation | None,
+           unknown: list[str], notes: list[str], body: schemas.IntelReport,
+           originator: str | None, message_id: str | None) -> Draft:
+    if unknown:
+        r = mk.tighten(r, mk.MOST_RESTRICTIVE)
+        level = Level.SECRET
+    header = DraftHeader(level=level or Level.RESTRICTED, restrictions=r,
+                         evaluation=evaluation, languages=[body.narrative.lang]
+                         if body.narrative.lang != "und" else [])
+    return Draft(source=DraftSource(format=fmt, sha256=hashlib.sha256(data).hexdigest(),
+                                    id=str(source_id) if source_id else None,
+                                    originator=originator, message_id=message_id),
+                 header=header, body=body, unknown_markings=unknown, notes=notes)
+
+
+# ---- MISP ------------------------------------------------------------------------------
+
+# MISP distribution as a marking: what it says about onward sharing.
+_DISTRIBUTION = {0: Restrictions(no_onward_dissemination=True),
+                 1: Restrictions(no_public_disclosure=True),
+                 2: Restrictions(no_public_disclosure=True),
+                 3: Restrictions(),
+                 4: Restrictions(no_onward_dissemination=True)}
+
+
+def from_misp(data: bytes) -> Draft:
+    """A draft from a MISP event (JSON bytes, with or without the "Event" wrapper)."""
+    from pymisp import MISPEvent
+
+    raw = _load(data, "a MISP event")
+    if not isinstance(raw, dict):
+        raise InteropImportError("event", "a MISP event is a JSON object")
+    ev = MISPEvent()
+    try:
+        ev.load(raw)
+    except Exception as exc:  # pymisp raises several of its own types
+        raise InteropImportError("event", f"not a MISP event: {type(exc).__name__}: {exc}") from None
+    tags = [t.name for t in ev.tags]
+    conditions: list[Condition] = []
+    texts: list[str] = []
+    notes: list[str] = []
+    for a in ev.attributes:
+        comment = str(getattr(a, "comment", "") or "")
+        tags += [t.name for t in a.tags]
+        if a.type == "text" and comment.startswith(mk.CONDITION_COMMENT + ":"):
+            lang = comment.split(":", 2)[2] if comment.count(":") >= 2 else "und"
+            conditions.append(Condition(text=str(a.value)[:2000],
+                                        lang=lang if msgspec_lang_ok(lang) else "und"))
+        elif a.type == "text":
+            texts.append(str(a.value))
+    for o in ev.objects:
+        for a in o.attributes:
+            tags += [t.name for t in a.tags]
+    reading = mk.read_tags(tags, conditions)
+    r = reading.restrictions
+    unknown = list(reading.unknown)
+    dist = getattr(ev, "distribution", None)
+    try:
+        r = mk.tighten(r, _DISTRIBUTION[int(dist)])
+    except (TypeError, ValueError, KeyError):
+        unknown.append(f"distribution {dist!r}")
+    persons = [p for p in (_misp_person(o, i) for i, o in enumerate(ev.objects, 1))
+               if p is not None]
+    skipped = sorted({o.name for o in ev.objects if o.name not in ("person",
+                                                                   "interpol-notice")})
+    if skipped:
+        notes.append("objects not imported as entities (review them in the source): "
+                     + ", ".join(skipped))
+    title = str(getattr(ev, "info", "") or "imported MISP event")
+    body = schemas.IntelReport(title=_title(title),
+                               narrative=_narrative("\n\n".join(texts), "en"),
+                               persons=persons)
+    return _draft("misp", data, getattr(ev, "uuid", None), r, reading.level,
+                  reading.evaluation, unknown, notes, body, reading.originator,
+                  reading.message_id)
+
+
+_ROLE_IN = {"suspect": PersonRole.SUSPECT, "accomplice": PersonRole.FACILITATOR,
+            "culprit": PersonRole.SUSPECT, "accused": PersonRole.SUSPECT,
+            "defendent": PersonRole.SUSPECT, "victim": PersonRole.VICTIM,
+            "witness": PersonRole.WITNESS}
+
+
+def _misp_person(o: Any, n: int) -> Person | None:
+    if o.name not in ("person", "interpol-notice"):
+        return None
+    values: dict[str, list[str]] = {}
+    for a in o.attributes:
+        values.setdefault(a.object_relation, []).append(str(a.value))
+
+    def one(*keys: str) -> str | None:
+        for k in keys:
+            if values.get(k):
+                return values[k][0][:200]
+        return None
+
+    roles: list[PersonRole] = []
+    for f in values.get("function", []):
+        roles += _roles([x.strip() for x in f.split(",")])
+    roles += [_ROLE_IN[v.lower()] for v in values.get("role", []) if v.lower() in _ROLE_IN]
+    if o.name == "interpol-notice" and not roles and one("notice-color") == "Red":
+        roles = [PersonRole.SUSPECT]  # a red notice seeks arrest
+    if not roles:
+        return None
+    family = one("last-name", "present-family-name", "full-name")
+    return Person(ref=f"M{n}", roles=list(dict.fromkeys(roles)), family_name=family,
+                  given_names=one("first-name", "forename"),
+                  aliases=[a[:200] for a in values.get("alias", [])][:50])
+
