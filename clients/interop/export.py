@@ -48,14 +48,17 @@ def render(fmt: Format, header: schemas.Header, body: schemas.Body,
 
 
 async def export_message(holder: Holder, message_id: str, fmt: Format,
-                         purpose: schemas.Purpose, *, note: str | None = None,
-                         check: bool = True) -> Exported:
-    """Declare the export (raises `UseRefused` naming the restriction), then render."""
+                         purpose: schemas.Purpose, *, note: str | None = None) -> Exported:
+    """Declare the export (raises `UseRefused` naming the restriction), then render.
+
+    The broker decides, not a local pre-check: an attempt to take restricted
+    information out of orcon is itself worth recording, so a refused export is in the
+    audit log (`use_refused`, action `export`) like an allowed one (`use_declared`)."""
     row = holder.get(message_id)
     header = row.header
     declaration = None
     if header.sender != holder.agency:
         declaration = await holder.use(message_id, purpose, note=note, use=UseKind.EXPORT,
-                                       check=check)
+                                       check=False)
     data, distribution = render(fmt, header, row.body, row.restrictions)
     return Exported(data, declaration, distribution)

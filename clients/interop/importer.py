@@ -260,7 +260,8 @@ def from_misp(data: bytes) -> Draft:
     try:
         ev.load(raw)
     except Exception as exc:  # pymisp raises several of its own types
-        raise InteropImportError("event", f"not a MISP event: {type(exc).__name__}: {exc}") from None
+        raise InteropImportError("event",
+                                 f"not a MISP event: {type(exc).__name__}: {exc}") from None
     tags = [t.name for t in ev.tags]
     conditions: list[Condition] = []
     texts: list[str] = []
@@ -280,7 +281,7 @@ def from_misp(data: bytes) -> Draft:
     reading = mk.read_tags(tags, conditions)
     r = reading.restrictions
     unknown = list(reading.unknown)
-    dist = getattr(ev, "distribution", None)
+    dist: Any = getattr(ev, "distribution", None)
     try:
         r = mk.tighten(r, _DISTRIBUTION[int(dist)])
     except (TypeError, ValueError, KeyError):

@@ -207,24 +207,25 @@ def stricter_level(a: Level, b: Level) -> Level:
 
 
 def statement(originator: str, level: Level, r: Restrictions) -> str:
-    """The restrictions in one paragraph for a person reading the STIX bundle."""
+    """The restrictions in one paragraph for a person reading the STIX bundle. Lists are
+    sorted, so the same restrictions always give the same text (importers compare it)."""
     e = r.expanded()
     parts = [f"{STATEMENT_PREFIX} set by {originator} (orcon; machine-readable in the "
              f"marking extension {EXTENSION_ID}). Level {level}."]
     if e.tlp is not None:
         parts.append(f"TLP:{e.tlp}.")
     if e.purposes:
-        parts.append("H0: use only for " + ", ".join(str(p) for p in e.purposes) + ".")
+        parts.append("H0: use only for " + ", ".join(sorted(map(str, e.purposes))) + ".")
     if e.no_evidential_use:
         parts.append("H1: not as evidence without the originator's consent.")
     if e.no_onward_dissemination:
         parts.append("H2: no onward dissemination without the originator's consent.")
-    for c in e.conditions:
+    for c in sorted(e.conditions, key=lambda c: (c.text, c.lang)):
         parts.append(f"H3 ({c.lang}): {c.text}")
     if e.release_to:
-        parts.append("Release only to " + ", ".join(e.release_to) + ".")
+        parts.append("Release only to " + ", ".join(sorted(e.release_to)) + ".")
     if e.exclude:
-        parts.append("Never to " + ", ".join(e.exclude) + ".")
+        parts.append("Never to " + ", ".join(sorted(e.exclude)) + ".")
     if e.no_public_disclosure:
         parts.append("No public disclosure.")
     if e.not_to_suspects:
@@ -275,10 +276,11 @@ _HANDLING_TEXT = {
     "h2": "H2: no onward dissemination without the originator's consent",
     "h3": "H3: other conditions apply (the event's orcon:condition attributes)",
 }
+# The comment of the text attribute carrying one condition (H3), then ":<lang>".
 CONDITION_COMMENT = "orcon:condition"
 # The taxonomy's uuid; its predicates' and entries' uuids derive from it (uuid5), so
 # regenerating the taxonomy never changes them.
-TAXONOMY_UUID = uuid.UUID("a6b16527-cfff-4e06-a3a7-4c7b3ec63188")  # comment of the text attribute carrying one (H3)
+TAXONOMY_UUID = uuid.UUID("a6b16527-cfff-4e06-a3a7-4c7b3ec63188")
 
 
 def _tag(predicate: str, value: str | None = None) -> str:
