@@ -14,6 +14,7 @@ from broker.audit.events import AuditEvent, decode_record
 from broker.stack import DevStack
 from clients.lifecycle import Holder
 
+
 @pytest.fixture
 async def holder(stack: DevStack, tmp_path: Path) -> AsyncIterator[
         Callable[[str], Awaitable[Holder]]]:

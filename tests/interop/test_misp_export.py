@@ -11,8 +11,8 @@ from typing import Any
 
 import jsonschema
 import msgspec
-import pytest
 import pytaxonomies
+import pytest
 from pymisp import MISPEvent
 from pytaxonomies import Taxonomies, Taxonomy
 
