@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import schemas
 from clients.cli_life import AsAgency, DataDir, _run
@@ -84,18 +85,19 @@ def _import(fmt: Format, file: Path, out: Path | None) -> None:
         data = file.read_bytes()
         draft = from_stix(data) if fmt == "stix" else from_misp(data)
     except OSError as exc:
-        err.print(f"[red]error:[/] {file}: {exc.strerror}")
+        err.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc.strerror))}")
         raise typer.Exit(1) from None
     except (InteropImportError, MarkingConflict) as exc:
-        err.print(f"[red]error:[/] {file}: {exc}")
+        # the message quotes the file's content: never read as markup
+        err.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}")
         raise typer.Exit(1) from None
     _write(encode_draft(draft), out)
     r = draft.header.restrictions
     err.print(f"draft (not sent): level {draft.header.level}, TLP {r.tlp or 'none'}; "
               f"{len(draft.body.persons)} person(s)")
     for u in draft.unknown_markings:
-        err.print(f"[yellow]unknown marking, treated as most restrictive:[/] {u}",
-                  markup=True, highlight=False)
+        err.print(f"[yellow]unknown marking, treated as most restrictive:[/] {escape(u)}",
+                  highlight=False)
 
 
 @import_app.command("stix")

@@ -19,6 +19,7 @@ from broker.stack import DevStack
 from clients.cli import app
 from clients.interop import markings as mk
 from clients.interop.export import export_message
+from clients.interop.importer import decode_draft
 from clients.lifecycle import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.codes import ConsentScope
@@ -137,3 +138,15 @@ async def test_cli_export_and_import(stack: DevStack, holder: HolderFactory,
     assert got["no_onward_dissemination"] is True  # distribution 0 is a marking too
     bad = await asyncio.to_thread(runner.invoke, app, ["import", "stix", str(out)])
     assert bad.exit_code == 1 and "bundle" in bad.output
+    # The officer reviews the draft, picks the Art. 10(1) category (a draft proposes
+    # "other", which no agreement here covers) and sends it as an ordinary message.
+    d = decode_draft(draft_file.read_bytes())
+    assert d.header.category is Category.OTHER
+    kh = await holder("KH-AHTJP")
+    resent = await kh.client.send(d.body, category=Category.ROUTES, level=d.header.level,
+                                  restrictions=d.header.restrictions, to=["TH-AHTD"])
+    assert resent.submitted, resent.refused
+    outcome = await kh.client.wait_outcome(resent.header.id)
+    assert outcome.delivered == ["TH-AHTD"], outcome
+    await sync_until(th, resent.header.id)
+    assert th.get(resent.header.id).header.restrictions == d.header.restrictions
