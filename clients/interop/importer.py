@@ -27,6 +27,11 @@ from schemas.restrictions import Condition, Restrictions
 DRAFT_VERSION = "orcon-draft/1"
 _MAX_TITLE = 300
 _MAX_TEXT = 100_000
+_MAX_NAME = 200
+
+
+def _names(values: list[Any], notes: list[str]) -> list[str]:
+    return [_cut(str(v), _MAX_NAME, "an alias", notes) for v in values if str(v)]
 
 
 class InteropImportError(ValueError):
@@ -82,15 +87,22 @@ def _load(data: bytes, what: str) -> Any:
         raise InteropImportError("file", f"not JSON ({what} expected): {exc}") from None
 
 
-def _title(text: str) -> str:
-    text = " ".join(text.split()) or "imported intelligence"
-    return text[:_MAX_TITLE]
+def _cut(text: str, limit: int, what: str, notes: list[str]) -> str:
+    """Text shortened to what the schema carries, with a note: never silently."""
+    if len(text) > limit:
+        notes.append(f"{what} shortened from {len(text)} to {limit} characters; the full "
+                     "text is in the source")
+    return text[:limit]
 
 
-def _narrative(text: str, lang: str) -> Narrative:
+def _title(text: str, notes: list[str]) -> str:
+    return _cut(" ".join(text.split()) or "imported intelligence", _MAX_TITLE, "title", notes)
+
+
+def _narrative(text: str, lang: str, notes: list[str], what: str = "narrative") -> Narrative:
     lang = lang if msgspec_lang_ok(lang) else "und"
-    return Narrative(text=(text.strip() or "(no description in the source)")[:_MAX_TEXT],
-                     lang=lang)
+    return Narrative(text=_cut(text.strip() or "(no description in the source)", _MAX_TEXT,
+                               what, notes), lang=lang)
 
 
 def msgspec_lang_ok(lang: str) -> bool:
@@ -150,8 +162,7 @@ def _stix_markings(objects: list[dict[str, Any]]) -> tuple[Restrictions, Level |
         ours = mk.statement(originator or "", level or Level.UNCLASSIFIED, r)
         if text != ours:
             unknown.append(f"{ref} (statement: {text[:200]})")
-            r = mk.tighten(r, Restrictions(conditions=[Condition(text=text[:2000],
-                                                                 lang="und")]))
+            r = mk.tighten(r, Restrictions(conditions=mk.conditions_of(text)))
     return r, level, unknown, originator, message_id
 
 
@@ -208,16 +219,20 @@ def from_stix(data: bytes) -> Draft:
                          "narrative")
             text += f"\n\nIndividual named in the source: {o.get('name')}"
             continue
-        name = str(o.get("name", ""))[:200]
+        name = _cut(str(o.get("name", "")), _MAX_NAME, "a person's name", notes)
         desc = o.get("description")
         persons.append(Person(
             ref=f"P{next(refs)}", roles=roles, family_name=name or None,
-            description=_narrative(desc, "en") if desc else None))
-    groups = [Group(ref=f"G{next(refs)}", name=str(o.get("name"))[:200] or None,
-                    aliases=[str(a)[:200] for a in o.get("aliases", [])][:50])
+            description=_narrative(str(desc), "en", notes, "a person's description")
+            if desc else None))
+    groups = [Group(ref=f"G{next(refs)}",
+                    name=_cut(str(o.get("name", "")), _MAX_NAME, "a group's name",
+                              notes) or None,
+                    aliases=_names(o.get("aliases", []), notes))
               for o in objects if o.get("type") == "threat-actor"
               and "crime-syndicate" in o.get("threat_actor_types", [])]
-    body = schemas.IntelReport(title=_title(title), narrative=_narrative(text, lang),
+    body = schemas.IntelReport(title=_title(str(title), notes),
+                               narrative=_narrative(str(text), str(lang), notes),
                                persons=persons, groups=groups)
     return _draft("stix", data, raw.get("id"), r, level, None, unknown, notes, body,
                   originator, message_id)
@@ -271,8 +286,8 @@ def from_misp(data: bytes) -> Draft:
         tags += [t.name for t in a.tags]
         if a.type == "text" and comment.startswith(mk.CONDITION_COMMENT + ":"):
             lang = comment.split(":", 2)[2] if comment.count(":") >= 2 else "und"
-            conditions.append(Condition(text=str(a.value)[:2000],
-                                        lang=lang if msgspec_lang_ok(lang) else "und"))
+            conditions += mk.conditions_of(str(a.value),
+                                           lang if msgspec_lang_ok(lang) else "und")
         elif a.type == "text":
             texts.append(str(a.value))
     for o in ev.objects:
@@ -286,7 +301,7 @@ def from_misp(data: bytes) -> Draft:
         r = mk.tighten(r, _DISTRIBUTION[int(dist)])
     except (TypeError, ValueError, KeyError):
         unknown.append(f"distribution {dist!r}")
-    persons = [p for p in (_misp_person(o, i) for i, o in enumerate(ev.objects, 1))
+    persons = [p for p in (_misp_person(o, i, notes) for i, o in enumerate(ev.objects, 1))
                if p is not None]
     skipped = sorted({o.name for o in ev.objects if o.name not in ("person",
                                                                    "interpol-notice")})
@@ -294,8 +309,8 @@ def from_misp(data: bytes) -> Draft:
         notes.append("objects not imported as entities (review them in the source): "
                      + ", ".join(skipped))
     title = str(getattr(ev, "info", "") or "imported MISP event")
-    body = schemas.IntelReport(title=_title(title),
-                               narrative=_narrative("\n\n".join(texts), "en"),
+    body = schemas.IntelReport(title=_title(title, notes),
+                               narrative=_narrative("\n\n".join(texts), "en", notes),
                                persons=persons)
     return _draft("misp", data, getattr(ev, "uuid", None), r, reading.level,
                   reading.evaluation, unknown, notes, body, reading.originator,
@@ -308,7 +323,7 @@ _ROLE_IN = {"suspect": PersonRole.SUSPECT, "accomplice": PersonRole.FACILITATOR,
             "witness": PersonRole.WITNESS}
 
 
-def _misp_person(o: Any, n: int) -> Person | None:
+def _misp_person(o: Any, n: int, notes: list[str]) -> Person | None:
     if o.name not in ("person", "interpol-notice"):
         return None
     values: dict[str, list[str]] = {}
@@ -318,7 +333,7 @@ def _misp_person(o: Any, n: int) -> Person | None:
     def one(*keys: str) -> str | None:
         for k in keys:
             if values.get(k):
-                return values[k][0][:200]
+                return _cut(values[k][0], _MAX_NAME, f"{o.name}.{k}", notes)
         return None
 
     roles: list[PersonRole] = []
@@ -332,5 +347,5 @@ def _misp_person(o: Any, n: int) -> Person | None:
     family = one("last-name", "present-family-name", "full-name")
     return Person(ref=f"M{n}", roles=list(dict.fromkeys(roles)), family_name=family,
                   given_names=one("first-name", "forename"),
-                  aliases=[a[:200] for a in values.get("alias", [])][:50])
+                  aliases=_names(values.get("alias", []), notes))
 

@@ -109,6 +109,17 @@ MOST_RESTRICTIVE = Restrictions(
     not_to_suspects=True, consult_before_action=True, tlp=TLP.RED)
 
 
+CONDITION_MAX = 2000  # schemas.restrictions.Condition.text
+
+
+def conditions_of(text: str, lang: str = "und") -> list[Condition]:
+    """A condition text as orcon Conditions, cut in pieces orcon can carry: a long
+    foreign condition is kept whole, never shortened."""
+    text = text.strip()
+    return [Condition(text=text[i:i + CONDITION_MAX], lang=lang)
+            for i in range(0, len(text), CONDITION_MAX)]
+
+
 def handling_codes(r: Restrictions) -> list[Handling]:
     r = r.expanded()
     out: list[Handling] = []
@@ -427,7 +438,7 @@ def read_tags(tags: Iterable[str], conditions: Iterable[Condition] = ()) -> TagR
     for text in statements:
         if _clean(text) != ours:
             out.unknown.append(f"statement:{text}")
-            r = tighten(r, Restrictions(conditions=[Condition(text=text[:2000], lang="und")]))
+            r = tighten(r, Restrictions(conditions=conditions_of(text)))
     if out.unknown:
         r = tighten(r, MOST_RESTRICTIVE)
         out.level = Level.SECRET

@@ -199,3 +199,24 @@ def test_misp_distribution_is_a_marking_on_import() -> None:
     with pytest.raises(importer.InteropImportError) as exc:
         importer.from_misp(json.dumps(event).encode())
     assert exc.value.field == "event" and "distribution" in str(exc.value)
+
+
+def test_a_long_foreign_statement_is_kept_whole() -> None:
+    """A statement longer than one orcon condition becomes several, never shortened."""
+    h, body = _header(Restrictions(), Level.UNCLASSIFIED, "intel_report")
+    data, _ = render("stix", h, body, h.restrictions)
+    text = "Handle per agreement 7. " * 300  # 7,200 characters
+    marking = _foreign_markings(text)[0]
+    draft = importer.from_stix(json.dumps(_unknown_stix(json.loads(data), marking)).encode())
+    conds = draft.header.restrictions.conditions
+    assert "".join(c.text for c in conds) == text.strip() and len(conds) == 4
+
+
+def test_shortened_text_is_noted() -> None:
+    h, body = _header(Restrictions(), Level.UNCLASSIFIED, "intel_report")
+    data, _ = render("misp", h, body, h.restrictions)
+    event = json.loads(data)
+    event["Event"]["info"] = "x" * 400
+    draft = importer.from_misp(json.dumps(event).encode())
+    assert len(draft.body.title) == 300
+    assert any("title shortened from 400" in n for n in draft.notes)
