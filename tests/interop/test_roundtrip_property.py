@@ -21,7 +21,7 @@ from clients.interop.export import render
 from schemas import TLP, Condition, Level, Purpose, Restrictions, examples
 
 PARTIES = ["TH", "KH", "LA", "MM", "VN", "TH-AHTD", "KH-AHTJP", "COMMIT"]
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 times = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1),
