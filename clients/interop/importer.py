@@ -19,6 +19,7 @@ import msgspec
 
 import schemas
 from clients.interop import markings as mk
+from clients.interop import tags as tg
 from schemas.codes import Category, Level, PersonRole
 from schemas.entities import Group, Narrative, Person
 from schemas.header import Evaluation
@@ -284,7 +285,7 @@ def from_misp(data: bytes) -> Draft:
     for a in ev.attributes:
         comment = str(getattr(a, "comment", "") or "")
         tags += [t.name for t in a.tags]
-        if a.type == "text" and comment.startswith(mk.CONDITION_COMMENT + ":"):
+        if a.type == "text" and comment.startswith(tg.CONDITION_COMMENT + ":"):
             lang = comment.split(":", 2)[2] if comment.count(":") >= 2 else "und"
             conditions += mk.conditions_of(str(a.value),
                                            lang if msgspec_lang_ok(lang) else "und")
@@ -293,7 +294,7 @@ def from_misp(data: bytes) -> Draft:
     for o in ev.objects:
         for a in o.attributes:
             tags += [t.name for t in a.tags]
-    reading = mk.read_tags(tags, conditions)
+    reading = tg.read_tags(tags, conditions)
     r = reading.restrictions
     unknown = list(reading.unknown)
     dist: Any = getattr(ev, "distribution", None)

@@ -1,9 +1,9 @@
 """A message as a MISP event, built with `pymisp` and its object templates.
 
 The event carries the restrictions as tags (tlp, PAP, admiralty-scale and the orcon
-taxonomy, see `markings.misp_tags`), each H3 condition as a `text` attribute commented
+taxonomy, see `tags.misp_tags`), each H3 condition as a `text` attribute commented
 `orcon:condition:<lang>`, and a distribution no wider than the restrictions allow
-(`markings.misp_distribution`). Entities become objects from MISP's templates: persons
+(`tags.misp_distribution`). Entities become objects from MISP's templates: persons
 `person`, alerts `interpol-notice` (the notice colour of the alert type), vehicles
 `vehicle`, vessels `ftm-Vessel`, aircraft `ftm-Airplane`, travel and identity documents
 `ftm-Passport`, phone numbers `phone-number`, places `geolocation`.
@@ -16,7 +16,7 @@ from typing import Any
 from pymisp import MISPEvent, MISPObject
 
 import schemas
-from clients.interop import markings as mk
+from clients.interop import tags as tg
 from clients.interop.content import gather, person_name, text_of
 from clients.interop.stix import NOTICE_COLOUR
 from schemas.codes import AlertType, PersonRole, Urgency
@@ -150,14 +150,14 @@ def to_event(header: schemas.Header, body: schemas.Body,
     ev.date = header.created_at.date()
     ev.threat_level_id = _THREAT_LEVEL[Urgency(header.urgency)]
     ev.analysis = 2  # completed: the originator sent it as finished intelligence
-    ev.distribution = mk.misp_distribution(header.level, r)
-    for tag in mk.misp_tags(header.sender, header.id, header.level, r, header.evaluation):
+    ev.distribution = tg.misp_distribution(header.level, r)
+    for tag in tg.misp_tags(header.sender, header.id, header.level, r, header.evaluation):
         ev.add_tag(tag)
     ev.add_attribute("text", text_of(c), category="Other", distribution=5,
                      comment=f"narrative ({c.lang})")
     for cond in r.expanded().conditions:
         ev.add_attribute("text", cond.text, category="Other", distribution=5,
-                         comment=f"{mk.CONDITION_COMMENT}:{cond.lang}")
+                         comment=f"{tg.CONDITION_COMMENT}:{cond.lang}")
     objects: list[MISPObject] = []
     if isinstance(body, schemas.Alert):
         colour = NOTICE_COLOUR[AlertType(body.type)]

@@ -1,4 +1,5 @@
-"""Writes the published interop artefacts, generated from `clients.interop.markings`:
+"""Writes the published interop artefacts, generated from `clients.interop.markings` and
+`clients.interop.tags`:
 
     schemas/stix/<orcon extension definition id>.json   JSON Schema of the orcon marking
     schemas/misp/orcon/machinetag.json                   the orcon MISP taxonomy
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from clients.interop import markings as mk
+from clients.interop import tags as tg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION_SCHEMA = ROOT / mk.EXTENSION_SCHEMA_PATH
-TAXONOMY = ROOT / "schemas" / "misp" / mk.TAXONOMY / "machinetag.json"
+TAXONOMY = ROOT / "schemas" / "misp" / tg.TAXONOMY / "machinetag.json"
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -24,7 +26,7 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def artefacts() -> dict[Path, str]:
-    return {EXTENSION_SCHEMA: render(mk.extension_schema()), TAXONOMY: render(mk.taxonomy())}
+    return {EXTENSION_SCHEMA: render(mk.extension_schema()), TAXONOMY: render(tg.taxonomy())}
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import stix2
 
 import schemas
 from clients.interop import markings as mk
+from clients.interop import tags as tg
 from clients.interop.content import Content, gather, person_name, text_of
 from schemas.codes import AlertType, PersonRole
 from schemas.entities import IdentityDocument, Person, Place, Vehicle, Vessel
@@ -239,7 +240,7 @@ def to_bundle(header: schemas.Header, body: schemas.Body,
     description = text_of(c)
     if notes:
         description += "\n\n" + "\n".join(f"{a}: {t}" for a, t in notes)
-    labels = mk.misp_tags(header.sender, header.id, header.level, r, header.evaluation)
+    labels = tg.misp_tags(header.sender, header.id, header.level, r, header.evaluation)
     report = stix2.Report(
         name=f"{c.kind.replace('_', ' ')}: {c.title}"[:300],
         description=description, published=header.created_at, lang=c.lang,

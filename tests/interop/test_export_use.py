@@ -18,6 +18,7 @@ from broker.audit.events import AuditEvent, EventType
 from broker.stack import DevStack
 from clients.cli import app
 from clients.interop import markings as mk
+from clients.interop import tags as tg
 from clients.interop.export import export_message
 from clients.interop.importer import decode_draft
 from clients.lifecycle import Holder, UseRefused
@@ -92,7 +93,7 @@ async def test_export_under_h2_after_consent_is_org_only(
     await sync_until(kh, decision.id)
     exported = await export_message(kh, info, "misp", Purpose.SMUGGLING_OF_MIGRANTS)
     event = json.loads(exported.data)["Event"]
-    assert exported.distribution == mk.ORG_ONLY and int(event["distribution"]) == 0
+    assert exported.distribution == tg.ORG_ONLY and int(event["distribution"]) == 0
     assert "tlp:amber" in {t["name"] for t in event["Tag"]}
     assert exported.declaration is not None and exported.declaration.act is not None
     assert exported.declaration.act.consent is not None

@@ -16,8 +16,8 @@ import pytest
 from pymisp import MISPEvent
 from pytaxonomies import Taxonomies, Taxonomy
 
-from clients.interop import markings as mk
 from clients.interop import publish
+from clients.interop import tags as tg
 from clients.interop.misp import to_event
 from schemas import TLP, Level, Purpose, Restrictions, examples
 from schemas.codes import AlertType
@@ -122,16 +122,16 @@ def test_invalid_taxonomy_is_caught_by_the_schema() -> None:
 
 
 @pytest.mark.parametrize(("level", "r", "expected"), [
-    (Level.RESTRICTED, Restrictions(tlp=TLP.GREEN), mk.ORG_ONLY),  # level above UNCLASSIFIED
-    (Level.UNCLASSIFIED, Restrictions(no_onward_dissemination=True), mk.ORG_ONLY),
-    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.AMBER), mk.ORG_ONLY),
-    (Level.UNCLASSIFIED, Restrictions(release_to=["TH"]), mk.ORG_ONLY),
-    (Level.UNCLASSIFIED, Restrictions(exclude=["MM"]), mk.ORG_ONLY),
-    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.GREEN), mk.COMMUNITY),
-    (Level.UNCLASSIFIED, Restrictions(), mk.COMMUNITY),
+    (Level.RESTRICTED, Restrictions(tlp=TLP.GREEN), tg.ORG_ONLY),  # level above UNCLASSIFIED
+    (Level.UNCLASSIFIED, Restrictions(no_onward_dissemination=True), tg.ORG_ONLY),
+    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.AMBER), tg.ORG_ONLY),
+    (Level.UNCLASSIFIED, Restrictions(release_to=["TH"]), tg.ORG_ONLY),
+    (Level.UNCLASSIFIED, Restrictions(exclude=["MM"]), tg.ORG_ONLY),
+    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.GREEN), tg.COMMUNITY),
+    (Level.UNCLASSIFIED, Restrictions(), tg.COMMUNITY),
     (Level.UNCLASSIFIED, Restrictions(tlp=TLP.CLEAR,
-                                      purposes=[Purpose.INVESTIGATION]), mk.COMMUNITY),
-    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.CLEAR), mk.ALL),
+                                      purposes=[Purpose.INVESTIGATION]), tg.COMMUNITY),
+    (Level.UNCLASSIFIED, Restrictions(tlp=TLP.CLEAR), tg.ALL),
 ])
 def test_distribution_never_exceeds_the_restrictions(level: Level, r: Restrictions,
                                                      expected: int) -> None:
@@ -150,6 +150,6 @@ def test_conditions_travel_as_attributes() -> None:
     cond = Condition(text='Do not "share" with immigration; not before trial.', lang="en")
     ev = to_event(_with(body, restrictions=Restrictions(conditions=[cond])), body)
     carried = [(a.value, a.comment) for a in ev.attributes
-               if a.comment.startswith(mk.CONDITION_COMMENT)]
+               if a.comment.startswith(tg.CONDITION_COMMENT)]
     assert carried == [(cond.text, "orcon:condition:en")]
     assert 'orcon:handling="h3"' in [t.name for t in ev.tags]

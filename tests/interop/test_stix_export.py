@@ -15,6 +15,7 @@ from misp_stix_converter import stix_2_to_misp
 from stix2validator import ValidationOptions, validate_instance
 
 from clients.interop import markings as mk
+from clients.interop import tags as tg
 from clients.interop.stix import to_bundle
 from schemas import TLP, Level, Purpose, Restrictions, examples
 
@@ -94,16 +95,16 @@ def test_misp_stix_converts_with_tlp_and_orcon_tags(kind: str, tmp_path: Path) -
     bundle = to_bundle(header, body)
     # misp-stix takes the distribution as an argument; the one the markings allow is
     # computed from what the bundle carries, as an importer would.
-    allowed = mk.misp_distribution(header.level, header.restrictions)
+    allowed = tg.misp_distribution(header.level, header.restrictions)
     event = _misp_stix(bundle, tmp_path, allowed)
     tags = {t["name"] for t in event.get("Tag", [])}
-    expected = set(mk.misp_tags(header.sender, header.id, header.level,
+    expected = set(tg.misp_tags(header.sender, header.id, header.level,
                                 header.restrictions, header.evaluation))
     assert expected <= tags, expected - tags
     assert {"tlp:amber", "orcon:restrictions", 'orcon:handling="h2"'} <= tags
-    assert int(event["distribution"]) == allowed == mk.ORG_ONLY
+    assert int(event["distribution"]) == allowed == tg.ORG_ONLY
     # What misp-stix made of the bundle reads back no looser than the message.
-    reading = mk.read_tags(tags)
+    reading = tg.read_tags(tags)
     assert reading.unknown == [], reading.unknown
     assert reading.restrictions.expanded().no_onward_dissemination
     assert set(reading.restrictions.purposes) == set(header.restrictions.purposes)
@@ -117,7 +118,7 @@ def test_misp_stix_green_unclassified_goes_to_the_community(tmp_path: Path) -> N
                    "restrictions": Restrictions(tlp=TLP.GREEN,
                                                 purposes=[Purpose.SMUGGLING_OF_MIGRANTS])})
     bundle = to_bundle(h, body)
-    allowed = mk.misp_distribution(h.level, h.restrictions)
+    allowed = tg.misp_distribution(h.level, h.restrictions)
     event = _misp_stix(bundle, tmp_path, allowed)
-    assert allowed == mk.COMMUNITY and int(event["distribution"]) == mk.COMMUNITY
+    assert allowed == tg.COMMUNITY and int(event["distribution"]) == tg.COMMUNITY
     assert "tlp:green" in {t["name"] for t in event["Tag"]}
