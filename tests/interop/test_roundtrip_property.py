@@ -220,3 +220,14 @@ def test_shortened_text_is_noted() -> None:
     draft = importer.from_misp(json.dumps(event).encode())
     assert len(draft.body.title) == 300
     assert any("title shortened from 400" in n for n in draft.notes)
+
+
+@SETTINGS
+@given(a=restrictions(), b=restrictions())
+def test_tighten_is_never_looser_than_either(a: Restrictions, b: Restrictions) -> None:
+    try:
+        both = mk.tighten(a, b)
+    except mk.MarkingConflict as exc:  # allow-lists with nothing in common: refused
+        assert exc.field in ("purposes", "release_to")
+        return
+    assert loosened_fields(a, both) == [] and loosened_fields(b, both) == []
