@@ -7,13 +7,17 @@ restrictions start from none and every marking the source carries only tightens 
 foreign statement, an unknown tag in a marking taxonomy, a broken orcon extension)
 makes them the most restrictive and raises the level to SECRET, and is listed in
 `Draft.unknown_markings` so the officer sees why.
+
+Input is validated before it is read: `stix2` parses the bundle, and what an import reads
+is decoded into the Structs below (`StixBundle`, `MispEvent`), so a malformed file is an
+`InteropImportError` naming the path, never a half-read draft.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -117,15 +121,46 @@ def msgspec_lang_ok(lang: str) -> bool:
 # ---- STIX ------------------------------------------------------------------------------
 
 
-def _stix_markings(objects: list[dict[str, Any]]) -> tuple[Restrictions, Level | None,
-                                                          list[str], str | None, str | None]:
-    defs = {o["id"]: o for o in objects if o.get("type") == "marking-definition"}
+class StixGranularMarking(msgspec.Struct):
+    marking_ref: str | None = None  # or a lang, which restricts nothing
+
+
+class StixObject(msgspec.Struct):
+    """The properties of a STIX object an import reads; others are ignored. Decoding into
+    it is the validation: a property of the wrong shape is an error naming its path."""
+
+    type: str
+    id: str
+    name: str | None = None
+    description: str | None = None
+    lang: str | None = None
+    roles: list[str] = []
+    identity_class: str | None = None
+    threat_actor_types: list[str] = []
+    aliases: list[str] = []
+    relationship_type: str | None = None
+    source_ref: str | None = None
+    target_ref: str | None = None
+    object_marking_refs: list[str] = []
+    granular_markings: list[StixGranularMarking] = []
+    definition_type: str | None = None
+    definition: dict[str, Any] | None = None
+    extensions: dict[str, Any] = {}
+
+
+class StixBundle(msgspec.Struct):
+    type: Literal["bundle"]
+    id: str
+    objects: list[StixObject] = []
+
+
+def _stix_markings(objects: list[StixObject]) -> tuple[Restrictions, Level | None,
+                                                        list[str], str | None, str | None]:
+    defs = {o.id: o for o in objects if o.type == "marking-definition"}
     applied: list[str] = []
     for o in objects:
-        refs = list(o.get("object_marking_refs", []))
-        refs += [g.get("marking_ref") for g in o.get("granular_markings", [])
-                 if isinstance(g, dict) and g.get("marking_ref")]
-        for ref in refs:
+        for ref in [*o.object_marking_refs,
+                    *(g.marking_ref for g in o.granular_markings if g.marking_ref)]:
             if ref not in applied:
                 applied.append(ref)
     r = Restrictions()
@@ -142,23 +177,23 @@ def _stix_markings(objects: list[dict[str, Any]]) -> tuple[Restrictions, Level |
         if m is None:
             unknown.append(f"{ref} (referenced, not defined in the bundle)")
             continue
-        ext = m.get("extensions", {})
-        if mk.EXTENSION_ID in ext:
+        if mk.EXTENSION_ID in m.extensions:
             try:
-                om = msgspec.convert(ext[mk.EXTENSION_ID], mk.OrconMarking, strict=False)
+                om = msgspec.convert(m.extensions[mk.EXTENSION_ID], mk.OrconMarking,
+                                     strict=False)
                 r = mk.tighten(r, mk.from_marking(om))
             except (msgspec.ValidationError, mk.MarkingConflict) as exc:
                 unknown.append(f"{ref} (orcon marking unreadable: {exc})")
                 continue
             level = om.level if level is None else mk.stricter_level(level, om.level)
             originator, message_id = om.originator, om.message_id
-            if len(ext) > 1:
+            if len(m.extensions) > 1:
                 unknown.append(f"{ref} (other extensions beside orcon's)")
-        elif m.get("definition_type") == "statement" and isinstance(
-                m.get("definition"), dict) and isinstance(m["definition"].get("statement"), str):
-            statements.append((ref, m["definition"]["statement"]))
+        elif (m.definition_type == "statement" and m.definition is not None
+              and isinstance(m.definition.get("statement"), str)):
+            statements.append((ref, m.definition["statement"]))
         else:
-            unknown.append(f"{ref} ({m.get('name') or m.get('definition_type') or 'marking'})")
+            unknown.append(f"{ref} ({m.name or m.definition_type or 'marking'})")
     for ref, text in statements:
         ours = mk.statement(originator or "", level or Level.UNCLASSIFIED, r)
         if text != ours:
@@ -189,53 +224,55 @@ def from_stix(data: bytes) -> Draft:
         # Parsed for validation only: the library refuses malformed objects; the dicts
         # are read below so unknown extensions reach the marking rules, not an error.
         stix2.parse(raw, allow_custom=True)
-    except (stix2.exceptions.STIXError, ValueError) as exc:
-        raise InteropImportError("bundle", f"not valid STIX 2.1: {exc}") from None
-    objects = [o for o in raw.get("objects", []) if isinstance(o, dict)]
+    except (stix2.exceptions.STIXError, ValueError, KeyError, TypeError,
+            AttributeError) as exc:  # the library's own errors, and what malformed dicts
+        # make it raise on the way (a missing "type", a None where a dict belongs)
+        raise InteropImportError("bundle", f"not valid STIX 2.1: {type(exc).__name__}: "
+                                 f"{exc}") from None
+    try:
+        bundle = msgspec.convert(raw, StixBundle, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InteropImportError("bundle", f"not readable: {exc}") from None
+    objects = bundle.objects
     r, level, unknown, originator, message_id = _stix_markings(objects)
-    reports = [o for o in objects if o.get("type") == "report"]
+    reports = [o for o in objects if o.type == "report"]
     notes: list[str] = []
     if len(reports) > 1:
         notes.append(f"{len(reports)} reports in the bundle: the first is the draft's title "
                      "and narrative; all entities were gathered")
-    report = reports[0] if reports else {}
-    title = report.get("name") or "imported STIX bundle"
-    text = report.get("description") or ""
-    lang = report.get("lang") or "en"
+    report = reports[0] if reports else None
+    title = (report.name if report else None) or "imported STIX bundle"
+    text = (report.description if report else None) or ""
+    lang = (report.lang if report else None) or "en"
     persons: list[Person] = []
-    attributed: dict[str, str] = {}  # identity id -> threat-actor id
-    for o in objects:
-        if (o.get("type") == "relationship" and o.get("relationship_type") == "attributed-to"
-                and str(o.get("source_ref", "")).startswith("threat-actor--")):
-            attributed[str(o.get("target_ref"))] = str(o.get("source_ref"))
+    attributed = {o.target_ref for o in objects
+                  if o.type == "relationship" and o.relationship_type == "attributed-to"
+                  and (o.source_ref or "").startswith("threat-actor--")}
     refs = iter(range(1, 10_000))
     for o in objects:
-        if o.get("type") != "identity" or o.get("identity_class") != "individual":
+        if o.type != "identity" or o.identity_class != "individual":
             continue
-        roles = _roles(list(o.get("roles", [])))
-        if not roles and o["id"] in attributed:
+        roles = _roles(o.roles)
+        if not roles and o.id in attributed:
             roles = [PersonRole.SUSPECT]
         if not roles:
-            notes.append(f"individual {o.get('name')!r} has no orcon role: left in the "
-                         "narrative")
-            text += f"\n\nIndividual named in the source: {o.get('name')}"
+            notes.append(f"individual {o.name!r} has no orcon role: left in the narrative")
+            text += f"\n\nIndividual named in the source: {o.name}"
             continue
-        name = _cut(str(o.get("name", "")), _MAX_NAME, "a person's name", notes)
-        desc = o.get("description")
+        name = _cut(o.name or "", _MAX_NAME, "a person's name", notes)
         persons.append(Person(
             ref=f"P{next(refs)}", roles=roles, family_name=name or None,
-            description=_narrative(str(desc), "en", notes, "a person's description")
-            if desc else None))
+            description=_narrative(o.description, "en", notes, "a person's description")
+            if o.description else None))
     groups = [Group(ref=f"G{next(refs)}",
-                    name=_cut(str(o.get("name", "")), _MAX_NAME, "a group's name",
-                              notes) or None,
-                    aliases=_names(o.get("aliases", []), notes))
-              for o in objects if o.get("type") == "threat-actor"
-              and "crime-syndicate" in o.get("threat_actor_types", [])]
-    body = schemas.IntelReport(title=_title(str(title), notes),
-                               narrative=_narrative(str(text), str(lang), notes),
+                    name=_cut(o.name or "", _MAX_NAME, "a group's name", notes) or None,
+                    aliases=_names(o.aliases, notes))
+              for o in objects
+              if o.type == "threat-actor" and "crime-syndicate" in o.threat_actor_types]
+    body = schemas.IntelReport(title=_title(title, notes),
+                               narrative=_narrative(text, lang, notes),
                                persons=persons, groups=groups)
-    return _draft("stix", data, raw.get("id"), r, level, None, unknown, notes, body,
+    return _draft("stix", data, bundle.id, r, level, None, unknown, notes, body,
                   originator, message_id)
 
 
@@ -265,57 +302,82 @@ _DISTRIBUTION = {0: Restrictions(no_onward_dissemination=True),
                  4: Restrictions(no_onward_dissemination=True)}
 
 
+class MispTag(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class MispAttribute(msgspec.Struct):
+    type: str
+    value: str
+    comment: str = ""
+    object_relation: str | None = None
+    Tag: list[MispTag] = []
+
+
+class MispObject(msgspec.Struct):
+    name: str
+    Attribute: list[MispAttribute] = []
+
+
+class MispEvent(msgspec.Struct):
+    """The part of MISP's event JSON an import reads; other fields are ignored. Decoding
+    into it is the validation: a field of the wrong shape is an error naming its path."""
+
+    info: str = ""
+    uuid: str | None = None
+    distribution: int | None = None
+    Tag: list[MispTag] = []
+    Attribute: list[MispAttribute] = []
+    Object: list[MispObject] = []
+
+
 def from_misp(data: bytes) -> Draft:
     """A draft from a MISP event (JSON bytes, with or without the "Event" wrapper)."""
-    from pymisp import MISPEvent
-
     raw = _load(data, "a MISP event")
+    if isinstance(raw, dict) and "Event" in raw:
+        raw = raw["Event"]
     if not isinstance(raw, dict):
         raise InteropImportError("event", "a MISP event is a JSON object")
-    ev = MISPEvent()
     try:
-        ev.load(raw)
-    except Exception as exc:  # pymisp raises several of its own types
-        raise InteropImportError("event",
-                                 f"not a MISP event: {type(exc).__name__}: {exc}") from None
-    tags = [t.name for t in ev.tags]
+        # strict=False: MISP writes numbers as strings ("distribution": "0")
+        ev = msgspec.convert(raw, MispEvent, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InteropImportError("event", f"not a MISP event: {exc}") from None
+    tags = [t.name for t in ev.Tag]
     conditions: list[Condition] = []
     texts: list[str] = []
     notes: list[str] = []
-    for a in ev.attributes:
-        comment = str(getattr(a, "comment", "") or "")
-        tags += [t.name for t in a.tags]
-        if a.type == "text" and comment.startswith(tg.CONDITION_COMMENT + ":"):
-            lang = comment.split(":", 2)[2] if comment.count(":") >= 2 else "und"
-            conditions += mk.conditions_of(str(a.value),
-                                           lang if msgspec_lang_ok(lang) else "und")
+    for a in ev.Attribute:
+        tags += [t.name for t in a.Tag]
+        if a.type == "text" and a.comment.startswith(tg.CONDITION_COMMENT + ":"):
+            lang = a.comment.split(":", 2)[2] if a.comment.count(":") >= 2 else "und"
+            conditions += mk.conditions_of(a.value, lang if msgspec_lang_ok(lang) else "und")
         elif a.type == "text":
-            texts.append(str(a.value))
-    for o in ev.objects:
-        for a in o.attributes:
-            tags += [t.name for t in a.tags]
+            texts.append(a.value)
+    for o in ev.Object:
+        for a in o.Attribute:
+            tags += [t.name for t in a.Tag]
     reading = tg.read_tags(tags, conditions)
     r = reading.restrictions
     unknown = list(reading.unknown)
-    dist: Any = getattr(ev, "distribution", None)
-    try:
-        r = mk.tighten(r, _DISTRIBUTION[int(dist)])
-    except (TypeError, ValueError, KeyError):
-        unknown.append(f"distribution {dist!r}")
-    persons = [p for p in (_misp_person(o, i, notes) for i, o in enumerate(ev.objects, 1))
+    if ev.distribution is None:
+        notes.append("no distribution in the event: read as 'your organisation only'")
+    elif ev.distribution not in _DISTRIBUTION:
+        raise InteropImportError("distribution", f"{ev.distribution!r} is not a MISP "
+                                 f"distribution level (valid: {sorted(_DISTRIBUTION)})")
+    r = mk.tighten(r, _DISTRIBUTION[ev.distribution or 0])
+    persons = [p for p in (_misp_person(o, i, notes) for i, o in enumerate(ev.Object, 1))
                if p is not None]
-    skipped = sorted({o.name for o in ev.objects if o.name not in ("person",
-                                                                   "interpol-notice")})
+    skipped = sorted({o.name for o in ev.Object if o.name not in ("person",
+                                                                  "interpol-notice")})
     if skipped:
         notes.append("objects not imported as entities (review them in the source): "
                      + ", ".join(skipped))
-    title = str(getattr(ev, "info", "") or "imported MISP event")
-    body = schemas.IntelReport(title=_title(title, notes),
+    body = schemas.IntelReport(title=_title(ev.info or "imported MISP event", notes),
                                narrative=_narrative("\n\n".join(texts), "en", notes),
                                persons=persons)
-    return _draft("misp", data, getattr(ev, "uuid", None), r, reading.level,
-                  reading.evaluation, unknown, notes, body, reading.originator,
-                  reading.message_id)
+    return _draft("misp", data, ev.uuid, r, reading.level, reading.evaluation, unknown,
+                  notes, body, reading.originator, reading.message_id)
 
 
 _ROLE_IN = {"suspect": PersonRole.SUSPECT, "accomplice": PersonRole.FACILITATOR,
@@ -324,12 +386,12 @@ _ROLE_IN = {"suspect": PersonRole.SUSPECT, "accomplice": PersonRole.FACILITATOR,
             "witness": PersonRole.WITNESS}
 
 
-def _misp_person(o: Any, n: int, notes: list[str]) -> Person | None:
+def _misp_person(o: MispObject, n: int, notes: list[str]) -> Person | None:
     if o.name not in ("person", "interpol-notice"):
         return None
     values: dict[str, list[str]] = {}
-    for a in o.attributes:
-        values.setdefault(a.object_relation, []).append(str(a.value))
+    for a in o.Attribute:
+        values.setdefault(a.object_relation or "", []).append(a.value)
 
     def one(*keys: str) -> str | None:
         for k in keys:

@@ -198,7 +198,11 @@ def test_misp_distribution_is_a_marking_on_import() -> None:
     event["Event"]["distribution"] = "9"  # no such level: refused, not guessed
     with pytest.raises(importer.InteropImportError) as exc:
         importer.from_misp(json.dumps(event).encode())
-    assert exc.value.field == "event" and "distribution" in str(exc.value)
+    assert exc.value.field == "distribution" and "valid: [0, 1, 2, 3, 4]" in str(exc.value)
+    del event["Event"]["distribution"]  # absent: the tightest level, and a note
+    draft = importer.from_misp(json.dumps(event).encode())
+    assert draft.header.restrictions.no_onward_dissemination
+    assert any("no distribution" in n for n in draft.notes)
 
 
 def test_a_long_foreign_statement_is_kept_whole() -> None:
