@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
@@ -19,11 +20,12 @@ from broker.stack import DevStack
 from clients.cli import app
 from clients.interop import markings as mk
 from clients.interop import tags as tg
-from clients.interop.export import export_message
+from clients.interop.export import export_message, render
 from clients.interop.importer import decode_draft
 from clients.lifecycle import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
-from schemas.codes import ConsentScope
+from schemas.acts import Act
+from schemas.codes import ConsentScope, UseKind
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 
@@ -151,3 +153,60 @@ async def test_cli_export_and_import(stack: DevStack, holder: HolderFactory,
     assert outcome.delivered == ["TH-AHTD"], outcome
     await sync_until(th, resent.header.id)
     assert th.get(resent.header.id).header.restrictions == d.header.restrictions
+
+
+async def test_a_forwarding_consent_cannot_be_replayed_as_an_export_consent(
+        stack: DevStack, holder: HolderFactory, sync_until: Any, audit: Any) -> None:
+    """Attack: the holder obtained consent to forward to a third party and presents it
+    with an export declaration. The consent names another party: the broker refuses
+    (consent.scope) and logs the attempt."""
+    th, kh = await holder("TH-AHTD"), await holder("KH-AHTJP")
+    info = await _received(th, kh, Restrictions(purposes=PURPOSES,
+                                                no_onward_dissemination=True), sync_until)
+    req = await kh.request_consent(info, ConsentScope.ONWARD_DISSEMINATION, to="VN-MPS",
+                                   justification="Joint investigation with Viet Nam.")
+    await sync_until(th, req.id)
+    decision = await th.grant(req.id)
+    await sync_until(kh, decision.id)
+    grant = kh.consents(info, ConsentScope.ONWARD_DISSEMINATION, "VN-MPS")
+    assert len(grant) == 1
+    row = kh.get(info)
+    _, original, via = kh._original(row)
+    body = msgspec.structs.replace(examples.use_declaration(), message_id=info,
+                                   use=UseKind.EXPORT,
+                                   purpose=Purpose.SMUGGLING_OF_MIGRANTS)
+    act = Act(message_id=info, original=original, via=via, use=UseKind.EXPORT,
+              purpose=Purpose.SMUGGLING_OF_MIGRANTS, consent=grant[0])
+    _, outcome = await kh._act(row, body, act)
+    assert outcome is not None and outcome.status == "refused"
+    assert outcome.refused[0].rule == "consent.scope"
+
+    def done(evs: list[AuditEvent]) -> bool:
+        return bool(_exports(evs, info))
+
+    events = _exports(await audit(stack, done), info)
+    assert [(e.type, e.rule) for e in events] == [(EventType.USE_REFUSED, "consent.scope")]
+
+
+def test_imported_text_is_never_read_as_markup(tmp_path: Path) -> None:
+    """Attack: a bundle whose foreign statement carries console markup. The CLI prints it
+    literally (escaped), so a source cannot restyle or hide the warning."""
+    body = examples.mekong_route_report()
+    h = examples.example_header(body)
+    data, _ = render("stix", h, body, h.restrictions)
+    bundle = json.loads(data)
+    marking = {"type": "marking-definition", "spec_version": "2.1",
+               "id": "marking-definition--0b5c3cde-4bd6-4b8a-9d51-6d3a2f3c5e11",
+               "created": "2025-01-01T00:00:00.000Z", "definition_type": "statement",
+               "definition": {"statement": "[white on white]hidden[/] share freely"}}
+    bundle["objects"].append(marking)
+    for o in bundle["objects"]:
+        if o["type"] == "report":
+            o["object_marking_refs"].append(marking["id"])
+    src = tmp_path / "bundle.json"
+    src.write_text(json.dumps(bundle))
+    result = CliRunner().invoke(app, ["import", "stix", str(src), "-o",
+                                      str(tmp_path / "d.json")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "[white on white]hidden[/] share freely" in said
