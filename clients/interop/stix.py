@@ -93,7 +93,6 @@ def statement_marking(header: schemas.Header, restrictions: schemas.Restrictions
 
 class _Builder:
     def __init__(self, header: schemas.Header, creator: str, marks: list[str]) -> None:
-        self.h = header
         self.common: dict[str, Any] = {"created_by_ref": creator, "object_marking_refs": marks,
                                        "created": header.created_at,
                                        "modified": header.created_at}
@@ -222,34 +221,34 @@ def to_bundle(header: schemas.Header, body: schemas.Body,
         b.group(g)
     for what, place in c.places:
         b.location(what, place)
-    notes: list[tuple[str, str]] = []
+    lines: list[tuple[str, str]] = []
     for v in c.conveyances:
-        notes.append((f"{v.__struct_config__.tag} {v.ref}", _conveyance_text(v)))
+        lines.append((f"{v.__struct_config__.tag} {v.ref}", _conveyance_text(v)))
     for d in c.documents:
-        notes.append((f"travel or identity document {d.number or ''}".strip(),
+        lines.append((f"travel or identity document {d.number or ''}".strip(),
                       _document_text(d)))
     for phone in c.phones:
-        notes.append(("phone number", phone))
+        lines.append(("phone number", phone))
     for a in c.addresses:
-        notes.append(("address", ", ".join([*a.lines, a.locality or "", a.country])))
+        lines.append(("address", ", ".join(x for x in (*a.lines, a.locality, a.country) if x)))
     if isinstance(body, schemas.Alert):
         colour = NOTICE_COLOUR[AlertType(body.type)]
-        notes.append(("INTERPOL notice colour", f"{colour} ({body.type})"))
+        lines.append(("INTERPOL notice colour", f"{colour} ({body.type})"))
     # STIX has no object for conveyances, documents or phone numbers (and misp-stix reads
     # no `note`): they go in the report's description, one line each.
     description = text_of(c)
-    if notes:
-        description += "\n\n" + "\n".join(f"{a}: {t}" for a, t in notes)
+    if lines:
+        description += "\n\n" + "\n".join(f"{a}: {t}" for a, t in lines)
     labels = tg.misp_tags(header.sender, header.id, header.level, r, header.evaluation)
     report = stix2.Report(
-        name=f"{c.kind.replace('_', ' ')}: {c.title}"[:300],
+        name=f"{c.kind.replace('_', ' ')}: {c.title}",
         description=description, published=header.created_at, lang=c.lang,
         report_types=["threat-report"],
         object_refs=[sender.id, *b.refs],
         labels=labels,
         external_references=[{"source_name": "orcon", "external_id": header.id,
                               "description": f"orcon {header.kind} from {header.sender}"}],
-        **{k: v for k, v in b.common.items()})
+        **b.common)
     objects = [orcon_identity(), extension_definition(), *markings, sender, *b.objects,
                report]
     bundle = stix2.Bundle(objects=objects)
