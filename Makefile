@@ -46,7 +46,7 @@ bench: $(STAMP)
 # re-lock (uv resolves for CPython 3.11 on x86_64 Linux, hashes for every file).
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --generate-hashes \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --extra interop --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
 clean:

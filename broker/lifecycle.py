@@ -88,6 +88,10 @@ _USE_RESTRICTIONS: dict[ConsentScope, _Governs] = {
     ConsentScope.SHOW_TO_SUSPECT: _Governs(
         "not_to_suspects", "show_to_suspect", "restriction.not_to_suspects",
         "forbids showing the information to suspects"),
+    # An export (STIX, MISP) is onward dissemination by the holder itself.
+    ConsentScope.ONWARD_DISSEMINATION: _Governs(
+        "no_onward_dissemination", "forward", "restriction.no_onward_dissemination",
+        "forbids onward dissemination (an export)"),
 }
 
 _TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
@@ -262,6 +266,10 @@ def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use
         allowed = ", ".join(str(p) for p in r.purposes)
         return ("restriction.purpose",
                 f"purpose {purpose} is not among the purposes {originator} permits ({allowed})")
+    if use is UseKind.EXPORT and r.tlp == TLP.RED:
+        return ("restriction.tlp",
+                f"{originator} marked the information TLP:RED (named recipients only): it "
+                "may not be exported from orcon, even with consent")
     need = needed_consent(use, evidential, r)
     if need is not None and need not in granted:
         g = _USE_RESTRICTIONS[need]

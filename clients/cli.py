@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import schemas
-from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
+from clients import bench, cli_audit, cli_interop, cli_keys, cli_life, cli_policy, cli_schema
 from clients.logs import configure
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
 app.command("bench")(bench.bench)
 cli_life.register(app)
+cli_interop.register(app)
 
 console = Console()
 err = Console(stderr=True)

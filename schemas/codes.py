@@ -382,6 +382,7 @@ class UseKind(enum.StrEnum):
     DISCLOSURE_TO_COURT = "disclosure_to_court"
     PUBLIC_DISCLOSURE = "public_disclosure"  # press, public report, publication
     SHOW_TO_SUSPECT = "show_to_suspect"  # e.g. put to a suspect in an interview
+    EXPORT = "export"  # out of orcon, as STIX or MISP (clients/interop): onward dissemination
 
 
 # The consent that lifts the restriction governing a use kind (evidential use is also
@@ -392,6 +393,9 @@ USE_CONSENT: dict[UseKind, ConsentScope] = {
     UseKind.EXECUTIVE_ACTION: ConsentScope.EXECUTIVE_ACTION,
     UseKind.PUBLIC_DISCLOSURE: ConsentScope.PUBLIC_DISCLOSURE,
     UseKind.SHOW_TO_SUSPECT: ConsentScope.SHOW_TO_SUSPECT,
+    # An export hands the information on outside orcon: the holder needs the originator's
+    # onward-dissemination consent naming the holder itself.
+    UseKind.EXPORT: ConsentScope.ONWARD_DISSEMINATION,
 }
 
 
