@@ -251,6 +251,7 @@ class AgencyClient:
             recipients.extend(self.directory.recipients_for(agency, now))
         header_bytes = schemas.encode(header)
         envelope = seal(header_bytes, schemas.encode(body), recipients, self.identity)
+        header = msgspec.msgpack.decode(envelope.header, type=schemas.Header)  # as signed
         await self.js.publish(
             s.submit(self.agency),
             schemas.encode_envelope(envelope),

@@ -13,11 +13,13 @@ checks the unwrapped key against it before decrypting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -26,8 +28,16 @@ import schemas
 from broker import subjects as s
 from broker.stack import DevStack
 from clients.sdk import AgencyClient
-from keys.envelope import header_hash, open_envelope, signed_message
-from keys.errors import CryptoError
+from keys.envelope import (
+    add_stanzas,
+    for_recipient,
+    header_hash,
+    key_commitment,
+    open_envelope,
+    signed_message,
+    unwrap_content_key,
+)
+from keys.errors import CryptoError, UnknownRecipient
 from keys.identity import Identity, Recipient
 from schemas import Category, Level, examples
 from schemas.envelope import ENVELOPE_VERSION
@@ -99,8 +109,10 @@ def _craft(
     rng: random.Random,
 ) -> tuple[schemas.Envelope, bytes, bytes]:
     """The malicious sender's envelope: A's stanza wraps k1, B's wraps k2, one
-    ciphertext valid under both, signed once."""
+    ciphertext valid under both, signed once. The header commits to k1 (it can commit
+    to one key only; committing to none is refused at decoding)."""
     k1, k2 = rng.randbytes(32), rng.randbytes(32)
+    header = msgspec.structs.replace(header, key_commitment=key_commitment(k1))
     header_bytes = schemas.encode(header)
     hh = header_hash(header_bytes)
     ct = colliding_ciphertext(k1, k2, hh, body, rng)
@@ -136,10 +148,8 @@ def test_one_envelope_never_opens_to_two_plaintexts(seed: int) -> None:
 
     opened = {}
     for ident in (alice, bob):
-        try:
+        with contextlib.suppress(CryptoError):
             opened[ident.agency] = open_envelope(env, ident, sender.signing_public, now=NOW)
-        except CryptoError:
-            pass
     # Only the recipient whose key the signed header commits to opens it; on a
     # non-committing envelope both open, to different plaintexts.
     assert sorted(opened) == ["KH-AHTJP"]
@@ -181,14 +191,57 @@ async def test_malicious_sender_split_view_through_the_broker(
         assert len(msgs) == 1, f"no delivery for {client.agency}"
         delivered = schemas.decode_envelope(msgs[0].data)
         assert delivered.ciphertext == env.ciphertext  # one signed message for both
-        try:
+        with contextlib.suppress(CryptoError):
             plaintexts[client.agency] = open_envelope(delivered, client.identity, signer,
                                                       now=client.clock())
-        except CryptoError:
-            pass
         await msgs[0].ack()
     assert sorted(plaintexts) == ["KH-AHTJP"]  # both would open, to different plaintexts
     # The SDK reports it as the one opaque cryptographic failure.
     rejection = mm.open_delivery(schemas.encode_envelope(env))
     assert rejection is not None and not hasattr(rejection, "body")
     assert "cryptographic verification failed" in rejection.reason
+
+
+async def test_envelope_without_commitment_is_refused_by_the_broker(
+    stack: DevStack, agency  # type: ignore[no-untyped-def]
+) -> None:
+    """A validly signed envelope whose header commits to no key is rejected before
+    routing, with the field named: no recipient could check what it opens."""
+    th: AgencyClient = await agency("TH-AHTD")
+    report = examples.mekong_route_report()
+    draft = th.draft(report, category=Category.ROUTES, level=Level.RESTRICTED,
+                     to=["KH-AHTJP"])
+    now = th.clock()
+    [a] = th.directory.recipients_for("KH-AHTJP", now)
+    key, nonce = os.urandom(32), os.urandom(12)
+    header_bytes = schemas.encode(draft)  # no key_commitment
+    hh = header_hash(header_bytes)
+    ct = nonce + ChaCha20Poly1305(key).encrypt(nonce, schemas.encode(report), hh)
+    env = schemas.Envelope(v=ENVELOPE_VERSION, header=header_bytes,
+                           signature=th.identity.sign(signed_message(hh, ct)),
+                           stanzas=[a.wrap(key, hh)], ciphertext=ct)
+    await th.js.publish(s.submit("TH-AHTD"), schemas.encode_envelope(env),
+                        headers={"Nats-Msg-Id": draft.id})
+    outcome = await th.wait_outcome(draft.id)
+    assert outcome.status == "rejected" and outcome.delivered == []
+    assert "envelope.header.key_commitment" in (outcome.error or "")
+
+
+def test_forward_cannot_rewrap_an_uncommitted_key() -> None:
+    """The forward path (re-wrapping the content key to a third party) refuses a key the
+    header does not commit to, and a holder only ever extracts the committed key."""
+    rng = random.Random(11)
+    sender = Identity.generate("TH-AHTD", now=NOW)
+    alice, bob = Identity.generate("KH-AHTJP", now=NOW), Identity.generate("MM-ATIPD", now=NOW)
+    third = Identity.generate("LA-NCB", now=NOW)
+    body = schemas.encode(examples.mekong_route_report())
+    header = examples.example_header(examples.mekong_route_report(), sender="TH-AHTD",
+                                     recipients=("KH-AHTJP", "MM-ATIPD"))
+    env, k1, k2 = _craft(header, body, sender, alice.recipients()[0], bob.recipients()[0], rng)
+    assert unwrap_content_key(env, alice, sender.signing_public, now=NOW) == k1
+    with pytest.raises(UnknownRecipient):  # bob's stanza holds k2: nothing bob can forward
+        unwrap_content_key(env, bob, sender.signing_public, now=NOW)
+    with pytest.raises(CryptoError):
+        add_stanzas(env, k2, third.recipients())
+    forwarded = add_stanzas(for_recipient(env, "nobody"), k1, third.recipients())
+    assert open_envelope(forwarded, third, sender.signing_public, now=NOW).startswith(body)
