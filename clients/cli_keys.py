@@ -26,7 +26,7 @@ from keys.keyfile import (
     save_identity,
 )
 
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")  # one NATS subject token
+_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")  # one NATS subject token
 
 app = typer.Typer(help="keys commands", no_args_is_help=True)
 

@@ -51,7 +51,7 @@ __all__ = [
     "SignedRevocations",
 ]
 
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -23,8 +23,8 @@ from schemas.restrictions import LangTag, PartyName, Restrictions
 SCHEMA_VERSION = "1.0"
 
 MessageId = Annotated[str, msgspec.Meta(pattern=MESSAGE_ID_PATTERN)]
-KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}$")]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}\Z")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
 KeyCommitment = Annotated[
     bytes,
     msgspec.Meta(
@@ -47,9 +47,9 @@ class Topics(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
 
     route_countries: list[CountryCode] = []
     nationalities: list[CountryCode] = []
-    document_types: list[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}$")]] = []
+    document_types: list[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}\Z")]] = []
     transport_modes: list[
-        Annotated[str, msgspec.Meta(pattern=r"^(land|sea|air|rail|foot|mixed)$")]
+        Annotated[str, msgspec.Meta(pattern=r"^(land|sea|air|rail|foot|mixed)\Z")]
     ] = []
 
 

@@ -31,8 +31,8 @@ import msgspec
 from schemas.codes import TLP, Purpose
 
 # A registry name: ISO 3166-1 alpha-2 country, agency id or group id.
-PartyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
-LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+PartyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")]
+LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")]
 
 
 class Condition(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
