@@ -90,7 +90,7 @@ def commit_header(header_bytes: bytes, content_key: bytes) -> bytes:
 
 def _commitment(header_bytes: bytes) -> bytes:
     try:
-        return read_key_commitment(header_bytes)
+        return read_key_commitment(header_bytes, unambiguous=True)
     except SchemaError:
         raise CryptoError() from None
 

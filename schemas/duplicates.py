@@ -24,42 +24,47 @@ _maps = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
 _arrays = msgspec.msgpack.Decoder(list[msgspec.Raw])
 
 
-def _map_len(data: bytes) -> int | None:
-    """Pair count from a msgpack map header, None when `data` is not a map."""
+_MAPS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+_CONTAINERS = _MAPS | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+
+
+def _map_len(data: bytes | memoryview) -> int:
+    """Pair count from a msgpack map header (`data` starts with one)."""
     first = data[0]
-    if 0x80 <= first <= 0x8F:
+    if first <= 0x8F:
         return first & 0x0F
     if first == 0xDE:
         return int.from_bytes(data[1:3], "big")
-    if first == 0xDF:
-        return int.from_bytes(data[1:5], "big")
-    return None
-
-
-def _is_array(first: int) -> bool:
-    return 0x90 <= first <= 0x9F or first in (0xDC, 0xDD)
+    return int.from_bytes(data[1:5], "big")
 
 
 def msgpack_duplicates(data: bytes, root: str) -> list[FieldError]:
     """A `duplicate-key` error for every map in `data` that repeats a key. `data` must
     already have decoded once (callers check structure first); bytes that do not decode
-    here are reported as a `msgpack` error rather than ignored."""
+    here are reported as a `msgpack` error rather than ignored. Scalars are never
+    copied or decoded twice: only maps and arrays are walked."""
     errors: list[FieldError] = []
-    todo: list[tuple[str, bytes]] = [(root, data)]
+    # (path parts, raw bytes of a map or array); paths are joined only for an error.
+    todo: list[tuple[tuple[str, ...], memoryview]] = []
+    whole = memoryview(data)
+    if whole and whole[0] in _CONTAINERS:
+        todo.append(((root,), whole))
     try:
         while todo:
             path, raw = todo.pop()
-            if not raw:
-                continue
-            pairs = _map_len(raw)
-            if pairs is not None:
+            if raw[0] in _MAPS:
                 decoded = _maps.decode(raw)
-                if len(decoded) != pairs:
-                    errors.append(_error(path, _repeated_keys(raw)))
-                todo.extend((f"{path}.{k}", bytes(v)) for k, v in decoded.items())
-            elif _is_array(raw[0]):
-                todo.extend((f"{path}[{i}]", bytes(v))
-                            for i, v in enumerate(_arrays.decode(raw)))
+                if len(decoded) != _map_len(raw):
+                    errors.append(_error("".join(path), _repeated_keys(bytes(raw))))
+                for k, v in decoded.items():
+                    view = memoryview(v)
+                    if view and view[0] in _CONTAINERS:
+                        todo.append(((*path, f".{k}"), view))
+            else:
+                for i, v in enumerate(_arrays.decode(raw)):
+                    view = memoryview(v)
+                    if view and view[0] in _CONTAINERS:
+                        todo.append(((*path, f"[{i}]"), view))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return [FieldError(root, "msgpack", f"not valid msgpack: {exc}")]
     return errors
@@ -69,7 +74,6 @@ def _repeated_keys(raw: bytes) -> list[str]:
     """Which keys of one map repeat (only on the refusal path, for the message): the map
     re-read as an array of alternating keys and values, by rewriting its header."""
     pairs = _map_len(raw)
-    assert pairs is not None
     start = 1 if raw[0] <= 0x8F else (3 if raw[0] == 0xDE else 5)
     items = _arrays.decode(b"\xdd" + (2 * pairs).to_bytes(4, "big") + raw[start:])
     seen: dict[Any, int] = {}

@@ -43,17 +43,20 @@ _decoder = msgspec.msgpack.Decoder(Envelope)
 _committed = msgspec.msgpack.Decoder(_Committed)
 
 
-def read_key_commitment(header: bytes) -> bytes:
+def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
     """The content-key commitment a sealed header carries. SchemaError when the header
-    is not a map, repeats a key, or lacks a 32-byte `key_commitment`: a sealed message
-    without one could open to different plaintexts for different recipients."""
+    is not a map or lacks a 32-byte `key_commitment`: a sealed message without one
+    could open to different plaintexts for different recipients. With `unambiguous`,
+    also when any map in the header repeats a key (decode_envelope leaves that to
+    `schemas.decode_header`, which every reader of a header calls next; the opening
+    code, which trusts no caller to have done so, asks for it)."""
     path = f"envelope.header.{KEY_COMMITMENT_FIELD}"
     try:
         found = _committed.decode(header).key_commitment
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise SchemaError.single("envelope.header", "msgpack",
                                  f"the header is not a msgpack map: {exc}") from None
-    dups = msgpack_duplicates(header, "envelope.header")
+    dups = msgpack_duplicates(header, "envelope.header") if unambiguous else []
     if dups:
         raise SchemaError(dups)
     if found is None or len(found) != KEY_COMMITMENT_SIZE:

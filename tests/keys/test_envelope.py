@@ -318,3 +318,25 @@ def test_uncommitted_envelope_never_opens(alice: Identity, sender: Identity) -> 
         assert "envelope.header.key_commitment" in str(exc.value)
         with pytest.raises(CryptoError):
             open_envelope(env, alice, sender.signing_public, now=NOW)
+
+
+def test_repeated_commitment_never_opens(alice: Identity, sender: Identity) -> None:
+    """Two `key_commitment` entries (first-wins and last-wins readers would check
+    different keys): refused by open_envelope itself, not only by header decoding."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    key, nonce = b"K" * 32, os.urandom(12)
+    committed = commit_header(HEADER, key)
+    assert committed[0] == 0x84  # fixmap: the three fields of HEADER and the commitment
+    extra = msgspec.msgpack.encode("key_commitment") + msgspec.msgpack.encode(
+        key_commitment(b"L" * 32))
+    header = b"\x85" + extra + committed[1:]
+    hh = header_hash(header)
+    ct = nonce + ChaCha20Poly1305(key).encrypt(nonce, BODY, hh)
+    env = Envelope(v=ENVELOPE_VERSION, header=header,
+                   signature=sender.sign(signed_message(hh, ct)),
+                   stanzas=[r.wrap(key, hh) for r in alice.recipients()], ciphertext=ct)
+    with pytest.raises(CryptoError):
+        open_envelope(env, alice, sender.signing_public, now=NOW)
