@@ -53,9 +53,12 @@ def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
     path = f"envelope.header.{KEY_COMMITMENT_FIELD}"
     try:
         found = _committed.decode(header).key_commitment
+    except msgspec.ValidationError as exc:  # not a map, or the field is not bytes
+        raise SchemaError.single(path, "key-commitment", f"no readable commitment: {exc}"
+                                 ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise SchemaError.single("envelope.header", "msgpack",
-                                 f"the header is not a msgpack map: {exc}") from None
+                                 f"the header is not valid msgpack: {exc}") from None
     dups = msgpack_duplicates(header, "envelope.header") if unambiguous else []
     if dups:
         raise SchemaError(dups)
