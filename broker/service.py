@@ -411,7 +411,7 @@ def _peek_message_id(data: bytes) -> str | None:
         with contextlib.suppress(Exception):
             data = decode_forward(data).notice
     try:
-        env = schemas.decode_envelope(data)
+        env = msgspec.msgpack.decode(data, type=schemas.Envelope)  # no checks: only the id
         raw = msgspec.msgpack.decode(env.header)
     except Exception:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-AGENCY_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+AGENCY_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
 
 SUBMIT_STREAM = "SUBMIT"
 DELIVER_STREAM = "DELIVER"

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 import schemas
 from clients import bench, cli_audit, cli_interop, cli_keys, cli_life, cli_policy, cli_schema
 from clients.logs import configure
+from clients.render import plain
 
 if TYPE_CHECKING:
     from broker.config import BrokerSettings
@@ -43,9 +44,7 @@ AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
 
 
 def fail(message: str) -> typer.Exit:
-    # Escaped: messages carry rule names in brackets ("[restriction.unresolved]") and
-    # values the user typed, which rich would otherwise read as markup and drop.
-    err.print(f"[red]error:[/] {escape(message)}")
+    err.print(Text.assemble(("error:", "red"), " ", plain(message)))  # may quote input
     return typer.Exit(1)
 
 
@@ -324,7 +323,7 @@ def inbox(
     from clients.cli_life import store_path
     from clients.connection import load_connection
     from clients.lifecycle import Holder
-    from clients.render import message_panel
+    from clients.render import message_panel, rejection_line
 
     configure(level="WARNING")
 
@@ -362,7 +361,7 @@ def inbox(
                 console.print(Text(f"not acknowledged: your urgent message {r.id} by "
                                    f"{o.recipient} ({o.reason})", style="bold red"))
         for rej in result.rejected:
-            console.print(f"[red]rejected[/] {rej.message_id or '?'}: {rej.reason}")
+            console.print(rejection_line(rej.message_id, rej.reason))
 
     try:
         asyncio.run(run())

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import msgspec
 import typer
@@ -36,12 +36,8 @@ from keys.keyfile import (
 )
 from keys.records import DirectoryEntry
 
-if TYPE_CHECKING:
-
-    pass
-
 _T = TypeVar("_T")
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")  # one NATS subject token
+_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")  # one NATS subject token
 
 app = typer.Typer(help="keys commands", no_args_is_help=True)
 

@@ -1,10 +1,17 @@
 """How messages, outcomes and refusals look to a person (rich renderables).
 
 Restrictions are shown above the content, in a box of their own: a liaison officer
-must read the originator's conditions before the intelligence (Article 10(2))."""
+must read the originator's conditions before the intelligence (Article 10(2)).
+
+Everything that came from another agency (content, conditions, reasons quoting it) is
+printed as `plain` Text, never as a str: rich would read a str as console markup, so a
+sender could draw fake banners, hide text, plant terminal hyperlinks or crash the
+command with an unbalanced tag. Control characters (terminal escapes) and bidirectional
+overrides are shown as visible escapes for the same reason."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import msgspec
@@ -14,6 +21,19 @@ from rich.table import Table
 from rich.text import Text
 
 import schemas
+
+# C0 controls but newline and tab, DEL, C1 controls (8-bit CSI/OSC), and the bidi
+# embedding/override/isolate marks that reorder what a terminal shows.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Untrusted text for the terminal: never markup, never an escape sequence."""
+    return Text(_UNSAFE.sub(_escape, text), style=style)
 
 
 def restriction_lines(r: schemas.Restrictions) -> list[str]:
@@ -67,15 +87,15 @@ def message_panel(header: schemas.Header, body: schemas.Body, *, compact: bool =
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style="bold")
     meta.add_column()
-    meta.add_row("id", header.id)
-    meta.add_row("from", header.sender)
-    meta.add_row("kind", str(header.kind))
-    meta.add_row("category", f"Art. 10(1)({header.category})")
-    meta.add_row("level", str(header.level))
-    meta.add_row("urgency", str(header.urgency))
-    meta.add_row("created", f"{header.created_at:%Y-%m-%d %H:%M:%S} UTC")
+    meta.add_row("id", plain(header.id))
+    meta.add_row("from", plain(header.sender))
+    meta.add_row("kind", plain(str(header.kind)))
+    meta.add_row("category", plain(f"Art. 10(1)({header.category})"))
+    meta.add_row("level", plain(str(header.level)))
+    meta.add_row("urgency", plain(str(header.urgency)))
+    meta.add_row("created", plain(f"{header.created_at:%Y-%m-%d %H:%M:%S} UTC"))
     restrictions = Panel(
-        Text("\n".join(restriction_lines(header.restrictions)), style="bold yellow"),
+        plain("\n".join(restriction_lines(header.restrictions)), style="bold yellow"),
         title="ORIGINATOR'S RESTRICTIONS (Art. 10(2))",
         border_style="red",
     )
@@ -84,8 +104,8 @@ def message_panel(header: schemas.Header, body: schemas.Body, *, compact: bool =
         if compact
         else msgspec.json.format(msgspec.json.encode(body), indent=2).decode()
     )
-    parts: list[RenderableType] = [restrictions, meta, Panel(content, title="content")]
-    return Panel(Group(*parts), title=f"message {header.id[:10]}…", border_style="cyan")
+    parts: list[RenderableType] = [restrictions, meta, Panel(plain(content), title="content")]
+    return Panel(Group(*parts), title=plain(f"message {header.id[:10]}…"), border_style="cyan")
 
 
 def refusals_table(refused: Sequence[schemas.Refusal], title: str = "refused") -> Table:
@@ -94,5 +114,10 @@ def refusals_table(refused: Sequence[schemas.Refusal], title: str = "refused") -
     table.add_column("rule", style="magenta")
     table.add_column("reason")
     for r in refused:
-        table.add_row(r.recipient, r.rule, r.reason)
+        table.add_row(plain(r.recipient), plain(r.rule), plain(r.reason))
     return table
+
+
+def rejection_line(message_id: str | None, reason: str) -> Text:
+    """A delivery the SDK refused; the reason may quote what the sender wrote."""
+    return Text.assemble(("rejected", "red"), " ", plain(f"{message_id or '?'}: {reason}"))

@@ -266,6 +266,7 @@ class AgencyClient:
             recipients.extend(self.directory.recipients_for(agency, now))
         header_bytes = schemas.encode(header)
         envelope = seal(header_bytes, schemas.encode(body), recipients, self.identity)
+        header = msgspec.msgpack.decode(envelope.header, type=schemas.Header)  # as signed
         data = schemas.encode_envelope(envelope)
         await self.js.publish(s.submit(self.agency), data, headers={"Nats-Msg-Id": header.id})
         sent = Sent(header, list(header.recipients), refused, submitted=True)

@@ -59,7 +59,7 @@ __all__ = [
     "verify_registry",
 ]
 
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

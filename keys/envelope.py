@@ -1,5 +1,7 @@
 """Seal and open envelopes (see tests/vectors/README.md for the byte-level construction).
 
+    commitment  = SHA-256("orcon/v1/key-commitment\\0" || content_key)
+    header      = the sender's header map with `key_commitment` = commitment
     header_hash = SHA-256("orcon/v1/header\\0" || header_bytes)
     ciphertext  = nonce(12) || ChaCha20-Poly1305(content_key, nonce, body, ad=header_hash)
     signature   = Ed25519(sender, "orcon/v1/signature\\0" || header_hash || SHA-256(ciphertext))
@@ -9,11 +11,21 @@ The signature deliberately leaves the stanzas out: the broker drops the stanzas 
 recipients the policy refuses, and each recipient gets only its own. Stanzas are bound to
 the message and the recipient by the HPKE `info` instead, and the body to the header by
 the AEAD's associated data.
+
+ChaCha20-Poly1305 is not key-committing: a sender can make one ciphertext authenticate
+under two keys (Poly1305 is linear in the ciphertext), wrap one key per recipient, and
+so show two recipients two plaintexts behind one signature and one audit record. The
+signed header therefore carries a commitment to the content key, and a recipient checks
+the key it unwraps against it BEFORE decrypting (so no decryption, and no timing of
+one, ever happens under an uncommitted key). The commitment is a hash of a uniformly
+random 256-bit key, so it reveals nothing about the key; SHA-256's collision resistance
+makes it binding.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -31,11 +43,60 @@ from keys.errors import (
     UnsupportedSuite,
 )
 from keys.identity import FILE_KEY_SIZE, Identity, Recipient, _utc
-from schemas.envelope import ENVELOPE_VERSION, Envelope
+from schemas.envelope import (
+    ENVELOPE_VERSION,
+    KEY_COMMITMENT_FIELD,
+    Envelope,
+    read_key_commitment,
+)
+from schemas.errors import SchemaError
 
 HEADER_LABEL = b"orcon/v1/header\x00"
 SIGNATURE_LABEL = b"orcon/v1/signature\x00"
+COMMITMENT_LABEL = b"orcon/v1/key-commitment\x00"
 NONCE_SIZE = 12
+
+_header_map = msgspec.msgpack.Decoder(dict[str, msgspec.Raw])
+_encode = msgspec.msgpack.encode
+
+
+def key_commitment(content_key: bytes) -> bytes:
+    """The 32-byte commitment to a content key that a sealed header carries."""
+    return hashlib.sha256(COMMITMENT_LABEL + content_key).digest()
+
+
+def commit_header(header_bytes: bytes, content_key: bytes) -> bytes:
+    """The header map with `key_commitment` set to the commitment to `content_key`,
+    as its last entry. The sender's values keep their exact bytes and the map keeps its
+    length-prefix width where the count fits, so for a header encoded from
+    `schemas.Header` (where the field is declared last) the result equals encoding the
+    Header with the field set. A commitment already present is replaced."""
+    try:
+        fields = _header_map.decode(header_bytes)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise ValueError("the header must be a msgpack map (an encoded schemas.Header)") from None
+    fields.pop(KEY_COMMITMENT_FIELD, None)
+    pairs, first = len(fields) + 1, header_bytes[0]
+    if first <= 0x8F and pairs <= 15:
+        prefix = bytes([0x80 | pairs])
+    elif first != 0xDF and pairs <= 0xFFFF:
+        prefix = b"\xde" + pairs.to_bytes(2, "big")
+    else:
+        prefix = b"\xdf" + pairs.to_bytes(4, "big")
+    entries = b"".join(_encode(k) + bytes(v) for k, v in fields.items())
+    tail = _encode(KEY_COMMITMENT_FIELD) + _encode(key_commitment(content_key))
+    return prefix + entries + tail
+
+
+def _commitment(header_bytes: bytes) -> bytes:
+    try:
+        return read_key_commitment(header_bytes, unambiguous=True)
+    except SchemaError:
+        raise CryptoError() from None
+
+
+def _committed(content_key: bytes, commitment: bytes) -> bool:
+    return hmac.compare_digest(key_commitment(content_key), commitment)
 
 
 def header_hash(header_bytes: bytes) -> bytes:
@@ -57,13 +118,17 @@ def seal(
     *,
     rand: Callable[[int], bytes] = os.urandom,
 ) -> Envelope:
-    """Encrypt the body to every recipient key and sign. `rand` supplies the content key
-    (32 bytes, drawn first) and the nonce (12 bytes, drawn second)."""
+    """Encrypt the body to every recipient key and sign. `header_bytes` is the sender's
+    header map without the commitment: seal draws the content key and adds it
+    (`commit_header`), so the envelope's `header` is what is signed, not `header_bytes`.
+    `rand` supplies the content key (32 bytes, drawn first) and the nonce (12 bytes,
+    drawn second)."""
     if not recipients:
         raise UnknownRecipient("no recipients to seal to")
     content_key, nonce = rand(FILE_KEY_SIZE), rand(NONCE_SIZE)
     if len(content_key) != FILE_KEY_SIZE or len(nonce) != NONCE_SIZE:
         raise ValueError("rand returned the wrong number of bytes")
+    header_bytes = commit_header(header_bytes, content_key)
     hh = header_hash(header_bytes)
     ciphertext = nonce + ChaCha20Poly1305(content_key).encrypt(nonce, body_bytes, hh)
     return Envelope(
@@ -94,9 +159,10 @@ def open_envelope(
     *,
     now: datetime | None = None,
 ) -> bytes:
-    """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`, and
-    decrypt the body."""
+    """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`,
+    check the key against the header's commitment, and decrypt the body."""
     verify(envelope, signer_public)
+    commitment = _commitment(envelope.header)
     now = _utc(now)
     ours = [s for s in envelope.stanzas if s.recipient == identity.agency]
     held = [(s, k) for s in ours if (k := identity.kem_key(s.key_id)) is not None]
@@ -111,6 +177,8 @@ def open_envelope(
             content_key = identity.unwrap(stanza, hh)
         except CryptoError:
             continue  # another stanza for another of our keys may still open
+        if not _committed(content_key, commitment):
+            continue  # never decrypt under a key the signed header does not commit to
         return _decrypt_body(content_key, envelope.ciphertext, hh)
     raise CryptoError()
 
@@ -195,10 +263,12 @@ def unwrap_content_key(
     now: datetime | None = None,
 ) -> bytes:
     """The content key of an envelope addressed to `identity`, after verifying the
-    sender's signature and that the key opens the body. For forwarding: the holder
-    re-wraps this key to a third party instead of re-encrypting, so the originator's
-    signature over the ciphertext stays valid. Never log or store the result."""
+    sender's signature, the header's commitment to it, and that it opens the body. For
+    forwarding: the holder re-wraps this key to a third party instead of re-encrypting,
+    so the originator's signature over the ciphertext stays valid. Never log or store
+    the result."""
     verify(envelope, signer_public)
+    commitment = _commitment(envelope.header)
     now = _utc(now)
     hh = header_hash(envelope.header)
     for stanza in envelope.stanzas:
@@ -207,6 +277,8 @@ def unwrap_content_key(
             continue
         try:
             content_key = identity.unwrap(stanza, hh)
+            if not _committed(content_key, commitment):
+                continue
             _decrypt_body(content_key, envelope.ciphertext, hh)
         except CryptoError:
             continue
@@ -219,7 +291,11 @@ def add_stanzas(
 ) -> Envelope:
     """The same envelope (header, signature, ciphertext unchanged) with the content key
     also wrapped to `recipients`. The HPKE info binds each stanza to this header and
-    that recipient, so the stanza cannot be reused for another message or agency."""
+    that recipient, so the stanza cannot be reused for another message or agency. A key
+    the header does not commit to is refused: it would only hand the third party a
+    stanza it must reject."""
+    if not _committed(content_key, _commitment(envelope.header)):
+        raise CryptoError()
     hh = header_hash(envelope.header)
     return msgspec.structs.replace(
         envelope, stanzas=[*envelope.stanzas, *(r.wrap(content_key, hh) for r in recipients)]

@@ -20,14 +20,14 @@ import msgspec
 from policies.countries import ISO_COUNTRIES
 from schemas.codes import Category, Level, Purpose, Urgency
 
-NAME_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
+NAME_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}\Z"
 _NAME_RE = re.compile(NAME_PATTERN)
 # "ALL" is the audience keyword for every agency; it can never be a registry name.
 RESERVED_NAMES = frozenset({"ALL"})
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-Kind = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+Kind = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
 
 
 class AgencyType(enum.StrEnum):

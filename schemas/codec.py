@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from schemas.bodies import Body
+from schemas.duplicates import json_duplicates, msgpack_duplicates
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Header
 from schemas.validate import (
@@ -122,11 +123,16 @@ def _finish_header(header: Header) -> Header:
 
 
 def decode_header(data: bytes) -> Header:
-    """Header from msgpack bytes: structure, version, then semantic rules."""
+    """Header from msgpack bytes: structure, no repeated key (the bytes are what is
+    signed, and a repeated key reads differently to a first-wins decoder), version,
+    then semantic rules."""
     try:
         header = _header_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _all_structural(exc, data, Header, "header", "msgpack") from None
+    dups = msgpack_duplicates(data, "header")
+    if dups:
+        raise SchemaError(dups)
     return _finish_header(header)
 
 
@@ -167,6 +173,9 @@ def decode_header_json(data: bytes) -> Header:
         header = _header_json_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _all_structural(exc, data, Header, "header", "json") from None
+    dups = json_duplicates(data, "header")
+    if dups:
+        raise SchemaError(dups)
     return _finish_header(header)
 
 
@@ -188,7 +197,7 @@ def validate_json(data: bytes) -> list[FieldError]:
         return [FieldError("$", "json", f"not valid JSON: {exc}")]
     if not isinstance(raw, dict):
         return [FieldError("$", "type", "expected a JSON object")]
-    errs: list[FieldError] = []
+    errs: list[FieldError] = json_duplicates(data, "$")
     header: Header | None = None
     if "header" in raw or "body" in raw:
         extra = sorted(set(raw) - {"header", "body"})

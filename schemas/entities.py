@@ -43,18 +43,18 @@ LangTag = Annotated[
 ]
 
 # Short identifiers and labels; long free text goes in a Narrative with a language.
-Ref = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Ref = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}\Z")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 # ICAO 9303: P passport, I/A/C identity cards (TD1/TD2), V visa; the second character is
 # at the issuer's discretion ("PD" diplomatic, "PS" service, "AC" crew member certificate).
-DocTypeCode = Annotated[str, msgspec.Meta(pattern=r"^[ACIPV][A-Z]?$")]
-DocNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9<-]{1,20}$")]
-ImoNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}$")]  # check digit: semantic
-Mmsi = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}$")]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$")]  # E.164
-CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]  # ISO 4217
+DocTypeCode = Annotated[str, msgspec.Meta(pattern=r"^[ACIPV][A-Z]?\Z")]
+DocNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9<-]{1,20}\Z")]
+ImoNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}\Z")]  # check digit: semantic
+Mmsi = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}\Z")]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}\Z")]  # E.164
+CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]  # ISO 4217
 Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
@@ -164,12 +164,12 @@ class Route(_Part, frozen=True):
 
 class Vehicle(_Part, frozen=True, tag="vehicle", tag_field="type"):
     ref: Ref
-    registration: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9 -]{1,15}$")] | None = None
+    registration: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9 -]{1,15}\Z")] | None = None
     registration_country: CountryCode | None = None
     make: Name | None = None
     model: Name | None = None
     colour: Name | None = None
-    vin: Annotated[str, msgspec.Meta(pattern=r"^[A-HJ-NPR-Z0-9]{17}$")] | None = None
+    vin: Annotated[str, msgspec.Meta(pattern=r"^[A-HJ-NPR-Z0-9]{17}\Z")] | None = None
     operator: Name | None = None
 
 
@@ -182,7 +182,7 @@ class Vessel(_Part, frozen=True, tag="vessel", tag_field="type"):
     stateless: bool = False
     imo: ImoNumber | None = None
     mmsi: Mmsi | None = None
-    call_sign: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{3,10}$")] | None = None
+    call_sign: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{3,10}\Z")] | None = None
     vessel_type: VesselType | None = None
     length_m: Annotated[float, msgspec.Meta(gt=0, le=500)] | None = None
     home_port: Place | None = None
@@ -191,11 +191,11 @@ class Vessel(_Part, frozen=True, tag="vessel", tag_field="type"):
 
 class Aircraft(_Part, frozen=True, tag="aircraft", tag_field="type"):
     ref: Ref
-    registration: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9-]{2,10}$")] | None = None
+    registration: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9-]{2,10}\Z")] | None = None
     registration_country: CountryCode | None = None
     operator: Name | None = None
     flight_number: (
-        Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?$")] | None
+        Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?\Z")] | None
     ) = None
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
+from schemas.duplicates import msgpack_duplicates
 from schemas.errors import SchemaError
 
 ENVELOPE_VERSION = 1
+KEY_COMMITMENT_FIELD = "key_commitment"  # schemas.header.Header.key_commitment
+KEY_COMMITMENT_SIZE = 32
 
 
 class Stanza(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_like=True):
@@ -29,8 +32,42 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_li
     ciphertext: bytes  # nonce || AEAD(body), associated data = header hash
 
 
+class _Committed(msgspec.Struct):
+    """The one header field the envelope layer reads (other fields are ignored here)."""
+
+    key_commitment: bytes | None = None
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Envelope)
+_committed = msgspec.msgpack.Decoder(_Committed)
+
+
+def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
+    """The content-key commitment a sealed header carries. SchemaError when the header
+    is not a map or lacks a 32-byte `key_commitment`: a sealed message without one
+    could open to different plaintexts for different recipients. With `unambiguous`,
+    also when any map in the header repeats a key (decode_envelope leaves that to
+    `schemas.decode_header`, which every reader of a header calls next; the opening
+    code, which trusts no caller to have done so, asks for it)."""
+    path = f"envelope.header.{KEY_COMMITMENT_FIELD}"
+    try:
+        found = _committed.decode(header).key_commitment
+    except msgspec.ValidationError as exc:  # not a map, or the field is not bytes
+        raise SchemaError.single(path, "key-commitment", f"no readable commitment: {exc}"
+                                 ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError.single("envelope.header", "msgpack",
+                                 f"the header is not valid msgpack: {exc}") from None
+    dups = msgpack_duplicates(header, "envelope.header") if unambiguous else []
+    if dups:
+        raise SchemaError(dups)
+    if found is None or len(found) != KEY_COMMITMENT_SIZE:
+        raise SchemaError.single(
+            path, "key-commitment",
+            f"a sealed header must carry a {KEY_COMMITMENT_SIZE}-byte commitment to its "
+            "content key (set by keys.envelope.seal)")
+    return found
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
@@ -49,4 +86,5 @@ def decode_envelope(data: bytes) -> Envelope:
         raise SchemaError.single(
             "envelope.v", "version", f"envelope version {env.v} is not supported"
         )
+    read_key_commitment(env.header)
     return env

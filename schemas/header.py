@@ -23,8 +23,16 @@ from schemas.restrictions import LangTag, PartyName, Restrictions
 SCHEMA_VERSION = "1.0"
 
 MessageId = Annotated[str, msgspec.Meta(pattern=MESSAGE_ID_PATTERN)]
-KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}$")]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}\Z")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+KeyCommitment = Annotated[
+    bytes,
+    msgspec.Meta(
+        min_length=32,
+        max_length=32,
+        description="SHA-256(\"orcon/v1/key-commitment\\0\" || content key), set when sealing",
+    ),
+]
 
 
 class Evaluation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -39,9 +47,9 @@ class Topics(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
 
     route_countries: list[CountryCode] = []
     nationalities: list[CountryCode] = []
-    document_types: list[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}$")]] = []
+    document_types: list[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}\Z")]] = []
     transport_modes: list[
-        Annotated[str, msgspec.Meta(pattern=r"^(land|sea|air|rail|foot|mixed)$")]
+        Annotated[str, msgspec.Meta(pattern=r"^(land|sea|air|rail|foot|mixed)\Z")]
     ] = []
 
 
@@ -72,3 +80,9 @@ class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
     # forward notice, acknowledgment or purge receipt does, signed so the broker can
     # check and audit it without reading the body.
     act: Act | None = None
+    # Set by `keys.envelope.seal`; recipients check the key they unwrap against it before
+    # decrypting. ChaCha20-Poly1305 alone is not key-committing: without this, a sender
+    # can wrap two keys under which one ciphertext opens to two plaintexts, one per
+    # recipient, behind one signature. None only in an unsealed draft. Declared last:
+    # sealing appends it to the encoded map, and the two encodings then agree.
+    key_commitment: KeyCommitment | None = None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}\Z"
 
 
 def new_message_id(

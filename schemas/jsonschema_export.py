@@ -23,22 +23,32 @@ BASE_ID = "https://orcon.invalid/schemas/"
 COMMITTED = Path(__file__).parent / "jsonschema"
 
 
-def _normalized(node: Any) -> Any:
+def _pattern(regex: str) -> str:
+    """Python patterns end in `\\Z`: Python's `$` also matches before a trailing newline,
+    so "ID\\n" would pass. JSON Schema patterns are ECMA-262, where `\\Z` is not an
+    anchor and `$` (without the m flag) already means the very end."""
+    return regex[:-2] + "$" if regex.endswith("\\Z") else regex
+
+
+def portable(node: Any) -> Any:
     """Descriptions come from docstrings, whose indentation msgspec has rendered
     differently across releases (0.23 dedents, earlier ones did not). Cleaning them
-    here makes the committed files depend on the Structs, not on the msgspec version."""
+    here makes the committed files depend on the Structs, not on the msgspec version.
+    Patterns are rewritten for ECMA-262 (`_pattern`)."""
     if isinstance(node, dict):
         return {
-            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _normalized(v)
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str)
+            else _pattern(v) if k == "pattern" and isinstance(v, str)
+            else portable(v)
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_normalized(v) for v in node]
+        return [portable(v) for v in node]
     return node
 
 
 def _document(tp: Any, name: str, title: str) -> dict[str, Any]:
-    schema = _normalized(msgspec.json.schema(tp))
+    schema = portable(msgspec.json.schema(tp))
     return {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}{SCHEMA_VERSION}/{name}.json",
@@ -60,7 +70,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     (header_ref, body_ref), defs = msgspec.json.schema_components(
         (Header, Body), ref_template="#/$defs/{name}"
     )
-    defs = _normalized(defs)
+    defs = portable(defs)
     message = {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}{SCHEMA_VERSION}/message.json",

@@ -40,12 +40,12 @@ from schemas.codes import TLP, Purpose
 # message naming one that resolves to nothing (policies/names.py), so the description
 # says so to whoever reads the JSON Schema.
 PartyName = Annotated[str, msgspec.Meta(
-    pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$",
+    pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}\Z",
     description="An ISO 3166-1 alpha-2 country code, or an agency or group id of the "
     "federation registry. In a header's restrictions, audience and recipients, a name that "
     "resolves to none of these refuses the message (fail closed: rule "
     "restriction.unresolved, audience.unresolved or recipient.unresolved).")]
-LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")]
 
 
 class Condition(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -20,6 +20,7 @@ import msgspec
 
 from schemas.codes import TLP, Level, Purpose
 from schemas.header import MessageId
+from schemas.jsonschema_export import portable
 from schemas.restrictions import Condition, PartyName, Restrictions
 
 # The orcon extension definition (a fixed id, like every published STIX extension) and
@@ -249,7 +250,7 @@ def extension_schema() -> dict[str, Any]:
     """The JSON Schema of the orcon marking extension, in the shape stix2-validator
     applies to an object carrying the extension (the IEP 2.0 marking's precedent),
     generated from `OrconMarking`."""
-    defs_schema = msgspec.json.schema(OrconMarking)
+    defs_schema = portable(msgspec.json.schema(OrconMarking))
     defs = defs_schema.get("$defs", {})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -11,6 +11,7 @@ from keys.identity import MLKEM768X25519, X25519, Identity
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SUITES = (X25519, MLKEM768X25519)
+EMPTY_HEADER = b"\x80"  # an empty msgpack map: seal adds the key commitment to a header map
 
 
 def flip(data: bytes, bit: int) -> bytes:

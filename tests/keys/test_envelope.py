@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from keyhelpers import NOW, SUITES, flip, sample_bits
 
 from keys.envelope import (
+    commit_header,
     for_recipient,
     header_hash,
+    key_commitment,
     open_envelope,
     seal,
     signed_message,
@@ -20,9 +22,19 @@ from keys.envelope import (
 )
 from keys.errors import CryptoError, KeyExpired, UnknownRecipient, UnsupportedSuite
 from keys.identity import Identity
-from schemas.envelope import ENVELOPE_VERSION, Envelope, decode_envelope, encode_envelope
+from schemas.envelope import (
+    ENVELOPE_VERSION,
+    Envelope,
+    decode_envelope,
+    encode_envelope,
+    read_key_commitment,
+)
 
-HEADER = b"\x85\xa1v\xa31.0\xa2id\xbaTESTHEADER0000000000000000\xa6sender\xa5IT-SC"
+# The envelope layer reads one header field (the key commitment it adds); any map will do.
+HEADER = msgspec.msgpack.encode({"v": "1.0", "id": "TESTHEADER0000000000000000",
+                                 "sender": "IT-SC"})
+OTHER_HEADER = msgspec.msgpack.encode({"v": "1.0", "id": "TESTHEADER0000000000000001",
+                                       "sender": "IT-SC"})
 BODY = b"route: Zuwara -> Lampedusa; vessel: wooden boat, 40 persons" * 4
 
 replace = msgspec.structs.replace
@@ -153,7 +165,7 @@ def test_stanza_moved_to_another_message(alice: Identity, sender: Identity) -> N
     # Both messages share content key and nonce, so only the HPKE info (header hash)
     # stops the stanza of one from opening the other.
     m1 = seal(HEADER, BODY, alice.recipients(), sender, rand=fixed_rand())
-    m2 = seal(HEADER + b"x", BODY, alice.recipients(), sender, rand=fixed_rand())
+    m2 = seal(OTHER_HEADER, BODY, alice.recipients(), sender, rand=fixed_rand())
     assert open_envelope(m2, alice, sender.signing_public, now=NOW) == BODY
     moved = replace(m2, stanzas=m1.stanzas)
     with pytest.raises(CryptoError):
@@ -210,7 +222,7 @@ def test_seal_injected_randomness_is_deterministic_except_stanzas(
     assert a.ciphertext[:12] == b"N" * 12
     assert a.stanzas[0].enc != b.stanzas[0].enc  # fresh HPKE ephemeral key
     assert sender.signing_public.verify(a.signature, signed_message(
-        header_hash(HEADER), a.ciphertext)) is None
+        header_hash(a.header), a.ciphertext)) is None
 
 
 def test_seal_needs_recipients(sender: Identity) -> None:
@@ -233,7 +245,8 @@ _SENDER = Identity.generate("SENDER", now=NOW)
 @settings(max_examples=25, deadline=None)
 @given(
     body=st.binary(max_size=4096),
-    header=st.binary(min_size=1, max_size=512),
+    header=st.dictionaries(st.text(max_size=12), st.binary(max_size=64), max_size=8).map(
+        msgspec.msgpack.encode),
     suite=st.sampled_from(SUITES),
     n=st.integers(min_value=1, max_value=6),
     which=st.integers(min_value=0, max_value=5),
@@ -245,3 +258,85 @@ def test_round_trip_property(body: bytes, header: bytes, suite: str, n: int, whi
     reader = idents[which % n]
     delivery = decode_envelope(encode_envelope(for_recipient(env, reader.agency)))
     assert open_envelope(delivery, reader, _SENDER.signing_public, now=NOW) == body
+
+
+# ---- key commitment ------------------------------------------------------------------
+
+
+def test_header_commits_to_the_content_key(alice: Identity, sender: Identity) -> None:
+    import hashlib
+
+    env = seal(HEADER, BODY, alice.recipients(), sender, rand=fixed_rand())
+    expected = hashlib.sha256(b"orcon/v1/key-commitment\x00" + b"K" * 32).digest()
+    assert key_commitment(b"K" * 32) == expected
+    assert read_key_commitment(env.header) == expected
+    # The sender's fields are kept as they were; the commitment is one more entry.
+    assert msgspec.msgpack.decode(env.header) == {**msgspec.msgpack.decode(HEADER),
+                                                  "key_commitment": expected}
+
+
+def test_committed_header_equals_the_typed_encoding() -> None:
+    import schemas
+    from schemas import examples
+
+    header = examples.example_header(examples.mekong_route_report())
+    committed = commit_header(schemas.encode(header), b"K" * 32)
+    typed = schemas.encode(replace(header, key_commitment=key_commitment(b"K" * 32)))
+    assert committed == typed
+    assert schemas.decode_header(committed).key_commitment == key_commitment(b"K" * 32)
+    # Re-sealing a committed header replaces the commitment, never repeats the key.
+    again = commit_header(committed, b"L" * 32)
+    assert schemas.decode_header(again).key_commitment == key_commitment(b"L" * 32)
+
+
+def test_seal_needs_a_header_map(alice: Identity, sender: Identity) -> None:
+    for bad in (b"h", b"\x91\x01", b""):
+        with pytest.raises(ValueError):
+            seal(bad, BODY, alice.recipients(), sender)
+
+
+def test_uncommitted_envelope_never_opens(alice: Identity, sender: Identity) -> None:
+    """Hand-sealed without a commitment (or with a wrong-size one): refused at decoding
+    with the field named, and by open_envelope with the opaque error."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    from schemas.errors import SchemaError
+
+    short = msgspec.msgpack.encode({**msgspec.msgpack.decode(HEADER),
+                                    "key_commitment": b"c" * 31})
+    for header in (HEADER, short):
+        key, nonce = b"K" * 32, os.urandom(12)
+        hh = header_hash(header)
+        ct = nonce + ChaCha20Poly1305(key).encrypt(nonce, BODY, hh)
+        env = Envelope(v=ENVELOPE_VERSION, header=header,
+                       signature=sender.sign(signed_message(hh, ct)),
+                       stanzas=[r.wrap(key, hh) for r in alice.recipients()], ciphertext=ct)
+        with pytest.raises(SchemaError) as exc:
+            decode_envelope(encode_envelope(env))
+        assert "envelope.header.key_commitment" in str(exc.value)
+        with pytest.raises(CryptoError):
+            open_envelope(env, alice, sender.signing_public, now=NOW)
+
+
+def test_repeated_commitment_never_opens(alice: Identity, sender: Identity) -> None:
+    """Two `key_commitment` entries (first-wins and last-wins readers would check
+    different keys): refused by open_envelope itself, not only by header decoding."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    key, nonce = b"K" * 32, os.urandom(12)
+    committed = commit_header(HEADER, key)
+    assert committed[0] == 0x84  # fixmap: the three fields of HEADER and the commitment
+    extra = msgspec.msgpack.encode("key_commitment") + msgspec.msgpack.encode(
+        key_commitment(b"L" * 32))
+    header = b"\x85" + extra + committed[1:]
+    hh = header_hash(header)
+    ct = nonce + ChaCha20Poly1305(key).encrypt(nonce, BODY, hh)
+    env = Envelope(v=ENVELOPE_VERSION, header=header,
+                   signature=sender.sign(signed_message(hh, ct)),
+                   stanzas=[r.wrap(key, hh) for r in alice.recipients()], ciphertext=ct)
+    with pytest.raises(CryptoError):
+        open_envelope(env, alice, sender.signing_public, now=NOW)

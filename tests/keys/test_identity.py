@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from keyhelpers import NOW, SUITES
+from keyhelpers import EMPTY_HEADER, NOW, SUITES
 
 from keys.envelope import header_hash, open_envelope, seal
 from keys.errors import DirectoryError, KeyExpired, UnknownRecipient, UnsupportedSuite
@@ -75,14 +75,14 @@ def test_sign_verifies_with_public() -> None:
 def test_rotation_overlap() -> None:
     sender = Identity.generate("LY-NCB", now=NOW)
     ident = Identity.generate("IT-SCO", suites=SUITES, now=NOW)
-    old = seal(b"h", b"old", ident.recipients(), sender)
+    old = seal(EMPTY_HEADER, b"old", ident.recipients(), sender)
     t = NOW + timedelta(days=30)
     ident.rotate(t, timedelta(days=7))
     assert len(ident.kem_keys) == 4
     new_recipients = ident.recipients()
     assert len(new_recipients) == 2
     assert {r.key_id for r in new_recipients}.isdisjoint(k.key_id for k in old.stanzas)
-    new = seal(b"h", b"new", new_recipients, sender)
+    new = seal(EMPTY_HEADER, b"new", new_recipients, sender)
     pub = sender.signing_public
     during = t + timedelta(days=6, hours=23)
     assert open_envelope(old, ident, pub, now=during) == b"old"

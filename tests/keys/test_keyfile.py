@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from keyhelpers import NOW, SUITES
+from keyhelpers import EMPTY_HEADER, NOW, SUITES
 
 from keys import keyfile
 from keys.directory import FederationRoot
@@ -41,7 +41,7 @@ def test_round_trip(saved: tuple[Identity, Path]) -> None:
     assert [(k.key_id, k.created_at, k.not_after) for k in loaded.kem_keys] == [
         (k.key_id, k.created_at, k.not_after) for k in ident.kem_keys]
     sender = Identity.generate("GR-HP", now=NOW)
-    env = seal(b"h", b"body", ident.recipients(), sender)
+    env = seal(EMPTY_HEADER, b"body", ident.recipients(), sender)
     assert open_envelope(env, loaded, sender.signing_public, now=NOW) == b"body"
 
 

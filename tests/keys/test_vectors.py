@@ -15,11 +15,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from keyhelpers import flip
+from msgspec.structs import replace
 
 from keys.envelope import header_hash, open_envelope, seal, signed_message, verify
 from keys.errors import CryptoError, KeysError
 from keys.identity import Identity, KemKey, SigningKey, stanza_info
-from schemas.envelope import decode_envelope
+from schemas.envelope import decode_envelope, read_key_commitment
 from schemas.errors import SchemaError
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -80,6 +81,7 @@ def test_vector_opens(vector: dict[str, Any]) -> None:
                        env.stanzas[0].key_id) == _h(vector, "hpke_info")
     verify(env, signer.signing_public)
     assert recipient.unwrap(env.stanzas[0], header_hash(env.header)) == _h(vector, "content_key")
+    assert read_key_commitment(env.header) == _h(vector, "key_commitment")
     assert open_envelope(env, recipient, signer.signing_public,
                          now=datetime.fromisoformat(vector["created_at"])) == _h(vector, "body")
 
@@ -89,6 +91,12 @@ def test_vector_recomputes_independently(vector: dict[str, Any]) -> None:
     hh = hashlib.sha256(b"orcon/v1/header\x00" + _h(vector, "header")).digest()
     assert hh == _h(vector, "header_hash")
     nonce, key = _h(vector, "nonce"), _h(vector, "content_key")
+    commitment = hashlib.sha256(b"orcon/v1/key-commitment\x00" + key).digest()
+    assert commitment == _h(vector, "key_commitment")
+    unsealed = _h(vector, "header_unsealed")
+    assert 0x80 <= unsealed[0] < 0x8F  # a fixmap: appending one entry bumps its length
+    appended = bytes([unsealed[0] + 1]) + unsealed[1:] + b"\xaekey_commitment\xc4\x20"
+    assert _h(vector, "header") == appended + commitment
     ct = nonce + ChaCha20Poly1305(key).encrypt(nonce, _h(vector, "body"), hh)
     assert ct == _h(vector, "ciphertext")
     msg = b"orcon/v1/signature\x00" + hh + hashlib.sha256(ct).digest()
@@ -108,6 +116,20 @@ def test_vector_wire_bit_flips_never_open(vector: dict[str, Any]) -> None:
             continue
         with pytest.raises((CryptoError, KeysError)):
             open_envelope(bad, recipient, signer.signing_public, now=now)
+
+
+def test_vector_other_key_refused(vector: dict[str, Any]) -> None:
+    """A stanza that validly wraps another key for the same recipient and message (what
+    a sender splitting recipients' views would hand out) is refused."""
+    recipient, signer = _identities(vector)
+    env = decode_envelope(_h(vector, "envelope"))
+    hh = header_hash(env.header)
+    [r] = recipient.recipients()
+    other = replace(env, stanzas=[r.wrap(bytes(32), hh)])
+    assert recipient.unwrap(other.stanzas[0], hh) == bytes(32)  # the HPKE layer accepts it
+    with pytest.raises(CryptoError):
+        open_envelope(other, recipient, signer.signing_public,
+                      now=datetime.fromisoformat(vector["created_at"]))
 
 
 def test_fixtures_rederive_from_seed(vector: dict[str, Any]) -> None:

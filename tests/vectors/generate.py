@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 import msgspec  # noqa: E402
 
-from keys.envelope import header_hash, seal, signed_message  # noqa: E402
+from keys.envelope import header_hash, key_commitment, seal, signed_message  # noqa: E402
 from keys.identity import MLKEM768X25519, X25519, Identity, stanza_info  # noqa: E402
 from schemas.envelope import encode_envelope  # noqa: E402
 
@@ -63,7 +63,8 @@ def fixtures(suite: str) -> tuple[Identity, Identity, Drbg]:
 
 
 def header_bytes() -> bytes:
-    # Any bytes do for the envelope layer; a header-like map keeps the vector realistic.
+    """The sender's header map before sealing; `seal` appends `key_commitment`. Any map
+    does for the envelope layer; a header-like one keeps the vector realistic."""
     return msgspec.msgpack.encode(
         {"v": "1.0", "id": "TESTVECTOR0000000000000000", "kind": "intel_report",
          "sender": "TEST-SENDER", "recipients": ["TEST-RECIPIENT"], "level": "RESTRICTED"}
@@ -76,8 +77,9 @@ BODY = b"TEST VECTOR: route report, not real intelligence. " * 3
 def build(suite: str) -> dict[str, Any]:
     recipient, signer, drbg = fixtures(suite)
     content_key_pos = drbg._offset
-    header = header_bytes()
-    env = seal(header, BODY, recipient.recipients(), signer, rand=drbg)
+    unsealed = header_bytes()
+    env = seal(unsealed, BODY, recipient.recipients(), signer, rand=drbg)
+    header = env.header
     replay = Drbg(seed_for(suite))
     replay(content_key_pos)
     content_key, nonce = replay(32), replay(12)
@@ -103,9 +105,11 @@ def build(suite: str) -> dict[str, Any]:
             "secret_key": sig.secret.hex(),
             "public_key": sig.public.hex(),
         },
+        "header_unsealed": unsealed.hex(),
         "header": header.hex(),
         "body": BODY.hex(),
         "content_key": content_key.hex(),
+        "key_commitment": key_commitment(content_key).hex(),
         "nonce": nonce.hex(),
         "header_hash": hh.hex(),
         "hpke_info": stanza_info(hh, recipient.agency, kem.key_id).hex(),

@@ -1,0 +1,104 @@
+"""Duplicate map keys in signed bytes.
+
+msgpack and JSON both allow a map to repeat a key, and msgspec (like most decoders)
+keeps the last value. In signed bytes that is an ambiguity another implementation may
+resolve the other way (first wins), so two readers of one signature would see two
+headers. Signed documents are therefore refused when any map repeats a key.
+
+msgspec has no hook for key pairs, so each map is decoded twice: as the number of pairs
+its msgpack header announces, and as a dict of raw values. Fewer dict entries than pairs
+means a repeated key. Values are msgspec.Raw slices, walked only where they are maps or
+arrays; the walk is iterative, so nesting cannot exhaust the Python stack.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+
+from schemas.errors import FieldError
+
+_maps = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
+_arrays = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
+
+_MAPS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+_CONTAINERS = _MAPS | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+
+
+def _map_len(data: bytes | memoryview) -> int:
+    """Pair count from a msgpack map header (`data` starts with one)."""
+    first = data[0]
+    if first <= 0x8F:
+        return first & 0x0F
+    if first == 0xDE:
+        return int.from_bytes(data[1:3], "big")
+    return int.from_bytes(data[1:5], "big")
+
+
+def msgpack_duplicates(data: bytes, root: str) -> list[FieldError]:
+    """A `duplicate-key` error for every map in `data` that repeats a key. `data` must
+    already have decoded once (callers check structure first); bytes that do not decode
+    here are reported as a `msgpack` error rather than ignored. Scalars are never
+    copied or decoded twice: only maps and arrays are walked."""
+    errors: list[FieldError] = []
+    # (path parts, raw bytes of a map or array); paths are joined only for an error.
+    todo: list[tuple[tuple[str, ...], memoryview]] = []
+    whole = memoryview(data)
+    if whole and whole[0] in _CONTAINERS:
+        todo.append(((root,), whole))
+    try:
+        while todo:
+            path, raw = todo.pop()
+            if raw[0] in _MAPS:
+                decoded = _maps.decode(raw)
+                if len(decoded) != _map_len(raw):
+                    errors.append(_error("".join(path), _repeated_keys(bytes(raw))))
+                for k, v in decoded.items():
+                    view = memoryview(v)
+                    if view and view[0] in _CONTAINERS:
+                        todo.append(((*path, f".{k}"), view))
+            else:
+                for i, v in enumerate(_arrays.decode(raw)):
+                    view = memoryview(v)
+                    if view and view[0] in _CONTAINERS:
+                        todo.append(((*path, f"[{i}]"), view))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return [FieldError(root, "msgpack", f"not valid msgpack: {exc}")]
+    return errors
+
+
+def _repeated_keys(raw: bytes) -> list[str]:
+    """Which keys of one map repeat (only on the refusal path, for the message): the map
+    re-read as an array of alternating keys and values, by rewriting its header."""
+    pairs = _map_len(raw)
+    start = 1 if raw[0] <= 0x8F else (3 if raw[0] == 0xDE else 5)
+    items = _arrays.decode(b"\xdd" + (2 * pairs).to_bytes(4, "big") + raw[start:])
+    seen: dict[Any, int] = {}
+    for k in (msgspec.msgpack.decode(items[i]) for i in range(0, len(items), 2)):
+        seen[k] = seen.get(k, 0) + 1
+    return sorted(str(k) for k, n in seen.items() if n > 1)
+
+
+def _error(path: str, keys: list[str]) -> FieldError:
+    shown = ", ".join(f"`{k}`" for k in keys)
+    return FieldError(path, "duplicate-key",
+                      f"key {shown} appears more than once; signed maps must not repeat a key")
+
+
+def json_duplicates(data: bytes, root: str) -> list[FieldError]:
+    """The same rule for a JSON document (paths are not tracked below the root)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        repeated.extend(sorted({k for k in keys if keys.count(k) > 1}))
+        return dict(items)
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except (ValueError, RecursionError) as exc:
+        return [FieldError(root, "json", f"not valid JSON: {exc}")]
+    return [_error(root, sorted(set(repeated)))] if repeated else []
