@@ -48,6 +48,8 @@ from policies.federation import Federation, load_federation
 log = structlog.get_logger("orcon.stack")
 
 BROKER_NAME = "orcon-broker"
+# The audit sequencer's own user: the only principal that may append to the audit log.
+SEQUENCER_NAME = "orcon-sequencer"
 LOG_KEY_NAME = "ORCON-LOG"
 
 
@@ -126,7 +128,7 @@ def provision_federation(
     dir_path.write_bytes(directory.dump())
 
     for p in provision.provision(data_dir / "creds", members(fed)):
-        if p.role == "broker":
+        if p.role in ("broker", "sequencer"):
             continue
         key = keydir / f"{p.name}.key"
         creds[p.name] = AgencyCredentials(
@@ -188,6 +190,7 @@ class DevStack(Running):
         ack_wait_s: float = 30.0,
         tls: bool = False,
         max_message_bytes: int | None = None,
+        limits: provision.AccountLimits = provision.DEFAULT_LIMITS,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.federation_path = Path(federation_path)
@@ -204,6 +207,8 @@ class DevStack(Running):
         # `connection.url` with a bare nats.connect; `orcon dev` turns it on.
         self.tls = tls
         self.max_message_bytes = max_message_bytes
+        # Per-agency quotas (connections, subscriptions, payload) on each agency account.
+        self.limits = limits
         self.tls_files: devtls.TlsFiles | None = None
         # One registry per process, shared by its brokers: Prometheus scrapes a process,
         # and counters of several brokers in it add up (broker/health.py serves it).
@@ -234,6 +239,7 @@ class DevStack(Running):
             store_dir=self.data_dir / "nats" / "jetstream",
             principals=principals,
             tls=self.tls_files,
+            limits=self.limits,
         )
         # Started on the event loop's thread (normally the main thread), so the server
         # dies with orcon even on SIGKILL (see EmbeddedNats); it is ready in ~0.1 s.
@@ -243,7 +249,9 @@ class DevStack(Running):
         )
         write_connection(self.data_dir, self.connection)
 
-        setup = await self.broker_connection("setup")
+        # Streams are created by the sequencer's user: the brokers' user may not change
+        # the audit streams once they exist (broker/provision.py).
+        setup = await self.sequencer_connection("setup")
         js = setup.jetstream()
         await streams.ensure_streams(js)
         await streams.ensure_consumers(js, [a.id for a in self.federation.agencies],
@@ -264,7 +272,7 @@ class DevStack(Running):
             await self.add_broker(f"broker-{i + 1}")
         passphrase = self.passphrase()
         log_identity = load_identity(self.data_dir / "keys" / f"{LOG_KEY_NAME}.key", passphrase)
-        nc = await self.broker_connection("audit")
+        nc = await self.sequencer_connection("audit")
         self._broker_ncs.append(nc)
         self.audit = AuditSequencer(
             nc, log_identity, interval=self.head_interval, clock=self.clock
@@ -287,8 +295,16 @@ class DevStack(Running):
         return f"{scheme}://{self.server.host}:{self.server.port}"
 
     async def broker_connection(self, label: str) -> NATS:
+        """A connection in the services account with the brokers' credentials."""
+        return await self._services_connection(BROKER_NAME, label)
+
+    async def sequencer_connection(self, label: str) -> NATS:
+        """A connection with the audit sequencer's credentials (appends to the log)."""
+        return await self._services_connection(SEQUENCER_NAME, label)
+
+    async def _services_connection(self, user: str, label: str) -> NATS:
         assert self.server is not None
-        seed = self.data_dir / "creds" / f"{BROKER_NAME}.nk"
+        seed = self.data_dir / "creds" / f"{user}.nk"
         ctx = devtls.client_context(self.tls_files.ca) if self.tls_files else None
         return await nats.connect(
             self.url, nkeys_seed=str(seed), name=f"orcon-{label}",
@@ -365,8 +381,10 @@ class DevStack(Running):
 
 
 def members(federation: Federation) -> list[tuple[str, provision.Role]]:
-    """Every NATS principal of a federation: the brokers' user and one per agency."""
-    out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker")]
+    """Every NATS principal of a federation: the brokers' and the sequencer's users (the
+    services account) and one per agency (its own account) or auditor."""
+    out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker"),
+                                              (SEQUENCER_NAME, "sequencer")]
     for a in federation.agencies:
         out.append((a.id, "auditor" if a.is_auditor else "agency"))
     return out
