@@ -32,7 +32,7 @@ from broker import provision, streams
 from broker import subjects as s
 from broker import tls as devtls
 from broker.natsserver import EmbeddedNats, free_port
-from broker.stack import BROKER_NAME, Running, members, provision_federation
+from broker.stack import BROKER_NAME, SEQUENCER_NAME, Running, members, provision_federation
 from clients.connection import Connection, write_connection
 from policies.federation import load_federation
 
@@ -116,7 +116,9 @@ class LocalCluster(Running):
         # would serialise three readiness timeouts.
         await asyncio.gather(*(asyncio.to_thread(srv.start, self.configs[name])
                                for name, srv in self.servers.items()))
-        nc = await self.broker_connection("setup")
+        # The sequencer's user creates the streams: the brokers' may not reconfigure
+        # the audit streams (broker/provision.py).
+        nc = await self.broker_connection("setup", user=SEQUENCER_NAME)
         try:
             js = nc.jetstream()
             await _retry(lambda: streams.ensure_streams(js, replicas=self.size), timeout)
@@ -146,16 +148,18 @@ class LocalCluster(Running):
                 return name
         raise LookupError(f"{url} is not a node of this cluster")
 
-    async def broker_connection(self, label: str, *, first: str | None = None) -> NATS:
-        """A connection with the brokers' credentials; `first` is tried first (the
-        others stay in the pool for reconnection)."""
+    async def broker_connection(
+        self, label: str, *, first: str | None = None, user: str = BROKER_NAME
+    ) -> NATS:
+        """A connection with the brokers' credentials (or another services user's);
+        `first` is tried first (the others stay in the pool for reconnection)."""
         assert self.connection is not None
         urls = self.connection.servers
         if first is not None:
             own = self.nodes[first].url(HOST, self.tls)
             urls = [own] + [u for u in urls if u != own]
         return await nats.connect(
-            urls, nkeys_seed=str(self.data_dir / "creds" / f"{BROKER_NAME}.nk"),
+            urls, nkeys_seed=str(self.data_dir / "creds" / f"{user}.nk"),
             name=f"orcon-{label}", tls=self.connection.tls_context(), dont_randomize=True,
             max_reconnect_attempts=-1, reconnect_time_wait=0.2,
         )

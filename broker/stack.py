@@ -191,6 +191,7 @@ class DevStack(Running):
         tls: bool = False,
         max_message_bytes: int | None = None,
         limits: provision.AccountLimits = provision.DEFAULT_LIMITS,
+        max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.federation_path = Path(federation_path)
@@ -209,6 +210,7 @@ class DevStack(Running):
         self.max_message_bytes = max_message_bytes
         # Per-agency quotas (connections, subscriptions, payload) on each agency account.
         self.limits = limits
+        self.max_pending_submissions = max_pending_submissions
         self.tls_files: devtls.TlsFiles | None = None
         # One registry per process, shared by its brokers: Prometheus scrapes a process,
         # and counters of several brokers in it add up (broker/health.py serves it).
@@ -253,7 +255,7 @@ class DevStack(Running):
         # the audit streams once they exist (broker/provision.py).
         setup = await self.sequencer_connection("setup")
         js = setup.jetstream()
-        await streams.ensure_streams(js)
+        await streams.ensure_streams(js, max_pending_submissions=self.max_pending_submissions)
         await streams.ensure_consumers(js, [a.id for a in self.federation.agencies],
                                        ack_wait_s=self.ack_wait_s)
         await publish_directory(setup, Path(conn.directory).read_bytes(),
