@@ -8,6 +8,7 @@ Data directory layout:
     keys/AGENCY.key  orcon identities, encrypted at rest (0600)
     keys/root.key    the federation root key (a real federation keeps it offline)
     directory.bin    the key directory, every entry signed by the root
+    (no passphrase: it stays in memory and in ORCON_PASSPHRASE, never on disk)
     tls/             development CA and server certificate (broker/tls.py), keys 0600
     connection.json  what clients need to connect (clients/connection.py)
 """
@@ -53,19 +54,18 @@ SEQUENCER_NAME = "orcon-sequencer"
 LOG_KEY_NAME = "ORCON-LOG"
 
 
-def _dev_passphrase(data_dir: Path) -> tuple[str, Path]:
-    """ORCON_PASSPHRASE if set; otherwise a random development passphrase kept beside
-    the keys (0600). Real deployments always set their own."""
-    path = data_dir / "dev-passphrase"
-    env = os.environ.get("ORCON_PASSPHRASE")
-    if env:
-        path.write_text(env)
-    elif not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
-    path.chmod(0o600)
-    return path.read_text().strip(), path
+PASSPHRASE_ENV = "ORCON_PASSPHRASE"
+
+
+def dev_passphrase(passphrase: str | None = None) -> str:
+    """The passphrase that encrypts a development stack's keys, held in memory only:
+    `passphrase`, else ORCON_PASSPHRASE, else a random one for this process alone (a
+    throwaway data directory: tests, `orcon demo`, `orcon bench`).
+
+    Never written to disk: a passphrase stored beside the keys it protects would make
+    their encryption at rest pointless. Other processes (`orcon send`, `orcon inbox`)
+    read ORCON_PASSPHRASE from their own environment."""
+    return passphrase or os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24)
 
 
 def provision_federation(
@@ -75,16 +75,18 @@ def provision_federation(
     suites: tuple[str, ...] = ("x25519",),
     now: datetime | None = None,
     fast_kdf: bool = False,
+    passphrase: str | None = None,
 ) -> Connection:
     """Idempotent: existing keys and credentials are kept, missing ones are created.
-    Returns the connection description (without the URL, which the server decides)."""
+    Returns the connection description (without the URL, which the server decides).
+    Keys are encrypted with `passphrase` (default: `dev_passphrase()`)."""
     now = now or datetime.now(UTC)
     data_dir.mkdir(parents=True, exist_ok=True)
     fed = load_federation(federation_path)
     fed_copy = data_dir / "federation.toml"
     if federation_path.resolve() != fed_copy.resolve():
         shutil.copyfile(federation_path, fed_copy)
-    passphrase, pass_path = _dev_passphrase(data_dir)
+    passphrase = dev_passphrase(passphrase)
     keydir = data_dir / "keys"
     keydir.mkdir(exist_ok=True, mode=0o700)
 
@@ -140,7 +142,6 @@ def provision_federation(
         federation=str(fed_copy),
         directory=str(dir_path),
         agencies=creds,
-        passphrase_file=str(pass_path),
         broker_nkey=str(data_dir / "creds" / f"{BROKER_NAME}.nk"),
         log_public=log_ident.signing_public_bytes.hex(),
     )
@@ -192,6 +193,7 @@ class DevStack(Running):
         max_message_bytes: int | None = None,
         limits: provision.AccountLimits = provision.DEFAULT_LIMITS,
         max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
+        passphrase: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.federation_path = Path(federation_path)
@@ -211,6 +213,8 @@ class DevStack(Running):
         # Per-agency quotas (connections, subscriptions, payload) on each agency account.
         self.limits = limits
         self.max_pending_submissions = max_pending_submissions
+        # In memory only (see dev_passphrase).
+        self._passphrase = dev_passphrase(passphrase)
         self.tls_files: devtls.TlsFiles | None = None
         # One registry per process, shared by its brokers: Prometheus scrapes a process,
         # and counters of several brokers in it add up (broker/health.py serves it).
@@ -228,7 +232,7 @@ class DevStack(Running):
     async def start(self) -> None:
         conn = await asyncio.to_thread(
             provision_federation, self.data_dir, self.federation_path,
-            suites=self.suites, fast_kdf=self.fast_kdf,
+            suites=self.suites, fast_kdf=self.fast_kdf, passphrase=self._passphrase,
         )
         self.federation = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(self.federation))
@@ -286,8 +290,7 @@ class DevStack(Running):
         await self.ack_watcher.start()
 
     def passphrase(self) -> str:
-        assert self.connection is not None and self.connection.passphrase_file
-        return Path(self.connection.passphrase_file).read_text().strip()
+        return self._passphrase
 
     @property
     def url(self) -> str:
