@@ -275,6 +275,17 @@ async def test_only_the_sequencer_writes_the_audit_log(stack: DevStack) -> None:
                 break
             await asyncio.sleep(0.05)
         assert any("permissions violation" in e and s.AUDIT_SUBJECT in e for e in errors)
+        # Nor through the sequencer, which may write the log: it answers a head request
+        # only on a reply inbox, never on a subject the requester names.
+        assert stack.audit is not None
+        refused = stack.audit.rejected
+        await nc.publish(s.HEAD_REQUEST_SUBJECT, b"", reply=s.AUDIT_SUBJECT)
+        await nc.flush()
+        for _ in range(40):
+            if stack.audit.rejected > refused:
+                break
+            await asyncio.sleep(0.05)
+        assert stack.audit.rejected == refused + 1
         assert (await js.stream_info(s.AUDIT_STREAM)).state.last_seq == before
     finally:
         await nc.close()
