@@ -188,7 +188,8 @@ def accounts(
         if p.account == SERVICES_ACCOUNT:
             services["users"].append(user)
             continue
-        acct = out.setdefault(p.account, {"users": [], "imports": [], "mappings": {}})
+        acct = out.setdefault(p.account, {"users": [], "imports": [], "mappings": {},
+                                          "limits": limits.to_conf()})
         acct["users"].append(user)
         if p.role == "auditor":
             for subject in auditor_services(p.name):
@@ -199,7 +200,6 @@ def accounts(
                     acct["imports"].append(_import(subject))
                     acct["mappings"].update(_mapping(subject))
             continue
-        acct["limits"] = limits.to_conf()
         for subject, streamed in agency_services(p.name):
             export: dict[str, Any] = {"service": subject, "accounts": [p.account]}
             if streamed:
