@@ -105,6 +105,13 @@ def provision(creds_dir: Path, members: Iterable[tuple[str, Role]]) -> list[Prin
     return principals
 
 
+# How long the server keeps routing the answers of one imported pull request back to
+# the agency (nats-server's default is 2 minutes). A pull that waits longer misses what
+# arrives later: nothing is lost (unacknowledged, redelivered after the consumer's ack
+# wait), only delayed; clients pull for seconds at a time.
+PULL_RESPONSE_THRESHOLD = "10m"
+
+
 def _js_consumer(verb: str, stream: str, consumer: str) -> str:
     return f"$JS.API.CONSUMER.{verb}.{stream}.{consumer}"
 
@@ -204,6 +211,7 @@ def accounts(
             export: dict[str, Any] = {"service": subject, "accounts": [p.account]}
             if streamed:
                 export["response_type"] = "stream"
+                export["response_threshold"] = PULL_RESPONSE_THRESHOLD
             services["exports"].append(export)
             acct["imports"].append(_import(subject))
             acct["mappings"].update(_mapping(subject))

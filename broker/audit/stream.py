@@ -129,7 +129,7 @@ class AuditSequencer:
         log.info("audit_rebuilt", size=len(self.tree))
 
     def _remember(self, entry: bytes) -> None:
-        index = len(self.tree)
+        index, prev = len(self.tree), self._prev
         self.tree.append(entry)
         self._prev = leaf_hash(entry)
         try:
@@ -143,6 +143,11 @@ class AuditSequencer:
             self.foreign += 1
             log.error("audit_foreign_entry", index=index)
             return
+        if record.prev != prev:
+            # Ours, pipelined behind an append that a foreign write made fail: its link
+            # names the refused entry. Auditors see the break; its event is in the log,
+            # so it is remembered and not appended twice.
+            log.error("audit_chain_break", index=index)
         event_id = record.event.details.get(EVENT_ID)
         if event_id:
             self._recent[event_id] = None
