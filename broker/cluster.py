@@ -32,7 +32,14 @@ from broker import provision, streams
 from broker import subjects as s
 from broker import tls as devtls
 from broker.natsserver import EmbeddedNats, free_port
-from broker.stack import BROKER_NAME, Running, members, provision_federation
+from broker.stack import (
+    BROKER_NAME,
+    SEQUENCER_NAME,
+    Running,
+    dev_passphrase,
+    members,
+    provision_federation,
+)
 from clients.connection import Connection, write_connection
 from policies.federation import load_federation
 
@@ -62,6 +69,7 @@ class LocalCluster(Running):
         tls: bool = False,
         fast_kdf: bool = False,
         ack_wait_s: float = 30.0,
+        passphrase: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.federation_path = Path(federation_path)
@@ -69,6 +77,7 @@ class LocalCluster(Running):
         self.tls = tls
         self.fast_kdf = fast_kdf
         self.ack_wait_s = ack_wait_s
+        self.passphrase = dev_passphrase(passphrase)  # in memory only
         self.nodes: dict[str, provision.ClusterNode] = {}
         self.servers: dict[str, EmbeddedNats] = {}
         self.configs: dict[str, str] = {}
@@ -80,7 +89,8 @@ class LocalCluster(Running):
     def write_configs(self) -> dict[str, str]:
         """Provision keys and credentials, pick loopback ports and build each node's
         config (kept in `self.configs`; EmbeddedNats writes it to node/nats.conf)."""
-        conn = provision_federation(self.data_dir, self.federation_path, fast_kdf=self.fast_kdf)
+        conn = provision_federation(self.data_dir, self.federation_path, fast_kdf=self.fast_kdf,
+                                    passphrase=self.passphrase)
         fed = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(fed))
         if self.tls:
@@ -116,7 +126,9 @@ class LocalCluster(Running):
         # would serialise three readiness timeouts.
         await asyncio.gather(*(asyncio.to_thread(srv.start, self.configs[name])
                                for name, srv in self.servers.items()))
-        nc = await self.broker_connection("setup")
+        # The sequencer's user creates the streams: the brokers' may not reconfigure
+        # the audit streams (broker/provision.py).
+        nc = await self.broker_connection("setup", user=SEQUENCER_NAME)
         try:
             js = nc.jetstream()
             await _retry(lambda: streams.ensure_streams(js, replicas=self.size), timeout)
@@ -146,16 +158,18 @@ class LocalCluster(Running):
                 return name
         raise LookupError(f"{url} is not a node of this cluster")
 
-    async def broker_connection(self, label: str, *, first: str | None = None) -> NATS:
-        """A connection with the brokers' credentials; `first` is tried first (the
-        others stay in the pool for reconnection)."""
+    async def broker_connection(
+        self, label: str, *, first: str | None = None, user: str = BROKER_NAME
+    ) -> NATS:
+        """A connection with the brokers' credentials (or another services user's);
+        `first` is tried first (the others stay in the pool for reconnection)."""
         assert self.connection is not None
         urls = self.connection.servers
         if first is not None:
             own = self.nodes[first].url(HOST, self.tls)
             urls = [own] + [u for u in urls if u != own]
         return await nats.connect(
-            urls, nkeys_seed=str(self.data_dir / "creds" / f"{BROKER_NAME}.nk"),
+            urls, nkeys_seed=str(self.data_dir / "creds" / f"{user}.nk"),
             name=f"orcon-{label}", tls=self.connection.tls_context(), dont_randomize=True,
             max_reconnect_attempts=-1, reconnect_time_wait=0.2,
         )
@@ -249,12 +263,18 @@ def main() -> None:
             print(p)
         return
 
+    from keys.keyfile import passphrase_from_env_or_prompt
+
+    # Never written to disk: `orcon send` and friends need the same ORCON_PASSPHRASE.
+    passphrase = passphrase_from_env_or_prompt()
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with LocalCluster(args.data_dir, args.federation, tls=not args.no_tls) as c:
+        async with LocalCluster(args.data_dir, args.federation, tls=not args.no_tls,
+                                passphrase=passphrase) as c:
             assert c.connection is not None
             print(f"orcon cluster: {c.connection.url}; connection details in "
                   f"{args.data_dir / 'connection.json'}; run brokers with "

@@ -1,9 +1,17 @@
 """NATS credentials and the server configuration, derived from the federation.
 
-Defense in depth (DESIGN.md, principle 5): the server itself refuses what an agency may
-not do, so a bug in the broker or a stolen agency credential cannot widen access.
-Each principal authenticates with its own nkey (an Ed25519 key; the server stores only
-the public half).
+Defense in depth: the server itself refuses what an agency may not do, so a bug in the
+broker or a stolen agency credential cannot widen access. Each principal authenticates
+with its own nkey (an Ed25519 key; the server stores only the public half).
+
+Isolation is by NATS accounts (docs/decisions.md, "NATS accounts"): the services
+(brokers, the audit sequencer, watchers, operator tools) share one account that holds
+JetStream; every agency has its own account and the auditors share one. An agency's
+account imports only its own services from the services account, so whatever subject
+an agency names (as a subject or as the reply subject of a request) is a subject of its
+own account: it cannot reach the audit log, another agency's lane or a key-value
+bucket, by construction. Per-user permissions inside each account remain, so a
+violation is reported by the server rather than silently going nowhere.
 """
 
 from __future__ import annotations
@@ -20,7 +28,19 @@ import nkeys
 from broker import subjects as s
 from broker.tls import TlsFiles, server_tls_block
 
-Role = Literal["broker", "agency", "auditor"]
+Role = Literal["broker", "sequencer", "agency", "auditor"]
+
+# NATS accounts. Every agency has its own account (named after it, with a prefix no
+# agency id can collide with); the services and the auditors have one each. Subjects of
+# one account are invisible to the others except what is exported and imported below.
+SERVICES_ACCOUNT = "SERVICES"
+AUDITORS_ACCOUNT = "AUDITORS"
+AGENCY_ACCOUNT_PREFIX = "AGENCY-"
+
+
+def agency_account(agency: str) -> str:
+    s.submit(agency)  # raises unless the id is one safe subject token
+    return AGENCY_ACCOUNT_PREFIX + agency
 
 
 @dataclass(frozen=True)
@@ -30,7 +50,36 @@ class Principal:
     seed_path: Path
     public_nkey: str
 
+    @property
+    def account(self) -> str:
+        if self.role in ("broker", "sequencer"):
+            return SERVICES_ACCOUNT
+        if self.role == "auditor":
+            return AUDITORS_ACCOUNT
+        return agency_account(self.name)
 
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """Per-agency quotas, enforced by nats-server on the agency's account (and, for
+    queued submissions, by the SUBMIT stream per agency subject: broker/streams.py).
+
+    A flooding or compromised agency exhausts its own quota and nobody else's."""
+
+    max_connections: int = 32
+    max_subscriptions: int = 1_000
+    # Never above the server's max_payload (the effective value is the smaller one).
+    max_payload: int = 8 * 1024 * 1024
+
+    def to_conf(self) -> dict[str, int]:
+        return {
+            "max_connections": self.max_connections,
+            "max_subscriptions": self.max_subscriptions,
+            "max_payload": self.max_payload,
+        }
+
+
+DEFAULT_LIMITS = AccountLimits()
 def _write_secret(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -56,34 +105,133 @@ def provision(creds_dir: Path, members: Iterable[tuple[str, Role]]) -> list[Prin
     return principals
 
 
+# How long the server keeps routing the answers of one imported pull request back to
+# the agency (nats-server's default is 2 minutes). A pull that waits longer misses what
+# arrives later: nothing is lost (unacknowledged, redelivered after the consumer's ack
+# wait), only delayed; clients pull for seconds at a time.
+PULL_RESPONSE_THRESHOLD = "10m"
+
+
 def _js_consumer(verb: str, stream: str, consumer: str) -> str:
     return f"$JS.API.CONSUMER.{verb}.{stream}.{consumer}"
 
 
+# What the brokers' user may never publish (only the sequencer's may): the audit log
+# and its signed heads, and the JetStream calls that would reconfigure or remove those
+# streams. Purging them or deleting entries is refused by the streams themselves
+# (deny_purge, deny_delete: broker/streams.py), for every user.
+_AUDIT_WRITES = [
+    s.AUDIT_SUBJECT,
+    s.AUDIT_HEAD_SUBJECT,
+    *(f"$JS.API.STREAM.{verb}.{stream}"
+      for verb in ("UPDATE", "DELETE")
+      for stream in (s.AUDIT_STREAM, s.AUDIT_HEAD_STREAM)),
+]
+
+
+def agency_services(agency: str) -> list[tuple[str, bool]]:
+    """(subject, streamed response) of every service an agency's account imports: its
+    own submission subject (a JetStream publish, acknowledged), resolve and directory
+    requests, and pulls and acknowledgments on its two durable consumers."""
+    out = [(s.submit(agency), False), (s.resolve(agency), False), (s.directory(agency), False)]
+    for consumer in (s.inbox_consumer(agency), s.report_consumer(agency)):
+        out += [
+            # One pull request is answered by up to `batch` messages.
+            (_js_consumer("MSG.NEXT", s.DELIVER_STREAM, consumer), True),
+            (_js_consumer("INFO", s.DELIVER_STREAM, consumer), False),
+            (f"$JS.ACK.{s.DELIVER_STREAM}.{consumer}.>", False),
+        ]
+    return out
+
+
+def auditor_services(auditor: str) -> list[str]:
+    """Read-only: stream info and single-message reads on the two audit streams, a
+    fresh signed head, the key directory."""
+    return [
+        f"$JS.API.STREAM.INFO.{s.AUDIT_STREAM}",
+        f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}",
+        f"$JS.API.STREAM.INFO.{s.AUDIT_HEAD_STREAM}",
+        f"$JS.API.STREAM.MSG.GET.{s.AUDIT_HEAD_STREAM}",
+        s.HEAD_REQUEST_SUBJECT,
+        s.directory(auditor),
+    ]
+
+
 def permissions(principal: Principal) -> dict[str, Any]:
-    """Allow-lists; everything not listed is denied by the server."""
+    """Allow-lists inside the principal's own account; everything not listed is denied
+    by the server. The account boundary is what makes a reply subject harmless: these
+    lists make a violation visible (the server reports it) rather than silent."""
     name = principal.name
-    if principal.role == "broker":
+    if principal.role == "sequencer":
+        # The single writer of the audit log.
         return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+    if principal.role == "broker":
+        return {"publish": {"allow": [">"], "deny": _AUDIT_WRITES},
+                "subscribe": {"allow": [">"]}}
     inbox = f"{s.inbox_prefix(name)}.>"
     if principal.role == "auditor":
-        pub = [
-            f"$JS.API.STREAM.INFO.{s.AUDIT_STREAM}",
-            f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}",
-            f"$JS.API.STREAM.INFO.{s.AUDIT_HEAD_STREAM}",
-            f"$JS.API.STREAM.MSG.GET.{s.AUDIT_HEAD_STREAM}",
-            s.HEAD_REQUEST_SUBJECT,
-            s.directory(name),
-        ]
-        return {"publish": {"allow": pub}, "subscribe": {"allow": [inbox]}}
-    pub = [s.submit(name), s.resolve(name), s.directory(name)]
-    for consumer in (s.inbox_consumer(name), s.report_consumer(name)):
-        pub += [
-            _js_consumer("MSG.NEXT", s.DELIVER_STREAM, consumer),
-            _js_consumer("INFO", s.DELIVER_STREAM, consumer),
-            f"$JS.ACK.{s.DELIVER_STREAM}.{consumer}.>",
-        ]
+        pub = [_local(subject) for subject in auditor_services(name)]
+    else:
+        # The server checks permissions after the account's mappings (`_mapping`).
+        pub = [_local(subject) for subject, _ in agency_services(name)]
     return {"publish": {"allow": pub}, "subscribe": {"allow": [inbox]}}
+
+
+def accounts(
+    principals: Iterable[Principal], limits: AccountLimits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """The `accounts` block: JetStream lives in the services account only; each agency
+    account imports exactly its own services, each export names the one account that
+    may import it, so no account can import another's lane. Answers to imported
+    requests travel back through the server's response mapping to the requester's
+    account: a reply subject naming `orcon.audit` from an agency lands in the agency's
+    own (empty) `orcon.audit`, never in the services'."""
+    principals = list(principals)
+    services: dict[str, Any] = {"jetstream": "enabled", "users": [], "exports": []}
+    out: dict[str, Any] = {SERVICES_ACCOUNT: services}
+    auditors_exported: set[str] = set()
+    for p in principals:
+        user = {"nkey": p.public_nkey, "permissions": permissions(p)}
+        if p.account == SERVICES_ACCOUNT:
+            services["users"].append(user)
+            continue
+        acct = out.setdefault(p.account, {"users": [], "imports": [], "mappings": {},
+                                          "limits": limits.to_conf()})
+        acct["users"].append(user)
+        if p.role == "auditor":
+            for subject in auditor_services(p.name):
+                if subject not in auditors_exported:
+                    auditors_exported.add(subject)
+                    services["exports"].append(
+                        {"service": subject, "accounts": [AUDITORS_ACCOUNT]})
+                    acct["imports"].append(_import(subject))
+                    acct["mappings"].update(_mapping(subject))
+            continue
+        for subject, streamed in agency_services(p.name):
+            export: dict[str, Any] = {"service": subject, "accounts": [p.account]}
+            if streamed:
+                export["response_type"] = "stream"
+                export["response_threshold"] = PULL_RESPONSE_THRESHOLD
+            services["exports"].append(export)
+            acct["imports"].append(_import(subject))
+            acct["mappings"].update(_mapping(subject))
+    return out
+
+
+def _local(subject: str) -> str:
+    """The subject under which an account imports `subject` of the services account."""
+    if subject.startswith(s.JS_API + "."):
+        return s.IMPORTED_JS_API + subject[len(s.JS_API):]
+    return subject
+
+
+def _import(subject: str) -> dict[str, Any]:
+    return {"service": {"account": SERVICES_ACCOUNT, "subject": subject}, "to": _local(subject)}
+
+
+def _mapping(subject: str) -> dict[str, str]:
+    local = _local(subject)
+    return {subject: local} if local != subject else {}
 
 
 def server_config(
@@ -97,6 +245,7 @@ def server_config(
     http_port: int | None = None,
     tls: TlsFiles | None = None,
     extra: dict[str, Any] | None = None,
+    limits: AccountLimits = DEFAULT_LIMITS,
 ) -> str:
     """nats-server's configuration format is a superset of JSON, so JSON is written:
     no hand-rolled quoting of subjects and keys. With `tls`, clients must use TLS
@@ -104,7 +253,7 @@ def server_config(
     return json.dumps(
         _server_dict(host=host, port=port, store_dir=store_dir, principals=principals,
                      max_payload=max_payload, server_name=server_name,
-                     http_port=http_port, tls=tls, extra=extra),
+                     http_port=http_port, tls=tls, extra=extra, limits=limits),
         indent=2,
     )
 
@@ -120,17 +269,14 @@ def _server_dict(
     http_port: int | None,
     tls: TlsFiles | None,
     extra: dict[str, Any] | None,
+    limits: AccountLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "server_name": server_name,
         "listen": f"{host}:{port}",
         "max_payload": max_payload,
         "jetstream": {"store_dir": str(store_dir), "max_file_store": 8 * 1024**3},
-        "authorization": {
-            "users": [
-                {"nkey": p.public_nkey, "permissions": permissions(p)} for p in principals
-            ]
-        },
+        "accounts": accounts(principals, limits),
     }
     if http_port is not None:
         conf["http"] = f"{host}:{http_port}"
@@ -161,6 +307,7 @@ def cluster_configs(
     cluster_name: str = "orcon",
     tls: TlsFiles | None = None,
     max_payload: int = 8 * 1024 * 1024,
+    limits: AccountLimits = DEFAULT_LIMITS,
 ) -> dict[str, str]:
     """One nats-server config per node (name -> config text): the same users and
     permissions everywhere (a client may land on any node), JetStream on each node,
@@ -176,7 +323,7 @@ def cluster_configs(
         conf = _server_dict(
             host=host, port=node.client_port, store_dir=node.store_dir,
             principals=principals, max_payload=max_payload, server_name=node.name,
-            http_port=None, tls=tls, extra=None,
+            http_port=None, tls=tls, extra=None, limits=limits,
         )
         cluster: dict[str, Any] = {
             "name": cluster_name,

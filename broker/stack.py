@@ -8,6 +8,7 @@ Data directory layout:
     keys/AGENCY.key  orcon identities, encrypted at rest (0600)
     keys/root.key    the federation root key (a real federation keeps it offline)
     directory.bin    the key directory, every entry signed by the root
+    (no passphrase: it stays in memory and in ORCON_PASSPHRASE, never on disk)
     tls/             development CA and server certificate (broker/tls.py), keys 0600
     connection.json  what clients need to connect (clients/connection.py)
 """
@@ -48,22 +49,23 @@ from policies.federation import Federation, load_federation
 log = structlog.get_logger("orcon.stack")
 
 BROKER_NAME = "orcon-broker"
+# The audit sequencer's own user: the only principal that may append to the audit log.
+SEQUENCER_NAME = "orcon-sequencer"
 LOG_KEY_NAME = "ORCON-LOG"
 
 
-def _dev_passphrase(data_dir: Path) -> tuple[str, Path]:
-    """ORCON_PASSPHRASE if set; otherwise a random development passphrase kept beside
-    the keys (0600). Real deployments always set their own."""
-    path = data_dir / "dev-passphrase"
-    env = os.environ.get("ORCON_PASSPHRASE")
-    if env:
-        path.write_text(env)
-    elif not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
-    path.chmod(0o600)
-    return path.read_text().strip(), path
+PASSPHRASE_ENV = "ORCON_PASSPHRASE"
+
+
+def dev_passphrase(passphrase: str | None = None) -> str:
+    """The passphrase that encrypts a development stack's keys, held in memory only:
+    `passphrase`, else ORCON_PASSPHRASE, else a random one for this process alone (a
+    throwaway data directory: tests, `orcon demo`, `orcon bench`).
+
+    Never written to disk: a passphrase stored beside the keys it protects would make
+    their encryption at rest pointless. Other processes (`orcon send`, `orcon inbox`)
+    read ORCON_PASSPHRASE from their own environment."""
+    return passphrase or os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24)
 
 
 def provision_federation(
@@ -73,16 +75,18 @@ def provision_federation(
     suites: tuple[str, ...] = ("x25519",),
     now: datetime | None = None,
     fast_kdf: bool = False,
+    passphrase: str | None = None,
 ) -> Connection:
     """Idempotent: existing keys and credentials are kept, missing ones are created.
-    Returns the connection description (without the URL, which the server decides)."""
+    Returns the connection description (without the URL, which the server decides).
+    Keys are encrypted with `passphrase` (default: `dev_passphrase()`)."""
     now = now or datetime.now(UTC)
     data_dir.mkdir(parents=True, exist_ok=True)
     fed = load_federation(federation_path)
     fed_copy = data_dir / "federation.toml"
     if federation_path.resolve() != fed_copy.resolve():
         shutil.copyfile(federation_path, fed_copy)
-    passphrase, pass_path = _dev_passphrase(data_dir)
+    passphrase = dev_passphrase(passphrase)
     keydir = data_dir / "keys"
     keydir.mkdir(exist_ok=True, mode=0o700)
 
@@ -126,7 +130,7 @@ def provision_federation(
     dir_path.write_bytes(directory.dump())
 
     for p in provision.provision(data_dir / "creds", members(fed)):
-        if p.role == "broker":
+        if p.role in ("broker", "sequencer"):
             continue
         key = keydir / f"{p.name}.key"
         creds[p.name] = AgencyCredentials(
@@ -138,7 +142,6 @@ def provision_federation(
         federation=str(fed_copy),
         directory=str(dir_path),
         agencies=creds,
-        passphrase_file=str(pass_path),
         broker_nkey=str(data_dir / "creds" / f"{BROKER_NAME}.nk"),
         log_public=log_ident.signing_public_bytes.hex(),
     )
@@ -189,6 +192,9 @@ class DevStack(Running):
         tls: bool = False,
         max_message_bytes: int | None = None,
         urgent_ack_timeout: timedelta = URGENT_ACK_TIMEOUT,
+        limits: provision.AccountLimits = provision.DEFAULT_LIMITS,
+        max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
+        passphrase: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         # Urgent messages not acknowledged within this are re-notified (AckWatcher).
@@ -207,6 +213,11 @@ class DevStack(Running):
         # `connection.url` with a bare nats.connect; `orcon dev` turns it on.
         self.tls = tls
         self.max_message_bytes = max_message_bytes
+        # Per-agency quotas (connections, subscriptions, payload) on each agency account.
+        self.limits = limits
+        self.max_pending_submissions = max_pending_submissions
+        # In memory only (see dev_passphrase).
+        self._passphrase = dev_passphrase(passphrase)
         self.tls_files: devtls.TlsFiles | None = None
         # One registry per process, shared by its brokers: Prometheus scrapes a process,
         # and counters of several brokers in it add up (broker/health.py serves it).
@@ -224,7 +235,7 @@ class DevStack(Running):
     async def start(self) -> None:
         conn = await asyncio.to_thread(
             provision_federation, self.data_dir, self.federation_path,
-            suites=self.suites, fast_kdf=self.fast_kdf,
+            suites=self.suites, fast_kdf=self.fast_kdf, passphrase=self._passphrase,
         )
         self.federation = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(self.federation))
@@ -237,6 +248,7 @@ class DevStack(Running):
             store_dir=self.data_dir / "nats" / "jetstream",
             principals=principals,
             tls=self.tls_files,
+            limits=self.limits,
         )
         # Started on the event loop's thread (normally the main thread), so the server
         # dies with orcon even on SIGKILL (see EmbeddedNats); it is ready in ~0.1 s.
@@ -246,9 +258,11 @@ class DevStack(Running):
         )
         write_connection(self.data_dir, self.connection)
 
-        setup = await self.broker_connection("setup")
+        # Streams are created by the sequencer's user: the brokers' user may not change
+        # the audit streams once they exist (broker/provision.py).
+        setup = await self.sequencer_connection("setup")
         js = setup.jetstream()
-        await streams.ensure_streams(js)
+        await streams.ensure_streams(js, max_pending_submissions=self.max_pending_submissions)
         await streams.ensure_consumers(js, [a.id for a in self.federation.agencies],
                                        ack_wait_s=self.ack_wait_s)
         await publish_directory(setup, Path(conn.directory).read_bytes(),
@@ -269,7 +283,7 @@ class DevStack(Running):
             await self.add_broker(f"broker-{i + 1}")
         passphrase = self.passphrase()
         log_identity = load_identity(self.data_dir / "keys" / f"{LOG_KEY_NAME}.key", passphrase)
-        nc = await self.broker_connection("audit")
+        nc = await self.sequencer_connection("audit")
         self._broker_ncs.append(nc)
         self.audit = AuditSequencer(
             nc, log_identity, interval=self.head_interval, clock=self.clock
@@ -283,8 +297,7 @@ class DevStack(Running):
         await self.ack_watcher.start()
 
     def passphrase(self) -> str:
-        assert self.connection is not None and self.connection.passphrase_file
-        return Path(self.connection.passphrase_file).read_text().strip()
+        return self._passphrase
 
     @property
     def url(self) -> str:
@@ -294,8 +307,16 @@ class DevStack(Running):
         return f"{scheme}://{self.server.host}:{self.server.port}"
 
     async def broker_connection(self, label: str) -> NATS:
+        """A connection in the services account with the brokers' credentials."""
+        return await self._services_connection(BROKER_NAME, label)
+
+    async def sequencer_connection(self, label: str) -> NATS:
+        """A connection with the audit sequencer's credentials (appends to the log)."""
+        return await self._services_connection(SEQUENCER_NAME, label)
+
+    async def _services_connection(self, user: str, label: str) -> NATS:
         assert self.server is not None
-        seed = self.data_dir / "creds" / f"{BROKER_NAME}.nk"
+        seed = self.data_dir / "creds" / f"{user}.nk"
         ctx = devtls.client_context(self.tls_files.ca) if self.tls_files else None
         return await nats.connect(
             self.url, nkeys_seed=str(seed), name=f"orcon-{label}",
@@ -378,8 +399,10 @@ class DevStack(Running):
 
 
 def members(federation: Federation) -> list[tuple[str, provision.Role]]:
-    """Every NATS principal of a federation: the brokers' user and one per agency."""
-    out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker")]
+    """Every NATS principal of a federation: the brokers' and the sequencer's users (the
+    services account) and one per agency (its own account) or auditor."""
+    out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker"),
+                                              (SEQUENCER_NAME, "sequencer")]
     for a in federation.agencies:
         out.append((a.id, "auditor" if a.is_auditor else "agency"))
     return out

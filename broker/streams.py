@@ -21,7 +21,18 @@ from broker import subjects as s
 DEDUPE_WINDOW_S = 10 * 60.0
 
 
-def stream_configs(replicas: int = 1, max_msg_size: int = 8 * 1024 * 1024) -> list[StreamConfig]:
+# Per-agency quota of submissions waiting for a broker: each agency submits on its own
+# subject, so a per-subject limit with "discard new per subject" refuses the flooding
+# agency's next submission (the server answers its publish with an error) and nobody
+# else's. Storage in the services account is thereby bounded per agency.
+MAX_PENDING_SUBMISSIONS = 100_000
+
+
+def stream_configs(
+    replicas: int = 1,
+    max_msg_size: int = 8 * 1024 * 1024,
+    max_pending_submissions: int = MAX_PENDING_SUBMISSIONS,
+) -> list[StreamConfig]:
     return [
         StreamConfig(
             name=s.SUBMIT_STREAM,
@@ -32,6 +43,8 @@ def stream_configs(replicas: int = 1, max_msg_size: int = 8 * 1024 * 1024) -> li
             num_replicas=replicas,
             max_msg_size=max_msg_size,
             discard=DiscardPolicy.NEW,
+            max_msgs_per_subject=max_pending_submissions,
+            discard_new_per_subject=True,
         ),
         StreamConfig(
             name=s.DELIVER_STREAM,
@@ -74,8 +87,11 @@ def stream_configs(replicas: int = 1, max_msg_size: int = 8 * 1024 * 1024) -> li
     ]
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    for cfg in stream_configs(replicas):
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1,
+    max_pending_submissions: int = MAX_PENDING_SUBMISSIONS,
+) -> None:
+    for cfg in stream_configs(replicas, max_pending_submissions=max_pending_submissions):
         try:
             await js.add_stream(cfg)
         except BadRequestError:

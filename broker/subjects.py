@@ -25,6 +25,14 @@ AUDIT_HEAD_SUBJECT = "orcon.audithead"
 HEAD_REQUEST_SUBJECT = "orcon.audithead.request"
 
 
+# Inside an agency's or the auditors' account, JetStream API calls (`$JS.API.…`, what
+# every client library sends) are mapped to this prefix, under which the services
+# account's API is imported: the server would otherwise answer `$JS.API` itself in an
+# account without JetStream ("not enabled") before the import could.
+JS_API = "$JS.API"
+IMPORTED_JS_API = "ORCON.JS.API"
+
+
 def _token(agency: str) -> str:
     # An id that is not a single safe token could widen a subscription (e.g. "A.>").
     if not AGENCY_ID_RE.match(agency):

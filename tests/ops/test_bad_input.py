@@ -50,8 +50,8 @@ class Fed:
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     data = tmp_path_factory.mktemp("fed")
-    conn = provision_federation(data, SAMPLE, fast_kdf=True)
-    passphrase = Path(conn.passphrase_file or "").read_text().strip()
+    passphrase = "bad-input fixture passphrase"
+    conn = provision_federation(data, SAMPLE, fast_kdf=True, passphrase=passphrase)
     directory = Directory.load(Path(conn.directory).read_bytes(), bytes.fromhex(conn.root_public))
     ids = {a: load_identity(Path(conn.credentials(a).key or ""), passphrase)
            for a in ("TH-AHTD", "KH-AHTJP")}

@@ -75,7 +75,7 @@ async def test_routing_survives_one_node_down_and_the_brokers_node_down(
         )
         await broker.start()
         assert cluster.node_of(bnc) == "n1"
-        passphrase = Path(conn.passphrase_file or "").read_text().strip()
+        passphrase = cluster.passphrase
         th = await AgencyClient.connect(conn, "TH-AHTD", passphrase=passphrase)
         kh = await AgencyClient.connect(conn, "KH-AHTJP", passphrase=passphrase)
         ops = await cluster.broker_connection("observer", first="n3")
