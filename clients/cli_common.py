@@ -34,7 +34,8 @@ T = TypeVar("T")
 OK, NOT_DONE, INVALID, UNREACHABLE = 0, 1, 2, 3
 
 console = Console()
-err = Console(stderr=True)
+# An error is one line whatever the terminal width: never wrapped by rich.
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")]
 AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
@@ -79,8 +80,8 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None
 
     where = f"--data-dir {data_dir}" if data_dir is not None else "--data-dir DIR"
     if isinstance(exc, StackUnreachable):
-        return CliError(f"{exc}: the stack is not running (connection.json is stale); start "
-                        f"it with `orcon dev {where}` and `orcon wait {where}`", UNREACHABLE)
+        return CliError(f"{exc}: the stack is stopped or connection.json is stale; start it "
+                        f"with `orcon dev {where}`, then `orcon wait {where}`", UNREACHABLE)
     if isinstance(exc, FileNotFoundError) and exc.filename is None:
         return CliError(str(exc), UNREACHABLE)  # load_connection's own message
     if isinstance(exc, schemas.SchemaError):

@@ -56,34 +56,11 @@ def report_unread(h: Holder, data_dir: Path) -> None:
 
 
 def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
-    from clients.connection import load_connection
-    from clients.lifecycle import Holder, LifecycleError
-    from clients.logs import configure
+    """Open the Holder, fetch, act, close; errors as one line and the exit codes of
+    docs/cli.md (a refusal by a restriction exits 2, an unreachable stack 3)."""
+    from clients.cli_common import with_holder
 
-    configure(level="WARNING")
-
-    async def main() -> T:
-        h = await Holder.open_for(load_connection(data_dir), agency,
-                                  store_path(data_dir, agency))
-        try:
-            got = await h.sync(timeout=0.5)
-            for rej in got.rejected:  # refused deliveries are said, never dropped silently
-                err.print(f"rejected {rej.message_id or '?'}: {rej.reason}", markup=False,
-                          highlight=False)
-            result = await action(h)
-            report_unread(h, data_dir)
-            return result
-        finally:
-            await h.close()
-
-    try:
-        return asyncio.run(main())
-    except LifecycleError as exc:
-        err.print(f"[red]refused[/] {exc.rule}: {exc.reason}")
-        raise typer.Exit(2) from None
-    except (LookupError, FileNotFoundError, TimeoutError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    return with_holder(data_dir, agency, action)
 
 
 def use(

@@ -85,7 +85,7 @@ def test_a_second_dev_on_a_directory_in_use_is_refused(tmp_path: Path) -> None:
 
 def _readme_session() -> str:
     text = (REPO / "README.md").read_text()
-    m = re.search(r"A session by hand:\n\n```sh\n(.*?)```", text, re.S)
+    m = re.search(r"A session by hand[^\n]*\n\n```sh\n(.*?)```", text, re.S)
     assert m, "README.md has no 'A session by hand' block"
     return m.group(1)
 
