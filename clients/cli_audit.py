@@ -158,6 +158,7 @@ def fetch(
     out_dir: Annotated[Path, typer.Argument(help="where to write the bundle")],
     data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")],
     as_agency: Annotated[str, typer.Option("--as", help="the auditor you act for")] = "XX-AUDIT",
+    as_json: Json = False,
 ) -> None:
     """Download the audit log and its signed tree heads (read-only credentials)."""
     import asyncio
@@ -183,7 +184,12 @@ def fetch(
             if known is None:
                 raise
             bar.stop()
-            raise fail(str(known), known.code) from None
+            raise fail(str(known), known.code, as_json=as_json) from None
+    if as_json:
+        import msgspec
+
+        typer.echo(msgspec.json.encode({"entries": n, "heads": h, "out": str(out_dir)}).decode())
+        return
     console.print(f"fetched {n} entries and {h} signed heads into {out_dir}")
 
 

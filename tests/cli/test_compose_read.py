@@ -192,3 +192,28 @@ async def test_audit_events_lists_the_fetched_log_with_filters(
     doc = json_out(await orcon("audit", "verify", str(bundle), "--json", data_dir=False))
     assert doc["ok"] is True and doc["entries"] >= 3 and len(doc["root"]) == 64
     assert "consistency_proofs" in doc
+
+
+async def test_life_cycle_commands_answer_in_json_and_list_shows_the_state(
+        orcon: Orcon, tmp_path: Path) -> None:
+    body = body_file(tmp_path, examples.mekong_route_report())
+    sent = json_out(await orcon("send", "--as", "TH-AHTD", "--body", body, "--to",
+                                "KH-AHTJP", "--category", "a", "--no-evidential-use",
+                                "--purpose", "smuggling_of_migrants", "--json"))
+    mid = sent["id"]
+    used = json_out(await orcon("use", mid, "--as", "KH-AHTJP", "--purpose",
+                                "smuggling_of_migrants", "--json"))
+    assert used["message_id"] == mid and used["act"] == "use_declaration"
+    rows = json_out(await orcon("list", "--as", "KH-AHTJP", "--json"))
+    assert next(r for r in rows if r["id"] == mid)["state"] == "used"
+    refused = await orcon("use", mid, "--as", "KH-AHTJP", "--purpose",
+                          "smuggling_of_migrants", "--evidential", "--json")
+    assert refused.exit_code == 2
+    assert "restriction.no_evidential_use" in json.loads(refused.stderr)["error"]
+    asked = json_out(await orcon("consent", "request", mid, "--as", "KH-AHTJP", "--action",
+                                 "evidential_use", "--justification", "trial", "--json"))
+    assert asked["act"] == "consent_request"
+    rows = json_out(await orcon("list", "--as", "KH-AHTJP", "--json"))
+    assert next(r for r in rows if r["id"] == mid)["state"] == "consent pending"
+    reqs = json_out(await orcon("requests", "--as", "TH-AHTD", "--json"))
+    assert isinstance(reqs, list)
