@@ -77,6 +77,7 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None
     import schemas
     from clients.lifecycle import LifecycleError
     from clients.sdk import SendError, StackUnreachable
+    from keys.errors import CryptoError, KeysError
 
     where = f"--data-dir {data_dir}" if data_dir is not None else "--data-dir DIR"
     if isinstance(exc, StackUnreachable):
@@ -89,6 +90,12 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None
                         + "\n  ".join(str(e) for e in exc.errors), INVALID)
     if isinstance(exc, LifecycleError):
         return CliError(f"refused {exc.rule}: {exc.reason}", INVALID)
+    if isinstance(exc, CryptoError):
+        # Opaque by design; at this level it escapes only from opening the key file.
+        return CliError("the agency's key file did not open: is ORCON_PASSPHRASE the "
+                        "passphrase the stack was started with?", INVALID)
+    if isinstance(exc, KeysError):
+        return CliError(str(exc), INVALID)
     if isinstance(exc, LookupError):
         return CliError(str(exc).strip("'\""), INVALID)
     if isinstance(exc, SendError | TimeoutError | FileNotFoundError):

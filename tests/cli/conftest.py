@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cliutil import Orcon, cli  # noqa: E402
+from cliutil import Orcon, cli
 
-from broker.stack import DevStack  # noqa: E402
+from broker.stack import DevStack
 
 
 @pytest.fixture

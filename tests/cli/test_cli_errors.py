@@ -106,3 +106,13 @@ def test_the_readme_session_works_when_pasted(tmp_path: Path) -> None:
     assert "ORIGINATOR'S RESTRICTIONS" in done.stdout  # the inbox shows the message
     assert "OK" in done.stdout and "consistency" in done.stdout, done.stdout
     assert not (tmp_path / "fed" / "orcon-dev.lock").exists()  # `kill %1` stopped it
+
+
+async def test_a_wrong_passphrase_is_one_line_and_exit_2(stack: DevStack) -> None:
+    env = {**os.environ, "ORCON_PASSPHRASE": "not the passphrase"}
+    done = subprocess.run([ORCON, "list", "--as", "TH-AHTD", "-d", str(stack.data_dir)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "passphrase" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import msgspec
 from cliutil import Orcon, body_file, json_out
 from typer.testing import CliRunner
 
@@ -120,8 +119,8 @@ async def test_list_filters_and_show_puts_restrictions_before_readable_sections(
                                  "KH-AHTJP", "--category", "a", "--tlp", "AMBER",
                                  "--level", "CONFIDENTIAL", "--json"))
     second = json_out(await orcon("send", "--as", "TH-AHTD", "--body", alert, "--to",
-                                  "KH-AHTJP", "--category", "a", "--urgency", "urgent", "--urgency-reason",
-                                  "suspect_escaping", "--json"))
+                                  "KH-AHTJP", "--category", "a", "--urgency", "urgent",
+                                  "--urgency-reason", "suspect_escaping", "--json"))
     rows = json_out(await orcon("list", "--as", "KH-AHTJP", "--json"))
     by_id = {r["id"]: r for r in rows}
     assert by_id[first["id"]]["state"] == "new" and by_id[first["id"]]["tlp"] == "AMBER"
