@@ -87,7 +87,9 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None
         return CliError(str(exc), UNREACHABLE)  # load_connection's own message
     if isinstance(exc, schemas.SchemaError):
         return CliError("not sent, nothing was sealed:\n  "
-                        + "\n  ".join(str(e) for e in exc.errors), INVALID)
+                        + "\n  ".join(str(e) for e in exc.errors), INVALID,
+                        {"errors": [{"path": e.path, "rule": e.rule, "message": e.message}
+                                    for e in exc.errors]})
     if isinstance(exc, LifecycleError):
         return CliError(f"refused {exc.rule}: {exc.reason}", INVALID)
     if isinstance(exc, CryptoError):

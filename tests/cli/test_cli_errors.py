@@ -116,3 +116,11 @@ async def test_a_wrong_passphrase_is_one_line_and_exit_2(stack: DevStack) -> Non
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "passphrase" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_wait_for_a_stack_that_never_comes_exits_3(tmp_path: Path) -> None:
+    done = subprocess.run([ORCON, "wait", "-d", str(tmp_path / "nothing"), "--timeout", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "orcon dev" in lines[0], done.stderr

@@ -4,6 +4,7 @@ reply, list, show, whoami, agencies, and one `--json` shape. Each command runs a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -167,11 +168,15 @@ async def test_audit_events_lists_the_fetched_log_with_filters(
     sent = json_out(await orcon("send", "--as", "TH-AHTD", "--body", body, "--category", "a",
                                 "--audience", "COMMIT", "--exclude", "MM", "--json"))
     bundle = tmp_path / "audit"
-    fetched = await orcon("audit", "fetch", str(bundle))
-    assert fetched.exit_code == 0, fetched.output
-    events = json_out(await orcon("audit", "events", str(bundle), "--message", sent["id"],
-                                  "--json", data_dir=False))
-    types = {(e["type"], e.get("counterpart")) for e in events}
+    for _ in range(40):  # the sequencer appends asynchronously: fetch until it has
+        fetched = await orcon("audit", "fetch", str(bundle))
+        assert fetched.exit_code == 0, fetched.output
+        events = json_out(await orcon("audit", "events", str(bundle), "--message",
+                                      sent["id"], "--json", data_dir=False))
+        types = {(e["type"], e.get("counterpart")) for e in events}
+        if ("delivered", "KH-AHTJP") in types and ("submitted", None) in types:
+            break
+        await asyncio.sleep(0.25)
     assert ("submitted", None) in types and ("delivered", "KH-AHTJP") in types
     assert ("refused", "MM-ATIPD") in types
     assert all(e["message_id"] == sent["id"] for e in events)

@@ -4,6 +4,7 @@ Every error is reported at once. Real nats-server and broker (the `stack` fixtur
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ async def test_cli_send_reports_every_body_error_and_exits_2(
     assert "nationalities[0]" in res.output and "last_known_location.country" in res.output
     assert "nothing was sealed" in res.output
     assert "Traceback" not in res.output
+    as_json = await orcon("send", "--as", "TH-AHTD", "--body", body, "--to", "KH-AHTJP",
+                          "--json")
+    assert as_json.exit_code == 2 and as_json.stdout == ""
+    doc = json.loads(as_json.stderr)
+    assert doc["exit"] == 2
+    assert {e["path"] for e in doc["errors"]} >= {
+        "body.persons[0].nationalities[0]", "body.persons[0].last_known_location.country"}
 
 
 async def test_cli_send_reports_every_structural_error_of_the_file(
