@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 import schemas
-from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
+from clients import bench, cli_audit, cli_console, cli_keys, cli_life, cli_policy, cli_schema
 from clients.logs import configure
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.command("console")(cli_console.console)
 cli_life.register(app)
 
 console = Console()

@@ -1,0 +1,68 @@
+// orcon console: the little the pages need beyond htmx. No inline script anywhere (the
+// Content-Security-Policy forbids it), no third-party code, nothing stored in the browser.
+"use strict";
+
+(function () {
+  // Validation as you type: the server returns every error with the field's form name;
+  // show each next to its field and mark the field invalid for assistive technology.
+  function showFieldErrors(root) {
+    var list = root.querySelector("#error-list");
+    if (!list) { return; }
+    var fields = {};
+    try { fields = JSON.parse(list.getAttribute("data-fields") || "{}"); } catch (e) { fields = {}; }
+    document.querySelectorAll(".err[data-err-for]").forEach(function (el) {
+      var name = el.getAttribute("data-err-for");
+      var msgs = fields[name];
+      el.textContent = msgs ? msgs.join(" ") : "";
+      var input = document.getElementById(el.id.replace(/-err$/, ""));
+      if (input && input.matches("input, select, textarea")) {
+        if (msgs) { input.setAttribute("aria-invalid", "true"); }
+        else { input.removeAttribute("aria-invalid"); }
+      }
+    });
+  }
+
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail && ev.detail.target && ev.detail.target.id === "checks") {
+      showFieldErrors(ev.detail.target);
+    }
+  });
+
+  // Live arrivals (server-sent events carry message ids only, never content).
+  function announce(text, href) {
+    var live = document.getElementById("live");
+    if (!live) { return; }
+    live.textContent = "";
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    live.appendChild(a);
+    live.classList.add("show");
+  }
+
+  function refresh(selector, url) {
+    var target = document.querySelector(selector);
+    if (target && window.htmx) {
+      window.htmx.ajax("GET", url, { target: selector, swap: "innerHTML" });
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var feed = document.body.getAttribute("data-live");
+    if (!feed || !window.EventSource) { return; }
+    var source = new EventSource(feed);
+    function arrived(kind) {
+      return function (ev) {
+        var id = String(ev.data || "");
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) { return; }
+        announce(kind === "alert" ? "New alert: open it" : "New message arrived: open it", "/m/" + id);
+        if (location.pathname === "/inbox") { refresh("#list", location.pathname + location.search); }
+        if (location.pathname === "/alerts") { refresh("#alerts-list", "/alerts"); }
+      };
+    }
+    source.addEventListener("message", arrived("message"));
+    source.addEventListener("alert", arrived("alert"));
+    source.addEventListener("reminder", arrived("alert"));
+    window.addEventListener("beforeunload", function () { source.close(); });
+  });
+})();
