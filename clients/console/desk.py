@@ -56,7 +56,7 @@ class MessageView:
     @property
     def tlp(self) -> str:
         t = self.row.restrictions.tlp
-        return str(t) if t is not None else "—"
+        return str(t) if t is not None else "none"
 
 
 def restrictions_in_words(r: schemas.Restrictions, originator: str) -> list[tuple[str, str]]:
@@ -72,7 +72,7 @@ def restrictions_in_words(r: schemas.Restrictions, originator: str) -> list[tupl
             "GREEN": "within the community (the federation), never public",
             "CLEAR": "no restriction on disclosure",
         }[str(r.tlp)]
-        out.append(("restriction.tlp", f"TLP:{r.tlp}: {meaning}."))
+        out.append(("restriction.tlp", f"TLP:{r.tlp}, {meaning}."))
     if e.purposes:
         out.append(("restriction.purpose", "Use only for: "
                     + ", ".join(str(p).replace("_", " ") for p in e.purposes) + "."))
@@ -236,11 +236,9 @@ class Desk:
         for row in rows:
             v = self.view(row)
             h = row.header
-            if kind and row.kind != kind or level and str(h.level) != level:
-                continue
-            if urgency and str(h.urgency) != urgency or tlp and v.tlp != tlp:
-                continue
-            if state and v.state != state:
+            wanted = ((kind, row.kind), (level, str(h.level)), (urgency, str(h.urgency)),
+                      (tlp, v.tlp), (state, v.state))
+            if any(want and want != have for want, have in wanted):
                 continue
             # Search runs over decrypted rows in memory: the store's index holds no content.
             if needle and needle not in " ".join(
@@ -266,13 +264,16 @@ class Desk:
         return received[::-1], sent[::-1]
 
     def alerts(self, limit: int = 50) -> list[MessageView]:
-        return [self.view(r) for r in list(self.holder.store.query("kind = 'alert'"))[-limit:]][::-1]
+        rows = list(self.holder.store.query("kind = 'alert'"))[-limit:]
+        return [self.view(r) for r in reversed(rows)]
 
     def parties(self) -> dict[str, list[str]]:
         """Who can be named: agencies (from the signed directory), groups and countries
         (from the federation registry)."""
-        agencies = [a for a in self.holder.client.directory.agencies()
-                    if a != self.agency and not a.startswith("ORCON-")]
+        d = self.holder.client.directory
+        # Auditors never receive content and the log key is no agency: not offered.
+        agencies = [a for a in d.agencies() if a != self.agency and not a.startswith("ORCON-")
+                    and "auditor" not in d.entry(a).roles]
         groups: list[str] = []
         countries: set[str] = set()
         if self.federation is not None:

@@ -37,6 +37,13 @@ class RunningConsole:
     def login(self) -> str:
         return f"{self.base}/login?token={self.token}"
 
+    async def stop(self) -> str:
+        """Stop the process; everything it printed (to check what it never logs)."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(self.proc.communicate(), timeout=15)
+        return out.decode(errors="replace") + err.decode(errors="replace")
+
 
 ConsoleFactory = Callable[[str], Awaitable[RunningConsole]]
 
@@ -68,11 +75,12 @@ async def console(stack: DevStack) -> AsyncIterator[ConsoleFactory]:
 
     yield start
     for c in started:
-        with contextlib.suppress(ProcessLookupError):
-            c.proc.send_signal(signal.SIGTERM)
+        if c.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                c.proc.send_signal(signal.SIGTERM)
     for c in started:
         try:
-            await asyncio.wait_for(c.proc.wait(), timeout=10)
+            await asyncio.wait_for(c.proc.communicate(), timeout=10)
         except TimeoutError:
             c.proc.kill()
             await c.proc.wait()
