@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import schemas
+from clients.alerts import restriction_summary
 from clients.console import formspec as fs
 from clients.console.desk import STATES, AuditDesk, Desk, restrictions_in_words
 from clients.console.security import (
@@ -51,6 +52,7 @@ env = Environment(loader=PackageLoader("clients.console", "templates"),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters["t"] = lambda d: f"{d:%Y-%m-%d %H:%M}" if d else "—"
 env.filters["words"] = lambda s: str(s).replace("_", " ")
+env.globals["summary"] = restriction_summary
 
 
 def _utc(raw: str) -> datetime | None:
@@ -184,7 +186,12 @@ class Console:
                 kind = "reply"
             except LifecycleError:
                 original = None
-        return self.page(request, "compose.html", kind=kind, kinds=kinds,
+        prefill: dict[str, Any] = {}
+        if original is not None:
+            # A reply goes back to the requester, at the request's category and level.
+            prefill = {"h.recipients": [original.sender], "h.category": str(original.category),
+                       "h.level": str(original.level)}
+        return self.page(request, "compose.html", kind=kind, kinds=kinds, prefill=prefill,
                          body_form=fs.body_form(kind), header_form=fs.header_form(),
                          parties=d.parties(), original=original,
                          tlp_words={str(t): restrictions_in_words(

@@ -111,6 +111,8 @@ def restrictions_in_words(r: schemas.Restrictions, originator: str) -> list[tupl
 
 def _title(row: Row) -> str:
     body = row.body
+    if isinstance(body, schemas.Reply):
+        return f"Reply: {str(body.status).replace('_', ' ')}"
     for attr in ("title", "subject_matter", "grounds", "purpose", "justification",
                  "narrative"):
         v = getattr(body, attr, None)

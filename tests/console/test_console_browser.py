@@ -228,3 +228,71 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
     assert unnamed == {}, f"controls without an accessible name: {unnamed}"
     errors = th.errors + kh.errors + au.errors
     assert errors == [], f"browser console errors: {errors}"
+
+
+async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
+                                                     artifacts: Path) -> None:
+    """A kind picked from the list, an item added to a list of the schema (a person), an
+    urgent alert arriving live on a focal point's alerts page, and a threaded reply."""
+    from playwright.async_api import expect
+
+    th_c, fp_c = await console("TH-AHTD"), await console("TH-BLO-CHIANGSAEN")
+    th, fp = await _open(browser, th_c, artifacts), await _open(browser, fp_c, artifacts)
+    await fp.go("/alerts")
+    await expect(fp.page.get_by_role("heading", name="Alerts")).to_be_visible()
+
+    p = th.page
+    await th.go("/compose")
+    await p.get_by_label("Kind of message").select_option("alert")
+    await expect(p.get_by_role("heading", name="Compose alert")).to_be_visible()
+    await p.locator("#f-b-type").select_option("person_information")
+    await p.get_by_label("Title").fill("Facilitator expected at the pier")
+    await p.locator("#f-b-narrative-text").fill("Expected tonight with six passengers.")
+    await p.locator("#f-b-narrative-lang").fill("en")
+    await p.get_by_role("button", name="Add person").click()
+    await p.locator("#f-b-persons-0-ref").fill("p1")
+    await p.locator("#f-b-persons-0-roles").get_by_label("facilitator").check()
+    checks = p.locator("#checks")
+    # The schema's cross-field rule, named: a person must be identifiable.
+    await expect(checks).to_contain_text("identifiable", timeout=10_000)
+    await p.locator("#f-b-persons-0-aliases").fill("Captain Noi")
+    await p.locator("#f-h-recipients").get_by_label("TH-BLO-CHIANGSAEN").check()
+    await p.locator("#f-h-category").select_option("a")
+    await p.locator("#f-h-level").select_option("RESTRICTED")
+    await p.locator("#f-h-urgency").select_option("urgent")
+    await p.locator("#f-h-urgency_reasons").get_by_label("risk to victim").check()
+    await expect(checks.locator(".permitted")).to_contain_text("TH-BLO-CHIANGSAEN",
+                                                               timeout=10_000)
+    await expect(checks).to_contain_text("Valid")
+    await th.shot("20-th-compose-alert")
+    await p.locator("#send").click()
+    await expect(checks).to_contain_text("Sealed, signed and submitted", timeout=15_000)
+    alert_id = (await checks.locator(".sent a code").inner_text()).strip()
+
+    # Live on the focal point's alerts page (server-sent events), no reload.
+    live = fp.page.locator(f"#alerts-list a[href='/m/{alert_id}']")
+    await expect(live).to_be_visible(timeout=20_000)
+    await expect(fp.page.locator("#alerts-list li.urg-urgent")).to_have_count(1)
+    await expect(fp.page.locator("#alerts-list")).to_contain_text("Restrictions: none")
+    await fp.shot("21-fp-alert-live")
+    await live.click()
+    await expect(fp.page.locator("section.content")).to_contain_text("Captain Noi")
+    await fp.page.get_by_role("link", name="Reply").click()
+    rp = fp.page
+    await expect(rp.get_by_role("heading", name=re.compile("Compose reply"))).to_be_visible()
+    await rp.locator("#f-b-status").select_option("answered")
+    await expect(rp.locator("#checks .permitted")).to_contain_text("TH-AHTD", timeout=10_000)
+    await fp.shot("22-fp-compose-reply")
+    await rp.locator("#send").click()
+    await expect(rp.locator("#checks")).to_contain_text("Sealed, signed and submitted",
+                                                        timeout=15_000)
+
+    # The reply reaches TH-AHTD threaded to its alert.
+    await _eventually(th, "/inbox", "#list td:has-text('TH-BLO-CHIANGSAEN')")
+    await th.page.locator("#list a").first.click()
+    await expect(th.page.locator(".meta")).to_contain_text("reply from")
+    await expect(th.page.locator(".meta")).to_contain_text(f"in reply to {alert_id}")
+    await th.shot("23-th-reply")
+    missing = await th.unnamed_controls() + await fp.unnamed_controls()
+    assert missing == []
+    assert th.errors + fp.errors == []
