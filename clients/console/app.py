@@ -299,11 +299,12 @@ class Console:
             lst = fs.find(root, path, builder)
             index = int(p.get("index", "0"))
             variant = p.get("variant") or None
-            if lst.widget != "list" or index < 0 or index > 200:
+            if lst.widget not in ("list", "union") or index < 0 or index > 200:
                 raise KeyError(path)
-            if variant is not None and variant not in lst.variants:
+            if (variant is not None or lst.variants) and variant not in lst.variants:
                 raise KeyError(variant)
-            item = builder.item(lst, index, variant)
+            item = (builder.variant(lst, str(variant)) if lst.widget == "union"
+                    else builder.item(lst, index, variant))
         except (KeyError, ValueError):
             return HTMLResponse("unknown field", status_code=400)
         return self.page(request, "_item.html", f=item, lst=lst, index=index, kind=kind or "",

@@ -60,10 +60,12 @@ class Field:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # tagged unions
     value: str = ""  # hidden fields: the constant (a union item's tag)
     option_labels: dict[str, str] = field(default_factory=dict)
+    tag: str = ""  # tagged unions: the field naming the variant
+    id_suffix: str = ""  # a union's chosen variant shares its name, not its element id
 
     @property
     def id(self) -> str:
-        return "f-" + self.name.replace(".", "-")
+        return "f-" + self.name.replace(".", "-") + self.id_suffix
 
     @property
     def singular(self) -> str:
@@ -161,6 +163,11 @@ class Builder:
         node = self.deref(node)
         f = Field(name=name, key=key, label=_label(key), widget="text", required=required,
                   description=str(node.get("description", "")).split("\n")[0])
+        if "anyOf" in node and "discriminator" in node:
+            # A tagged union (extradition `stage`: accused or convicted): pick a variant.
+            f.widget, f.optional = "union", optional or not required
+            self._variants(f, node)
+            return f
         f.constraints = {k: node[k] for k in ("minLength", "maxLength", "pattern", "minimum",
                                               "maximum", "minItems") if k in node}
         if "enum" in node:
@@ -181,14 +188,11 @@ class Builder:
             f.children.sort(key=lambda c: (not c.required, c.widget in ("object", "list")))
         elif kind == "array":
             item = node.get("items", {})
-            if "anyOf" in item and "discriminator" in item:
-                f.widget = "list"
-                tag = item["discriminator"]["propertyName"]
-                for ref in item["anyOf"]:
-                    target = self.deref(ref)
-                    f.variants[str(target["properties"][tag]["enum"][0])] = ref
-                return f
             target = self.deref(item)
+            if "anyOf" in target and "discriminator" in target:
+                f.widget = "list"
+                self._variants(f, target)
+                return f
             if target.get("type") == "object":
                 f.widget, f.item = "list", item
             elif "enum" in target:
@@ -212,6 +216,20 @@ class Builder:
             f.widget = ("date" if fmt == "date" else "datetime" if fmt == "date-time" else
                         "textarea" if node.get("maxLength", 0) > 2000 else "text")
         return f
+
+    def _variants(self, f: Field, union: dict[str, Any]) -> None:
+        f.tag = str(union["discriminator"]["propertyName"])
+        for ref in union["anyOf"]:
+            target = self.deref(ref)
+            f.variants[str(target["properties"][f.tag]["enum"][0])] = ref
+
+    def variant(self, f: Field, variant: str) -> Field:
+        """The fields of one variant of a single tagged union (named like the union)."""
+        out = self.build(f.variants[variant], f.name, f.key, f.required)
+        out.label = f"{f.label}: {variant.replace('_', ' ')}"
+        out.optional = False
+        out.id_suffix = "-chosen"
+        return out
 
     def item(self, f: Field, index: int, variant: str | None = None) -> Field:
         """One item of a list of objects (for a tagged union: of `variant`)."""
@@ -327,10 +345,15 @@ def collect(f: Field, form: FormValues, builder: Builder) -> Any:
         if not meaningful and f.optional:
             return MISSING
         return out
+    if w == "union":
+        chosen = form.get(f"{f.name}.{f.tag}")
+        if chosen not in f.variants:
+            return MISSING
+        return collect(builder.variant(f, chosen), form, builder)
     if w == "list":
         items = []
         for i in form.indices(f.name):
-            variant = form.get(f"{f.name}.{i}.type") if f.variants else None
+            variant = form.get(f"{f.name}.{i}.{f.tag}") if f.variants else None
             if f.variants and variant not in f.variants:
                 continue
             items.append(collect(builder.item(f, i, variant), form, builder))
