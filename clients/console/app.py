@@ -163,9 +163,11 @@ class Console:
                     to = str(form.get("to") or "")
                     outcome = await d.holder.forward(mid, to)
                     done = f"Forwarded to {', '.join(outcome.delivered)}."
-            except (LifecycleError, ValueError, TimeoutError) as exc:
-                refusal = (exc if isinstance(exc, LifecycleError)
-                           else LifecycleError("input", str(exc)))
+            except LifecycleError as exc:
+                refusal = exc
+            except Exception as exc:  # shown to the officer; only its type is logged
+                log.warning("console_act_failed", act=what, error=type(exc).__name__)
+                refusal = LifecycleError(type(exc).__name__, str(exc))
         return await self.message(request, done=done, refusal=refusal,
                                   refused_use=isinstance(refusal, UseRefused),
                                   first_open=True)
@@ -272,7 +274,8 @@ class Console:
                     sent = await d.holder.send(body, category=h.category, level=h.level,
                                                restrictions=h.restrictions, to=h.recipients,
                                                audience=h.audience, **extra)
-            except (LifecycleError, LookupError) as exc:
+            except Exception as exc:  # a refusal from the SDK or broker, shown in full
+                log.warning("console_send_failed", error=type(exc).__name__)
                 return self.page(request, "_checks.html", errors=[], preview=None,
                                  preview_error=f"not sent: {exc}", fields={})
             if not d.holder.store.has(sent.id):

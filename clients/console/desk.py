@@ -48,6 +48,7 @@ class MessageView:
     counterpart: str
     deadline: datetime | None
     overdue: bool
+    progress: str = ""  # sent messages: what the recipients did
 
     @property
     def header(self) -> schemas.Header:
@@ -226,7 +227,16 @@ class Desk:
         overdue = (row.kind in REQUEST_KINDS and row.answered_at is None
                    and row.due_at is not None and now > row.due_at)
         counterpart = ", ".join(h.recipients) if row.direction == "out" else h.sender
-        return MessageView(row, self.state(row), _title(row), counterpart, deadline, overdue)
+        related = self._related(row.id)
+        progress = ""
+        if row.direction == "out":
+            acked = {r.sender for r in related if r.kind == "acknowledgment"}
+            used = {r.sender for r in related if r.kind == "use_declaration"}
+            progress = f"acknowledged by {len(acked)} of {len(h.recipients)}"
+            if used:
+                progress += f" · used by {', '.join(sorted(used))}"
+        return MessageView(row, self.state(row, related), _title(row), counterpart, deadline,
+                           overdue, progress)
 
     def messages(self, direction: str, *, q: str = "", kind: str = "", state: str = "",
                  level: str = "", tlp: str = "", urgency: str = "") -> list[MessageView]:

@@ -13,11 +13,14 @@ in tests/console/artifacts/.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from schemas import Category, Level, examples
 from tests.console.conftest import RunningConsole
 
 pytestmark = pytest.mark.timeout(300)
@@ -204,6 +207,8 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
     # Outbox and requests, for the record of screens.
     await th.go("/outbox")
     await expect(th.page.locator(f"#list a[href='/m/{message_id}']")).to_be_visible()
+    await expect(th.page.locator("#list")).to_contain_text("acknowledged by 1 of 5")
+    await expect(th.page.locator("#list")).to_contain_text("used by KH-AHTJP")
     await audit_page(th, "11-th-outbox")
 
     # ---- the auditor verifies the log -------------------------------------------------------
@@ -231,7 +236,7 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
 
 
 async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
-                                                     artifacts: Path) -> None:
+                                                     artifacts: Path, agency: Any) -> None:
     """A kind picked from the list, an item added to a list of the schema (a person), an
     urgent alert arriving live on a focal point's alerts page, and a threaded reply."""
     from playwright.async_api import expect
@@ -251,6 +256,10 @@ async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
     await p.locator("#f-b-narrative-lang").fill("en")
     await p.get_by_role("button", name="Add person").click()
     await p.locator("#f-b-persons-0-ref").fill("p1")
+    await p.get_by_role("button", name="Add person").click()  # a second, then removed
+    await p.locator("#f-b-persons-1-ref").fill("p2")
+    await p.get_by_role("button", name="Remove person 2").click()
+    await expect(p.locator("#f-b-persons-1-ref")).to_have_count(0)
     await p.locator("#f-b-persons-0-roles").get_by_label("facilitator").check()
     checks = p.locator("#checks")
     # The schema's cross-field rule, named: a person must be identifiable.
@@ -294,5 +303,17 @@ async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
     await expect(th.page.locator(".meta")).to_contain_text(f"in reply to {alert_id}")
     await th.shot("23-th-reply")
     missing = await th.unnamed_controls() + await fp.unnamed_controls()
+    # A request sent by the SDK shows on the focal point's requests page with its deadline.
+    client = await agency("TH-AHTD")
+    due = datetime.now(UTC) + timedelta(days=2)
+    request = msgspec.structs.replace(examples.information_request(), respond_by=due)
+    sent = await client.send(request, category=Category.ROUTES, level=Level.RESTRICTED,
+                             to=["TH-BLO-CHIANGSAEN"])
+    assert sent.submitted
+    await _eventually(fp, "/requests", f"a[href='/m/{sent.header.id}']")
+    await expect(fp.page.locator("table")).to_contain_text(f"{due:%Y-%m-%d %H:%M}")
+    await expect(fp.page.locator("table")).to_contain_text("received")
+    await fp.shot("24-fp-requests")
+    missing += await fp.unnamed_controls()
     assert missing == []
     assert th.errors + fp.errors == []

@@ -28,6 +28,16 @@
     }
   });
 
+  // Removing an added item (a person, a route...) is local: the form is re-validated.
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest ? ev.target.closest(".remove-item") : null;
+    if (!button) { return; }
+    var item = button.closest(".item");
+    var form = button.closest("form");
+    if (item) { item.remove(); }
+    if (form && window.htmx) { window.htmx.trigger(form, "change"); }
+  });
+
   // Live arrivals (server-sent events carry message ids only, never content).
   function announce(text, href) {
     var live = document.getElementById("live");
