@@ -38,6 +38,7 @@ from clients.console.security import (
 )
 from clients.lifecycle import LifecycleError, UseRefused
 from schemas.codes import ConsentScope, Purpose, UseKind
+from schemas.restrictions import TLP_PRESETS
 
 log = structlog.get_logger("orcon.console")
 STATIC = Path(__file__).parent / "static"
@@ -60,6 +61,20 @@ def _utc(raw: str) -> datetime | None:
         return None
     t = datetime.fromisoformat(raw)
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _tlp_words() -> dict[str, str]:
+    """What each TLP preset means and which restrictions it switches on (never off)."""
+    out = {}
+    for t in schemas.TLP:
+        meaning = restrictions_in_words(schemas.Restrictions(tlp=t), "")[0][1]
+        meaning = meaning.split(", ", 1)[-1]
+        preset = TLP_PRESETS[t]
+        on = [f.replace("_", " ") for f in ("no_onward_dissemination", "no_public_disclosure",
+                                            "not_to_suspects", "consult_before_action")
+              if getattr(preset, f)]
+        out[str(t)] = meaning + (f" Switches on: {', '.join(on)}." if on else "")
+    return out
 
 
 class Console:
@@ -196,9 +211,7 @@ class Console:
         return self.page(request, "compose.html", kind=kind, kinds=kinds, prefill=prefill,
                          body_form=fs.body_form(kind), header_form=fs.header_form(),
                          parties=d.parties(), original=original,
-                         tlp_words={str(t): restrictions_in_words(
-                             schemas.Restrictions(tlp=t), "the originator")
-                             for t in schemas.TLP})
+                         tlp_words=_tlp_words())
 
     def _document(self, form: FormData) -> tuple[str, dict[str, Any], dict[str, Any]]:
         kind = str(form.get("kind") or "")
@@ -265,15 +278,14 @@ class Console:
             extra["evaluation"] = h.evaluation
         async with d.lock:
             try:
-                if h.in_reply_to and isinstance(body, schemas.Reply):
-                    sent = await d.holder.reply(h.in_reply_to, body, restrictions=h.restrictions,
-                                                **extra)
-                else:
-                    if h.in_reply_to:
-                        extra.update(in_reply_to=h.in_reply_to, thread=h.thread)
-                    sent = await d.holder.send(body, category=h.category, level=h.level,
-                                               restrictions=h.restrictions, to=h.recipients,
-                                               audience=h.audience, **extra)
+                if h.in_reply_to:
+                    # Threaded; sent to the recipients shown in the form (prefilled with
+                    # the requester), never silently to someone else. The store marks
+                    # the request answered.
+                    extra.update(in_reply_to=h.in_reply_to, thread=h.thread)
+                sent = await d.holder.send(body, category=h.category, level=h.level,
+                                           restrictions=h.restrictions, to=h.recipients,
+                                           audience=h.audience, **extra)
             except Exception as exc:  # a refusal from the SDK or broker, shown in full
                 log.warning("console_send_failed", error=type(exc).__name__)
                 return self.page(request, "_checks.html", errors=[], preview=None,

@@ -314,6 +314,19 @@ async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
     await expect(fp.page.locator("table")).to_contain_text(f"{due:%Y-%m-%d %H:%M}")
     await expect(fp.page.locator("table")).to_contain_text("received")
     await fp.shot("24-fp-requests")
+    # Answering it from the console clears the deadline on both sides.
+    await fp.page.locator(f"a[href='/m/{sent.header.id}']").click()
+    await expect(fp.page.locator(".deadline")).to_contain_text(f"{due:%Y-%m-%d %H:%M}")
+    await fp.page.get_by_role("link", name="Reply").click()
+    await fp.page.locator("#f-b-status").select_option("no_record")
+    await expect(fp.page.locator("#checks .permitted")).to_contain_text("TH-AHTD",
+                                                                       timeout=10_000)
+    await fp.page.locator("#send").click()
+    await expect(fp.page.locator("#checks")).to_contain_text("Sealed, signed and submitted",
+                                                             timeout=15_000)
+    await fp.go("/requests")
+    answered = fp.page.locator(f"tr:has(a[href='/m/{sent.header.id}']) td").last
+    await expect(answered).not_to_have_text("no")
     missing += await fp.unnamed_controls()
     assert missing == []
     assert th.errors + fp.errors == []
