@@ -56,13 +56,6 @@ env.filters["words"] = lambda s: str(s).replace("_", " ")
 env.globals["summary"] = restriction_summary
 
 
-def _utc(raw: str) -> datetime | None:
-    if not raw:
-        return None
-    t = datetime.fromisoformat(raw)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _tlp_words() -> dict[str, str]:
     """What each TLP preset means and which restrictions it switches on (never off)."""
     out = {}
@@ -95,7 +88,6 @@ class Console:
             "csrf": self.sessions.csrf(sid) if sid else "",
             "csrf_field": CSRF_FIELD,
             "path": request.url.path,
-            "now": datetime.now(UTC),
             **context,
         }
         return HTMLResponse(env.get_template(template).render(**ctx), status_code=status)
@@ -141,7 +133,11 @@ class Console:
             # Reading acknowledges the restrictions (signed, audited), as `orcon inbox`
             # does: the page below is what the officer has then seen.
             async with d.lock:
-                await d.holder.open(view.row.id)
+                try:
+                    await d.holder.open(view.row.id)
+                except Exception as exc:  # shown; the Acknowledge button stays
+                    log.warning("console_ack_failed", error=type(exc).__name__)
+                    extra["refusal"] = LifecycleError(type(exc).__name__, str(exc))
             view, related = d.message(view.row.id)
         words = restrictions_in_words(view.row.restrictions, view.header.sender)
         body = msgspec.to_builtins(view.row.body)
@@ -153,7 +149,10 @@ class Console:
 
     async def _act(self, request: Request, form: FormData, what: str) -> Response:
         d = self.agency_desk
-        mid = self._id(request)
+        try:
+            mid = self._id(request)
+        except LifecycleError as exc:
+            return self.page(request, "error.html", 404, error=exc)
         done: str | None = None
         refusal: LifecycleError | None = None
         async with d.lock:
@@ -253,7 +252,7 @@ class Console:
             try:
                 draft = schemas.decode_header_json(msgspec.json.encode(hdoc))
                 preview = await self.agency_desk.holder.client.resolve(draft)
-            except (schemas.SchemaError, LookupError, TimeoutError, Exception) as exc:
+            except Exception as exc:  # any refusal of the draft is shown, never hidden
                 preview_error = f"resolve failed: {exc}"
         return self.page(request, "_checks.html", errors=errors, preview=preview,
                          preview_error=preview_error, fields=fs.errors_by_field(errors))
@@ -333,7 +332,10 @@ class Console:
 
     async def decide(self, request: Request, form: FormData) -> Response:
         d = self.agency_desk
-        mid = self._id(request)
+        try:
+            mid = self._id(request)
+        except LifecycleError as exc:
+            return self.page(request, "error.html", 404, error=exc)
         grant = request.url.path.endswith("/grant")
         conditions = [c.strip() for c in str(form.get("conditions") or "").splitlines()
                       if c.strip()]
@@ -348,8 +350,12 @@ class Console:
                                                  or "refused by the originator")
                 done = f"Consent {'granted' if grant else 'refused'}: {sent.id}"
                 return await self.consents(request, done=done)
-            except (LifecycleError, TimeoutError) as exc:
+            except LifecycleError as exc:
                 return await self.consents(request, refusal=exc)
+            except Exception as exc:  # shown to the officer; only its type is logged
+                log.warning("console_decision_failed", error=type(exc).__name__)
+                return await self.consents(
+                    request, refusal=LifecycleError(type(exc).__name__, str(exc)))
 
     async def requests(self, request: Request) -> Response:
         rows = self.agency_desk.holder.requests()
@@ -391,8 +397,9 @@ class Console:
         error = None
         try:
             await self.desk.fetch_and_verify()
-        except (LookupError, TimeoutError, OSError) as exc:
-            error = str(exc)
+        except Exception as exc:  # the auditor sees why; only the type is logged
+            log.warning("console_audit_fetch_failed", error=type(exc).__name__)
+            error = f"{type(exc).__name__}: {exc}"
         return self.page(request, "audit.html", error=error, **self.desk.summary())
 
     async def audit_report(self, request: Request) -> Response:
