@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 import schemas
@@ -252,9 +253,11 @@ class Desk:
                       (tlp, v.tlp), (state, v.state))
             if any(want and want != have for want, have in wanted):
                 continue
-            # Search runs over decrypted rows in memory: the store's index holds no content.
+            # Search runs over decrypted rows in memory (the store's index holds no
+            # content): ids, parties, and every text of the body.
             if needle and needle not in " ".join(
-                    (row.id, row.kind, h.sender, v.counterpart, v.title)).lower():
+                    (row.id, row.kind, h.sender, v.counterpart,
+                     msgspec.json.encode(row.body).decode())).lower():
                 continue
             out.append(v)
         out.sort(key=lambda v: v.row.received_at, reverse=True)

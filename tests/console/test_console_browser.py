@@ -204,6 +204,20 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
     await expect(page.locator("#refusal")).to_have_count(0)
     await audit_page(kh, "10-kh-use-declared")
 
+    # Forwarding to an agency below the level: the broker refuses and says why.
+    await page.locator("#fwd-to").select_option("LA-MPS")
+    await page.get_by_role("button", name="Forward").click()
+    await expect(page.locator("#refusal")).to_contain_text("restriction.clearance",
+                                                           timeout=15_000)
+    await expect(page.locator("#refusal")).to_contain_text("LA-MPS")
+
+    # Search reaches the decrypted content, not only titles.
+    await kh.go("/inbox")
+    await kh.page.get_by_role("searchbox", name="Search").fill("passengers are moved")
+    await expect(kh.page.locator("#list tbody tr")).to_have_count(1)
+    await kh.page.get_by_role("searchbox", name="Search").fill("no such words anywhere")
+    await expect(kh.page.locator("#list")).to_contain_text("No received message matches")
+
     # Outbox and requests, for the record of screens.
     await th.go("/outbox")
     await expect(th.page.locator(f"#list a[href='/m/{message_id}']")).to_be_visible()
