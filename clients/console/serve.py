@@ -65,7 +65,8 @@ async def serve(data_dir: Path, agency: str, *, host: str = "127.0.0.1", port: i
     app = create_app(desk, sessions, hosts)
     # No access log: URLs carry message ids and search words.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning",
-                            lifespan="off", server_header=False)
+                            lifespan="off", server_header=False,
+                            timeout_graceful_shutdown=2)  # open event streams never end
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
