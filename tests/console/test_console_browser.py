@@ -148,6 +148,7 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
     await expect(checks).to_contain_text("KH-AHTJP")
     message_id = (await checks.locator(".sent a code").inner_text()).strip()
     assert re.fullmatch(r"[A-Za-z0-9_-]+", message_id)
+    await expect(p.locator("#send")).to_be_disabled()  # no second copy by a second click
     await audit_page(th, "04-th-sent")
 
     # ---- KH-AHTJP reads it: restrictions first ------------------------------------------------
