@@ -268,7 +268,7 @@ class Console:
         if errors:
             return self.page(request, "_checks.html", errors=errors, preview=None,
                              preview_error="not sent: fix the errors first",
-                             fields=fs.errors_by_field(errors))
+                             fields=fs.errors_by_field(errors), show_all=True)
         h = schemas.decode_header_json(msgspec.json.encode(hdoc))
         body = schemas.decode_body_json(msgspec.json.encode(body_doc), h)
         extra: dict[str, Any] = {"urgency": h.urgency, "urgency_reasons": h.urgency_reasons,

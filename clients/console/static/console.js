@@ -5,14 +5,26 @@
 (function () {
   // Validation as you type: the server returns every error with the field's form name;
   // show each next to its field and mark the field invalid for assistive technology.
+  // Fields are flagged once touched (or all of them after a send was refused), so a
+  // fresh form is not painted red before anything was typed; the summary lists them all.
+  var touched = {};
+  document.addEventListener("input", function (ev) { if (ev.target.name) { touched[ev.target.name] = true; } });
+  document.addEventListener("change", function (ev) { if (ev.target.name) { touched[ev.target.name] = true; } });
+
+  function wasTouched(name) {
+    if (touched[name]) { return true; }
+    return Object.keys(touched).some(function (k) { return k.indexOf(name + ".") === 0; });
+  }
+
   function showFieldErrors(root) {
     var list = root.querySelector("#error-list");
     if (!list) { return; }
     var fields = {};
     try { fields = JSON.parse(list.getAttribute("data-fields") || "{}"); } catch (e) { fields = {}; }
+    var all = list.getAttribute("data-show-all") === "yes";
     document.querySelectorAll(".err[data-err-for]").forEach(function (el) {
       var name = el.getAttribute("data-err-for");
-      var msgs = fields[name];
+      var msgs = (all || wasTouched(name)) ? fields[name] : null;
       el.textContent = msgs ? msgs.join(" ") : "";
       var input = document.getElementById(el.id.replace(/-err$/, ""));
       if (input && input.matches("input, select, textarea")) {
