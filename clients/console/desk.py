@@ -158,8 +158,19 @@ class Desk:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _sync_loop(self, poll: float) -> None:
+    async def _sync_loop(self, poll: float, purge_every: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + purge_every
         while True:
+            if loop.time() >= next_purge:
+                # What expires while the console runs is destroyed (with signed purge
+                # receipts) as the CLI does at each start; not left readable until restart.
+                next_purge = loop.time() + purge_every
+                try:
+                    async with self.lock:
+                        await self.holder.purge()
+                except Exception as exc:
+                    log.warning("console_purge_failed", error=type(exc).__name__)
             try:
                 got = await self.holder.sync(timeout=poll)
             except asyncio.CancelledError:
