@@ -65,6 +65,26 @@ class Watched:
         return out
 
 
+async def _until_true(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JS expression from Python (the page's CSP forbids Playwright's own eval
+    polling, which is as it should be)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await page.evaluate(expression):
+        if loop.time() > end:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        await asyncio.sleep(0.05)
+
+
+async def _settled(page: Any) -> None:
+    """htmx has processed what it swapped in (a person clicks later than a test does)."""
+    await _until_true(page, "!!window.htmx && document.readyState === 'complete' && "
+                      "!document.querySelector('.htmx-request, .htmx-swapping, "
+                      ".htmx-settling, .htmx-added')")
+
+
 async def _open(browser: Any, console: RunningConsole, shots: Path) -> Watched:
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
@@ -218,6 +238,12 @@ async def test_compose_refuse_consent_grant_use_audit(console: Any, browser: Any
     await expect(kh.page.locator("#list tbody tr")).to_have_count(1)
     await kh.page.get_by_role("searchbox", name="Search").fill("no such words anywhere")
     await expect(kh.page.locator("#list")).to_contain_text("No received message matches")
+    # Decrypted pages and search words are never kept in the browser (htmx's history
+    # records included), after a live search and after a load.
+    storage = "sessionStorage.length + localStorage.length"
+    await _until_true(kh.page, f"{storage} === 0", timeout=5.0)
+    await kh.go("/inbox")
+    assert await kh.page.evaluate(storage) == 0, "the browser stored console content"
 
     # Outbox and requests, for the record of screens.
     await th.go("/outbox")
@@ -265,12 +291,14 @@ async def test_alert_live_for_focal_point_then_reply(console: Any, browser: Any,
     await th.go("/compose")
     await p.get_by_label("Kind of message").select_option("alert")
     await expect(p.get_by_role("heading", name="Compose alert")).to_be_visible()
+    await _settled(p)
     await p.locator("#f-b-type").select_option("person_information")
     await p.get_by_label("Title").fill("Facilitator expected at the pier")
     await p.locator("#f-b-narrative-text").fill("Expected tonight with six passengers.")
     await p.locator("#f-b-narrative-lang").fill("en")
     await p.get_by_role("button", name="Add person").click()
     await p.locator("#f-b-persons-0-ref").fill("p1")
+    await _settled(p)
     await p.get_by_role("button", name="Add person").click()  # a second, then removed
     await p.locator("#f-b-persons-1-ref").fill("p2")
     await p.get_by_role("button", name="Remove person 2").click()

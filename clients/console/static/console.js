@@ -34,6 +34,16 @@
     });
   }
 
+  // Nothing of the console is kept in the browser: htmx records the current path (with
+  // its search words) in sessionStorage, so that storage is emptied after every load and
+  // swap. The console itself stores nothing there.
+  function forget() {
+    try { window.sessionStorage.clear(); window.localStorage.clear(); } catch (e) { /* blocked storage: nothing kept */ }
+  }
+  document.addEventListener("DOMContentLoaded", forget);
+  document.addEventListener("htmx:afterSettle", forget);
+  window.addEventListener("pagehide", forget);
+
   document.addEventListener("htmx:afterSwap", function (ev) {
     if (ev.detail && ev.detail.target && ev.detail.target.id === "checks") {
       showFieldErrors(ev.detail.target);
@@ -82,6 +92,11 @@
         if (location.pathname === "/alerts") { refresh("#alerts-list", "/alerts"); }
       };
     }
+    // Whatever arrived between rendering the page and opening the stream: catch up once.
+    source.addEventListener("open", function () {
+      if (location.pathname === "/inbox") { refresh("#list", location.pathname + location.search); }
+      if (location.pathname === "/alerts") { refresh("#alerts-list", "/alerts"); }
+    });
     source.addEventListener("message", arrived("message"));
     source.addEventListener("alert", arrived("alert"));
     source.addEventListener("reminder", arrived("alert"));
