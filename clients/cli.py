@@ -16,7 +16,16 @@ from rich.console import Console
 from rich.text import Text
 
 import schemas
-from clients import bench, cli_audit, cli_interop, cli_keys, cli_life, cli_policy, cli_schema
+from clients import (
+    bench,
+    cli_audit,
+    cli_console,
+    cli_interop,
+    cli_keys,
+    cli_life,
+    cli_policy,
+    cli_schema,
+)
 from clients.logs import configure
 from clients.render import plain
 
@@ -33,6 +42,7 @@ app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.command("console")(cli_console.console)
 cli_life.register(app)
 cli_interop.register(app)
 
