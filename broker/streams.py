@@ -63,6 +63,18 @@ def stream_configs(replicas: int = 1, max_msg_size: int = 8 * 1024 * 1024) -> li
             num_replicas=replicas,
         ),
         StreamConfig(
+            # Submissions no broker could finish (broker/deadletter.py), for operators:
+            # bounded, oldest dropped first; every one is also in the audit log.
+            name=s.DEADLETTER_STREAM,
+            subjects=[s.DEADLETTER_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_msgs=100_000,
+            max_bytes=1024**3,
+            discard=DiscardPolicy.OLD,
+        ),
+        StreamConfig(
             name=s.AUDIT_HEAD_STREAM,
             subjects=[s.AUDIT_HEAD_SUBJECT],
             retention=RetentionPolicy.LIMITS,
@@ -82,21 +94,33 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.update_stream(cfg)
 
 
+# How often JetStream hands one submission to a broker before giving up on it. Routing
+# never raises (a failure becomes a typed `internal` rejection); what is left are
+# stores refusing the result. After the last attempt the broker moves the submission to
+# the dead-letter stream (broker/deadletter.py) and acknowledges it.
+SUBMIT_MAX_DELIVER = 5
+# Submissions of one agency in a broker's hands at once (fetched, not yet acknowledged).
+SUBMIT_MAX_ACK_PENDING = 2_000
+
+
+def submit_consumer_config(agency: str, ack_wait_s: float = 30.0) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=s.submit_consumer(agency),
+        filter_subject=s.submit(agency),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=SUBMIT_MAX_DELIVER,
+        max_ack_pending=SUBMIT_MAX_ACK_PENDING,
+    )
+
+
 async def ensure_consumers(
     js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
 ) -> None:
     """Durable pull consumers are created here, by the broker, so agencies need no
     permission to create consumers (which would let them pick any filter subject)."""
-    await js.add_consumer(
-        s.SUBMIT_STREAM,
-        ConsumerConfig(
-            durable_name=s.BROKER_CONSUMER,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
-            max_ack_pending=20_000,
-        ),
-    )
     for agency in agencies:
+        await js.add_consumer(s.SUBMIT_STREAM, submit_consumer_config(agency, ack_wait_s))
         for name, subject in (
             (s.inbox_consumer(agency), s.deliver(agency)),
             (s.report_consumer(agency), s.report(agency)),

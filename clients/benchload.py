@@ -492,8 +492,9 @@ async def start_broker(children: Children, data_dir: Path, js: JetStreamContext,
     while loop.time() < deadline:
         if child.proc.returncode is not None:
             raise BenchError(f"{broker_id} exited:\n{child.log_tail()}")
-        info = await js.consumer_info(s.SUBMIT_STREAM, s.BROKER_CONSUMER)
-        if (info.num_waiting or 0) >= expect_waiting:
+        # Every broker keeps a pull request on each agency's submit consumer.
+        infos = await js.consumers_info(s.SUBMIT_STREAM)
+        if infos and min(i.num_waiting or 0 for i in infos) >= expect_waiting:
             return child
         await asyncio.sleep(0.1)
     raise BenchError(f"{broker_id} did not start fetching within 60 s:\n{child.log_tail()}")

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 import schemas
-from clients import bench, cli_audit, cli_keys, cli_life, cli_policy, cli_schema
+from clients import bench, cli_audit, cli_keys, cli_life, cli_ops, cli_policy, cli_schema
 from clients.logs import configure
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_ops.app, name="ops")
 app.command("bench")(bench.bench)
 cli_life.register(app)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from schemas import limits
 from schemas.bodies import Body
 from schemas.errors import FieldError, SchemaError
 from schemas.header import SCHEMA_VERSION, Header
@@ -122,7 +123,9 @@ def _finish_header(header: Header) -> Header:
 
 
 def decode_header(data: bytes) -> Header:
-    """Header from msgpack bytes: structure, version, then semantic rules."""
+    """Header from msgpack bytes: limits (before decoding), structure, version, then
+    semantic rules."""
+    limits.check(data, limits.HEADER, "header")
     try:
         header = _header_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:

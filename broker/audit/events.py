@@ -44,6 +44,7 @@ class EventType(StrEnum):
     PURGED = "purged"
     KEY_CHANGED = "key_changed"
     POLICY_CHANGED = "policy_changed"
+    DEAD_LETTERED = "dead_lettered"
 
 
 # The `details` vocabulary the report understands. Values are strings so the event
@@ -69,6 +70,10 @@ DETAIL_KEYS: dict[str, str] = {
     "key_id": "key identifier, for key_changed",
     "event_id": "the broker's idempotency key, so a retried event is logged once",
     "action": "added / rotated / revoked, for key_changed and policy_changed",
+    "count": "aggregated rejections: how many submissions (same sender and rule)",
+    "first_at": "aggregated rejections: the first one in the interval (ISO 8601)",
+    "last_at": "aggregated rejections: the last one in the interval (ISO 8601)",
+    "message_ids": "aggregated rejections: a few of the message ids, comma-separated",
 }
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
