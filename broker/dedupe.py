@@ -25,6 +25,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from broker import subjects as s
+
 BUCKET = "orcon-message-ids"
 TTL = timedelta(minutes=30)
 
@@ -43,15 +45,17 @@ def key(sender: str, message_id: str, header_hash: str, what: str) -> str:
 
 
 class MessageIds:
-    def __init__(self, js: JetStreamContext, replicas: int = 1) -> None:
+    def __init__(self, js: JetStreamContext) -> None:
         self.js = js
-        self.replicas = replicas
         self._kv: KeyValue | None = None
 
     async def start(self) -> None:
+        # Replicated like the submissions it guards: in a cluster, losing one node must
+        # not stop routing.
+        submit = await self.js.stream_info(s.SUBMIT_STREAM)
         self._kv = await self.js.create_key_value(KeyValueConfig(
             bucket=BUCKET, history=1, ttl=TTL.total_seconds(), storage=StorageType.FILE,
-            replicas=self.replicas))
+            replicas=submit.config.num_replicas or 1))
 
     async def claim(self, sender: str, message_id: str, header_hash: str) -> Claim:
         assert self._kv is not None, "MessageIds.start() first"

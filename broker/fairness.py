@@ -21,10 +21,19 @@ from broker import subjects as s
 
 
 class FairQueue:
-    def __init__(self, per_agency: int) -> None:
+    """`per_agency`: most submissions of one agency in hand (fetched, not yet done).
+    `workers`: how many are handled at once. Alone, an agency may use every worker;
+    while several agencies have work, each may have at most `workers // (8 * active)`
+    (at least 2) being handled, so a newcomer's message never queues behind a crowd of
+    someone else's on the shared event loop."""
+
+    def __init__(self, per_agency: int, workers: int = 128) -> None:
         self.per_agency = per_agency
+        self.workers = workers
         self._queues: dict[str, deque[Msg]] = {}
         self._held: dict[str, int] = {}  # queued + being handled, per agency
+        self._busy: dict[str, int] = {}  # being handled, per agency
+        self._active = 0  # agencies with anything held
         self._room: dict[str, asyncio.Event] = {}
         self._ring: deque[str] = deque()  # agencies with queued work, in turn order
         self._ready = asyncio.Event()
@@ -47,30 +56,50 @@ class FairQueue:
         if not queue:
             self._ring.append(agency)
         queue.extend(msgs)
-        self._held[agency] = self._held.get(agency, 0) + len(msgs)
+        held = self._held.get(agency, 0)
+        if held == 0:
+            self._active += 1
+        self._held[agency] = held + len(msgs)
         self._ready.set()
+
+    def _cap(self) -> int:
+        if self._active <= 1:
+            return self.workers
+        return max(2, self.workers // (8 * self._active))
 
     async def take(self, stop: asyncio.Event) -> tuple[str, Msg] | None:
         """The next submission, one from each agency with work in turn; None once `stop`
         is set and nothing is queued."""
-        while not self._ring:
-            if stop.is_set():
+        while True:
+            cap = self._cap()
+            for _ in range(len(self._ring)):
+                agency = self._ring[0]
+                if self._busy.get(agency, 0) >= cap:
+                    self._ring.rotate(-1)
+                    continue
+                self._ring.popleft()
+                queue = self._queues[agency]
+                msg = queue.popleft()
+                if queue:
+                    self._ring.append(agency)
+                self._busy[agency] = self._busy.get(agency, 0) + 1
+                return agency, msg
+            if not self._ring and stop.is_set():
                 return None
             self._ready.clear()
             await self._ready.wait()
-        agency = self._ring.popleft()
-        queue = self._queues[agency]
-        msg = queue.popleft()
-        if queue:
-            self._ring.append(agency)
-        return agency, msg
 
     def done(self, agency: str) -> None:
         """One submission of `agency` was acknowledged (or handed back)."""
-        self._held[agency] = max(0, self._held.get(agency, 0) - 1)
+        self._busy[agency] = max(0, self._busy.get(agency, 0) - 1)
+        held = max(0, self._held.get(agency, 0) - 1)
+        self._held[agency] = held
+        if held == 0:
+            self._active = max(0, self._active - 1)
         event = self._room.get(agency)
         if event is not None:
             event.set()
+        self._ready.set()
 
     def wake(self) -> None:
         """Let waiting workers look again (used when stopping)."""

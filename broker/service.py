@@ -121,7 +121,7 @@ class Broker:
         self.metrics = metrics or Metrics()
         self.ids = MessageIds(self.js)
         self._pub = AckPublisher(nc)
-        self._queue = FairQueue(self.config.per_agency)
+        self._queue = FairQueue(self.config.per_agency, self.config.fetch_batch)
         self._tally = RejectionTally(self.config.clock)
         self._fetchers: dict[str, asyncio.Task[None]] = {}
         self._max_deliver: dict[str, int] = {}
@@ -287,6 +287,12 @@ class Broker:
             except Exception as exc:
                 log.warning("rejection_tally_not_stored", error=type(exc).__name__)
 
+    def rejection_tally(self) -> list[tuple[str, AuditEvent]]:
+        """The aggregated `rejected` events of unauthenticated submissions since the last
+        call, as (dedupe id, event); they are forgotten here (the caller stores them)."""
+        return [(_tally_key(self.config.broker_id, t), self._tally_event(t))
+                for t in self._tally.drain()]
+
     async def _flush_tally(self) -> None:
         tallies = self._tally.drain()
         if not tallies:
@@ -375,7 +381,6 @@ class Broker:
                 f"the submission is {len(data)} bytes, above the limit of "
                 f"{self.config.max_message_bytes}",
             )
-        _check_limits(data, "submission")
         if is_forward(data):
             return self._route_forward(submitter, data, now)
         env, header = self._verified(submitter, data, now)
@@ -398,7 +403,12 @@ class Broker:
         """Decode a submitted envelope and verify its sender, signature and time."""
         try:
             env = schemas.decode_envelope(data)
-            _check_limits(env.header, "header")
+            if len(env.stanzas) > limits.MAX_STANZAS:
+                raise Rejected("limits.items",
+                               f"envelope.stanzas: {len(env.stanzas)} stanzas, above the "
+                               f"limit of {limits.MAX_STANZAS}")
+            # decode_header checks depth, counts (recipients) and text lengths on the
+            # raw bytes before it decodes anything (schemas/limits.py).
             header = schemas.decode_header(env.header)
         except limits.LimitExceeded as exc:
             raise Rejected(exc.rule, str(exc)) from None
@@ -634,21 +644,9 @@ async def _finish(tasks: list[asyncio.Task[None]], timeout: float = 10.0) -> Non
             await task
 
 
-def _check_limits(data: bytes, root: str) -> None:
-    """Limits on the raw bytes (schemas/limits.py), before any decoding."""
-    shape = limits.HEADER if root == "header" else limits.ENVELOPE
-    # An envelope is a 5-array, a forward a 3-array; anything else is left to the
-    # decoder, which names what is wrong with it.
-    if root != "header" and data[:1] not in (b"\x95", b"\x93"):
-        return
-    try:
-        limits.check(data, shape, root)
-    except limits.LimitExceeded as exc:
-        raise Rejected(exc.rule, str(exc)) from None
-
-
 def _tally_key(broker_id: str, t: Tally) -> str:
-    return f"rejections:{broker_id}:{t.sender}:{t.rule}:{t.first_at.isoformat()}:{t.count}"
+    return (f"{t.sender}:{t.rule}:{t.first_at.isoformat()}:{t.count}:{broker_id}"
+            ":rejected")
 
 
 class _IdOnly(msgspec.Struct):
@@ -664,9 +662,7 @@ def _peek_message_id(data: bytes) -> str | None:
         return None
     try:
         if is_forward(data):  # a forward is reported under its notice's id
-            limits.check(data, limits.ENVELOPE, "submission")
             data = decode_forward(data).notice
-        limits.check(data, limits.ENVELOPE, "submission")
         env = schemas.decode_envelope(data)
         # Typed: msgspec skips every other field without building it.
         mid = _id_only.decode(env.header).id

@@ -28,9 +28,10 @@ class Limits:
 # bounded by the size of a federation (the largest fan-out measured: 195). Condition
 # texts are at most 2,000 characters; a proof (schemas.acts.SignedHeader) at most 32 KiB.
 HEADER = Limits(max_depth=12, max_items=1024, max_text=8192, max_bin=64 * 1024)
-# An envelope is [v, header, signature, [stanza, ...], ciphertext]; a forward submission
-# [tag, notice, original]. The ciphertext is bounded by the submission size alone.
-ENVELOPE = Limits(max_depth=4, max_items=4096, max_text=4096, max_bin=1 << 62)
+# An envelope ([v, header, signature, [stanza, ...], ciphertext]) is decoded by msgspec
+# into fixed types, which stops at the first mismatch without recursing, so its size
+# bounds it; only its stanza count is checked (one or two keys per named recipient).
+MAX_STANZAS = 2 * HEADER.max_items
 
 
 class LimitExceeded(SchemaError):
@@ -55,9 +56,20 @@ class _Malformed(Exception):
     pass
 
 
+# Bytes that open an array or a map; every other byte value is deleted by translate().
+_OPENERS = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
+_NOT_OPENERS = bytes(b for b in range(256) if b not in _OPENERS)
+
+
 def check(data: bytes, limits: Limits, root: str) -> None:
     """Raise LimitExceeded if the first msgpack object of `data` goes above `limits`.
     Malformed or truncated input passes: the decoder will name what is wrong with it."""
+    # Fast path for the common small header: with fewer bytes than any count or length
+    # limit and fewer container-opening byte values than the depth limit, no limit can
+    # be reached, so there is nothing to walk.
+    if (len(data) <= min(limits.max_items, limits.max_text, limits.max_bin)
+            and len(data.translate(None, _NOT_OPENERS)) <= limits.max_depth):
+        return
     try:
         _walk(memoryview(data), limits, root)
     except _Malformed:
