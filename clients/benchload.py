@@ -597,7 +597,8 @@ async def fanout(live: Live, sealed: Sealed, recipients: int, timeout: float) ->
     """One alert at a time to every focal point: submit -> last of the deliveries stored."""
     times: list[float] = []
     for mid, data in sealed:
-        live.watcher.expect(recipients, prefix=f"{mid}:")
+        # Delivery ids are "<sender>:<message id>:<header hash>:to:<recipient>".
+        live.watcher.expect(recipients, prefix=f"{SENDER}:{mid}:")
         t0 = time.perf_counter()
         await live.sender.js.publish(s.submit(SENDER), data, headers={"Nats-Msg-Id": mid})
         await live.watcher.wait(timeout, f"fan-out of {mid}")
@@ -621,6 +622,19 @@ async def flood_fairness(live: Live, js: JetStreamContext, plan: Plan, victim_to
     flooder = await live.client(flooder_id)
     env = schemas.decode_envelope(preseal(flooder, report, [victim_to], 1)[0][1])
     junk = schemas.encode_envelope(msgspec.structs.replace(env, signature=bytes(64)))
+    # The fan-out alerts wait in every focal point's inbox: read them first, so the
+    # recipient counts only this phase's messages.
+    recipient = await live.client(victim_to)
+    sub = await recipient.js.pull_subscribe_bind(s.inbox_consumer(victim_to), s.DELIVER_STREAM)
+    while True:
+        try:
+            leftovers = await sub.fetch(256, timeout=0.5)
+        except (TimeoutError, NatsTimeoutError):
+            break
+        for m in leftovers:
+            await m.ack()
+    await sub.unsubscribe()
+    await asyncio.sleep(0.6)  # the last pull request has expired: it steals nothing
     idle = await paced(live, victim_to, idle_msgs, FLOOD_RATE, 60)
     subject = s.submit(flooder_id)
     t0 = time.perf_counter()
