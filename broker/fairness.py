@@ -19,13 +19,15 @@ from nats.js import JetStreamContext
 
 from broker import subjects as s
 
+BACKLOG = 8
+
 
 class FairQueue:
     """`per_agency`: most submissions of one agency in hand (fetched, not yet done).
     `workers`: how many are handled at once. Alone, an agency may use every worker;
-    while several agencies have work, each may have at most `workers // (8 * active)`
-    (at least 2) being handled, so a newcomer's message never queues behind a crowd of
-    someone else's on the shared event loop."""
+    while several agencies have work, each gets an equal share, and one with a backlog
+    (`BACKLOG` or more queued) at most 2 at a time, so another agency's message does not
+    wait behind a crowd of the flooder's steps on the shared event loop."""
 
     def __init__(self, per_agency: int, workers: int = 128) -> None:
         self.per_agency = per_agency
@@ -62,19 +64,23 @@ class FairQueue:
         self._held[agency] = held + len(msgs)
         self._ready.set()
 
-    def _cap(self) -> int:
+    def _cap(self, agency: str) -> int:
+        """How many of `agency`'s submissions may be handled at once right now."""
         if self._active <= 1:
             return self.workers
-        return max(2, self.workers // (8 * self._active))
+        if len(self._queues[agency]) >= BACKLOG:
+            # Behind a backlog while others wait too: the event loop is shared, and
+            # every one of its submissions in progress delays everybody's next step.
+            return 2
+        return max(2, self.workers // self._active)
 
     async def take(self, stop: asyncio.Event) -> tuple[str, Msg] | None:
         """The next submission, one from each agency with work in turn; None once `stop`
         is set and nothing is queued."""
         while True:
-            cap = self._cap()
             for _ in range(len(self._ring)):
                 agency = self._ring[0]
-                if self._busy.get(agency, 0) >= cap:
+                if self._busy.get(agency, 0) >= self._cap(agency):
                     self._ring.rotate(-1)
                     continue
                 self._ring.popleft()
