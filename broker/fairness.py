@@ -26,8 +26,9 @@ class FairQueue:
     """`per_agency`: most submissions of one agency in hand (fetched, not yet done).
     `workers`: how many are handled at once. Alone, an agency may use every worker;
     while several agencies have work, each gets an equal share, and one with a backlog
-    (`BACKLOG` or more queued) at most 2 at a time, so another agency's message does not
-    wait behind a crowd of the flooder's steps on the shared event loop."""
+    (`BACKLOG` or more queued) at most 2 at a time and none while a lighter agency's
+    submission is in progress, so another agency's message does not wait behind a crowd
+    of the flooder's steps on the shared event loop. A backlog drains in every gap."""
 
     def __init__(self, per_agency: int, workers: int = 128) -> None:
         self.per_agency = per_agency
@@ -36,6 +37,8 @@ class FairQueue:
         self._held: dict[str, int] = {}  # queued + being handled, per agency
         self._busy: dict[str, int] = {}  # being handled, per agency
         self._active = 0  # agencies with anything held
+        self._light = 0  # submissions in progress taken from agencies without a backlog
+        self._light_msgs: set[int] = set()
         self._room: dict[str, asyncio.Event] = {}
         self._ring: deque[str] = deque()  # agencies with queued work, in turn order
         self._ready = asyncio.Event()
@@ -64,15 +67,19 @@ class FairQueue:
         self._held[agency] = held + len(msgs)
         self._ready.set()
 
-    def _cap(self, agency: str) -> int:
-        """How many of `agency`'s submissions may be handled at once right now."""
+    def _backlogged(self, agency: str) -> bool:
+        return len(self._queues[agency]) >= BACKLOG
+
+    def _may_start(self, agency: str) -> bool:
+        busy = self._busy.get(agency, 0)
         if self._active <= 1:
-            return self.workers
-        if len(self._queues[agency]) >= BACKLOG:
-            # Behind a backlog while others wait too: the event loop is shared, and
-            # every one of its submissions in progress delays everybody's next step.
-            return 2
-        return max(2, self.workers // self._active)
+            return busy < self.workers
+        if self._backlogged(agency):
+            # Behind a backlog while others have work too: the event loop is shared,
+            # and each of its submissions in progress delays everybody's next step. It
+            # gets 2 at a time, and none while a lighter agency's is being handled.
+            return busy < 2 and self._light == 0
+        return busy < max(2, self.workers // self._active)
 
     async def take(self, stop: asyncio.Event) -> tuple[str, Msg] | None:
         """The next submission, one from each agency with work in turn; None once `stop`
@@ -80,9 +87,12 @@ class FairQueue:
         while True:
             for _ in range(len(self._ring)):
                 agency = self._ring[0]
-                if self._busy.get(agency, 0) >= self._cap(agency):
+                if not self._may_start(agency):
                     self._ring.rotate(-1)
                     continue
+                if not self._backlogged(agency):
+                    self._light += 1
+                    self._light_msgs.add(id(self._queues[agency][0]))
                 self._ring.popleft()
                 queue = self._queues[agency]
                 msg = queue.popleft()
@@ -95,8 +105,11 @@ class FairQueue:
             self._ready.clear()
             await self._ready.wait()
 
-    def done(self, agency: str) -> None:
-        """One submission of `agency` was acknowledged (or handed back)."""
+    def done(self, agency: str, msg: Msg) -> None:
+        """`msg` of `agency` was acknowledged (or handed back)."""
+        if id(msg) in self._light_msgs:
+            self._light_msgs.discard(id(msg))
+            self._light = max(0, self._light - 1)
         self._busy[agency] = max(0, self._busy.get(agency, 0) - 1)
         held = max(0, self._held.get(agency, 0) - 1)
         self._held[agency] = held

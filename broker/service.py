@@ -55,7 +55,33 @@ from schemas.acts import (
     is_forward,
 )
 
-log = structlog.get_logger("orcon.broker")
+
+class _Log:
+    """The broker's log, which never raises: a broken log sink (a closed stream, a full
+    disk) must not decide whether a submission is routed, or route() would not be
+    total any more."""
+
+    def __init__(self, name: str) -> None:
+        self._log = structlog.get_logger(name)
+
+    def _emit(self, level: str, event: str, **fields: object) -> None:
+        with contextlib.suppress(Exception):
+            getattr(self._log, level)(event, **fields)
+
+    def debug(self, event: str, **fields: object) -> None:
+        self._emit("debug", event, **fields)
+
+    def info(self, event: str, **fields: object) -> None:
+        self._emit("info", event, **fields)
+
+    def warning(self, event: str, **fields: object) -> None:
+        self._emit("warning", event, **fields)
+
+    def error(self, event: str, **fields: object) -> None:
+        self._emit("error", event, **fields)
+
+
+log = _Log("orcon.broker")
 
 
 def utcnow() -> datetime:
@@ -213,7 +239,7 @@ class Broker:
             try:
                 await self._handle(msg)
             finally:
-                self._queue.done(agency)
+                self._queue.done(agency, msg)
 
     async def _handle(self, msg: Msg) -> None:
         started = time.perf_counter()
