@@ -111,6 +111,9 @@ def _walk(buf: memoryview, limits: Limits, root: str) -> None:
             size = b & 0x1F
             if pos + size > n:
                 raise _Malformed
+            if size > limits.max_text:
+                _exceeded(path(), "limits.text",
+                          f"a text of {size} bytes, above the limit of {limits.max_text}")
             text = bytes(buf[pos:pos + size])
             pos += size
         elif b in _FIXED:
