@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from nats.js import JetStreamContext
@@ -13,7 +14,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from broker import subjects as s
 
@@ -101,6 +102,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
 SUBMIT_MAX_DELIVER = 5
 # Submissions of one agency in a broker's hands at once (fetched, not yet acknowledged).
 SUBMIT_MAX_ACK_PENDING = 2_000
+LEGACY_SUBMIT_CONSUMER = "brokers"
 
 
 def submit_consumer_config(agency: str, ack_wait_s: float = 30.0) -> ConsumerConfig:
@@ -119,6 +121,11 @@ async def ensure_consumers(
 ) -> None:
     """Durable pull consumers are created here, by the broker, so agencies need no
     permission to create consumers (which would let them pick any filter subject)."""
+    # Stores written before per-agency consumers have one unfiltered `brokers`
+    # consumer, which a work queue does not allow next to filtered ones. Deleting it
+    # returns its unacknowledged submissions to the stream, for the new consumers.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(s.SUBMIT_STREAM, LEGACY_SUBMIT_CONSUMER)
     for agency in agencies:
         await js.add_consumer(s.SUBMIT_STREAM, submit_consumer_config(agency, ack_wait_s))
         for name, subject in (
