@@ -10,6 +10,7 @@ from typing import Annotated
 
 import nats
 import typer
+from nats.js.errors import NotFoundError
 
 from broker.deadletter import DeadLetter, list_dead_letters
 from clients.connection import load_connection
@@ -42,7 +43,12 @@ def dead_letters(
         finally:
             await nc.close()
 
-    letters = asyncio.run(fetch())
+    try:
+        letters = asyncio.run(fetch())
+    except NotFoundError:
+        typer.echo("error: this stack has no DEADLETTER stream yet (its brokers predate "
+                   "dead letters; start one of this version)", err=True)
+        raise typer.Exit(1) from None
     # Plain text on purpose: fields come from submissions and are never markup.
     if as_json:
         for d in letters:
