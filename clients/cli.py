@@ -19,9 +19,11 @@ from clients import (
     bench,
     cli_audit,
     cli_compose,
+    cli_console,
     cli_interop,
     cli_keys,
     cli_life,
+    cli_ops,
     cli_policy,
     cli_read,
     cli_schema,
@@ -42,7 +44,9 @@ app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_ops.app, name="ops")
 app.command("bench")(bench.bench)
+app.command("console")(cli_console.console)
 cli_life.register(app)
 cli_interop.register(app)
 cli_compose.register(app)
