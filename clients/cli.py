@@ -39,6 +39,9 @@ app = typer.Typer(
     help="orcon: restricted, end-to-end encrypted intelligence sharing over NATS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    epilog="Exit codes: 0 done; 1 not done (nothing delivered, log invalid); 2 refused "
+           "(invalid input, or a restriction forbids it); 3 the stack cannot be reached. "
+           "--json prints one JSON document (docs/cli.md).",
 )
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_policy.app, name="policy")
