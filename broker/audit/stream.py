@@ -37,6 +37,7 @@ from broker.audit.events import (
 )
 from broker.audit.heads import SignedTreeHead, head_signing_bytes
 from broker.audit.merkle import MerkleTree, leaf_hash
+from broker.jspub import AckPublisher
 from keys.identity import Identity
 
 log = structlog.get_logger("orcon.audit")
@@ -74,12 +75,14 @@ class AuditSequencer:
         self.foreign = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self._pub = AckPublisher(nc)
 
     @property
     def size(self) -> int:
         return len(self.tree)
 
     async def start(self) -> None:
+        await self._pub.start()
         await self._rebuild()
         await self.js.add_consumer(
             s.AUDIT_IN_STREAM,
@@ -108,6 +111,7 @@ class AuditSequencer:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.publish_head()
+        self._pub.close()
 
     async def _rebuild(self) -> None:
         """Read AUDIT back; the stream, not memory, is the source of truth."""
@@ -191,6 +195,8 @@ class AuditSequencer:
         keep: list[Msg] = []
         prev, index = self._prev, len(self.tree)
         batch_ids: set[str] = set()
+        entry_ids: list[str] = []
+        leaves: list[bytes] = []
         for m in msgs:
             try:
                 events = decode_events(m.data)
@@ -207,20 +213,33 @@ class AuditSequencer:
                 batch_ids.add(event_id)
                 entry = encode_record(LogRecord(index=index, prev=prev, event=event))
                 entries.append(entry)
+                entry_ids.append(event_id)
                 prev, index = leaf_hash(entry), index + 1
+                leaves.append(prev)
         # Pipelined: messages on one connection keep their order, and each carries the
-        # sequence it expects to follow, so the server rejects any interleaving.
+        # sequence it expects to follow, so the server rejects any interleaving. One
+        # reply subscription and one deadline for the batch (broker/jspub.py), not a
+        # request, a timer and a JSON parse per entry.
         start = len(self.tree)
-        await asyncio.gather(*(
-            self.js.publish(
-                s.AUDIT_SUBJECT, entry,
-                headers={"Nats-Expected-Last-Sequence": str(start + i)},
-            )
-            for i, entry in enumerate(entries)
-        ))
-        for entry in entries:
-            self._remember(entry)
-        await asyncio.gather(*(m.ack() for m in keep))
+        pub = self._pub
+        acks = [await pub.publish(s.AUDIT_SUBJECT, entry, None,
+                                  headers={"Nats-Expected-Last-Sequence": str(start + i)})
+                for i, entry in enumerate(entries)]
+        await pub.wait(acks)
+        for leaf, event_id in zip(leaves, entry_ids, strict=True):
+            self._remember_own(leaf, event_id)
+        for m in keep:
+            await m.ack()
+
+    def _remember_own(self, leaf: bytes, event_id: str) -> None:
+        """An entry this sequencer just encoded and stored (`leaf`: its leaf hash): no
+        need to decode or hash it again (its index and link are right by construction)."""
+        self.tree.append_leaf_hash(leaf)
+        self._prev = leaf
+        if event_id:
+            self._recent[event_id] = None
+            if len(self._recent) > _RECENT_IDS:
+                self._recent.popitem(last=False)
 
     def head(self) -> SignedTreeHead:
         size, root, now = len(self.tree), self.tree.root(), self.clock()
