@@ -145,8 +145,8 @@ class Broker:
         self.directory = directory
         self.config = config or BrokerConfig()
         self.metrics = metrics or Metrics()
-        self.ids = MessageIds(self.js)
         self._pub = AckPublisher(nc)
+        self.ids = MessageIds(self.js, self._pub)
         self._queue = FairQueue(self.config.per_agency, self.config.fetch_batch)
         self._tally = RejectionTally(self.config.clock)
         self._fetchers: dict[str, asyncio.Task[None]] = {}
@@ -186,6 +186,7 @@ class Broker:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self._flush_tally()
+        self._pub.close()
         log.info("broker_stopped", broker=self.config.broker_id)
 
     # ---- fetching: one consumer per agency, taken round-robin (fairness.py) ------------
@@ -534,8 +535,6 @@ class Broker:
             refused=refused,
             policy_version=self.engine.version,
         )
-        log.debug("routed", message_id=header.id, sender=submitter,
-                 delivered=len(delivered), refused=len(refused))
         return routed
 
     # ---- life cycle (checks in broker/lifecycle.py) -------------------------------------
