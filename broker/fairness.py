@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
@@ -46,6 +47,7 @@ class FairQueue:
         # a fifth of the broker's time). A worker that takes a submission while more
         # is queued wakes the next, so every startable submission finds a worker.
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.on_done: Callable[[str], None] | None = None  # an agency has room again
 
     def room(self, agency: str) -> int:
         """How many more submissions of `agency` may be fetched now."""
@@ -57,6 +59,9 @@ class FairQueue:
         if self.room(agency) > 0:
             return
         await event.wait()
+
+    def put_one(self, agency: str, msg: Msg) -> None:
+        self.put(agency, [msg])
 
     def put(self, agency: str, msgs: list[Msg]) -> None:
         if not msgs:
@@ -144,6 +149,8 @@ class FairQueue:
         if event is not None:
             event.set()
         self._wake_one()
+        if self.on_done is not None:
+            self.on_done(agency)
 
     def wake(self) -> None:
         """Let every waiting worker look again (used when stopping)."""
