@@ -23,7 +23,6 @@ import msgspec
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -38,6 +37,7 @@ from broker.audit.events import (
 from broker.audit.heads import SignedTreeHead, head_signing_bytes
 from broker.audit.merkle import MerkleTree, leaf_hash
 from broker.jspub import AckPublisher
+from broker.pull import StandingPulls
 from keys.identity import Identity
 
 log = structlog.get_logger("orcon.audit")
@@ -76,6 +76,21 @@ class AuditSequencer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._pub = AckPublisher(nc)
+        # Standing pull requests (broker/pull.py): events arrive while the previous
+        # batch is appended, and each pass appends whatever has arrived.
+        self._inbox: list[Msg] = []
+        self._in_hand = 0
+        self._arrived = asyncio.Event()
+        self._pulls = StandingPulls(nc, s.AUDIT_IN_STREAM, self._on_event, self._room,
+                                    lambda _msg: SEQUENCER_CONSUMER,
+                                    min_request=max(1, batch // 4))
+
+    def _room(self, _key: str) -> int:
+        return 2 * self.batch - len(self._inbox) - self._in_hand
+
+    def _on_event(self, _key: str, msg: Msg) -> None:
+        self._inbox.append(msg)
+        self._arrived.set()
 
     @property
     def size(self) -> int:
@@ -89,15 +104,20 @@ class AuditSequencer:
             ConsumerConfig(durable_name=SEQUENCER_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
                            ack_wait=30, max_ack_pending=50_000),
         )
-        sub = await self.js.pull_subscribe_bind(SEQUENCER_CONSUMER, s.AUDIT_IN_STREAM)
+        await self._pulls.start()
+        self._pulls.add(SEQUENCER_CONSUMER, SEQUENCER_CONSUMER)
+        self._pulls.top_up(SEQUENCER_CONSUMER)
         await self.nc.subscribe(s.HEAD_REQUEST_SUBJECT, cb=self._on_head_request)
         self._tasks = [
-            asyncio.create_task(self._sequence(sub), name="audit-sequence"),
+            asyncio.create_task(self._sequence(), name="audit-sequence"),
             asyncio.create_task(self._sign_periodically(), name="audit-heads"),
         ]
 
     async def stop(self) -> None:
         self._stop.set()
+        self._arrived.set()
+        with contextlib.suppress(Exception):
+            await self._pulls.stop()
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=5)
@@ -158,16 +178,16 @@ class AuditSequencer:
             if len(self._recent) > _RECENT_IDS:
                 self._recent.popitem(last=False)
 
-    async def _sequence(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _sequence(self) -> None:
         while not self._stop.is_set():
-            try:
-                msgs = await sub.fetch(self.batch, timeout=0.5)
-            except (TimeoutError, NatsTimeoutError):
+            if not self._inbox:
+                self._arrived.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), timeout=0.5)
+                self._pulls.tick()  # requests a restarted server forgot
                 continue
-            except Exception as exc:
-                log.warning("audit_fetch_failed", error=type(exc).__name__)
-                await asyncio.sleep(0.2)
-                continue
+            msgs, self._inbox = self._inbox[:self.batch], self._inbox[self.batch:]
+            self._in_hand = len(msgs)
             try:
                 await self._append_batch(msgs)
             except Exception as exc:
@@ -178,6 +198,9 @@ class AuditSequencer:
                     with contextlib.suppress(Exception):
                         await m.nak(delay=0.5)
                 await self._rebuild_until_ok()
+            finally:
+                self._in_hand = 0
+                self._pulls.top_up(SEQUENCER_CONSUMER)
 
     async def _rebuild_until_ok(self) -> None:
         delay = 0.1
