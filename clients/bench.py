@@ -72,6 +72,7 @@ def _progress(enabled: bool) -> Any:
 
 def run(mode: str, progress: Any) -> dict[str, Any]:
     """Every measurement, in one process tree; returns the JSON document."""
+    from broker import eventloop
     from broker.audit import perf as audit_perf
     from clients import bench_schemas
     from clients.benchload import PLANS, run_live
@@ -79,6 +80,7 @@ def run(mode: str, progress: Any) -> dict[str, Any]:
     from policies import perf as policy_perf
 
     plan = PLANS[mode]
+    load_at_start = os.getloadavg()[0]
     started = datetime.now(UTC)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orcon-bench-") as tmp:
@@ -165,6 +167,8 @@ def run(mode: str, progress: Any) -> dict[str, Any]:
     doc["machine"] = {
         "cpus": os.cpu_count() or 0,
         "loadavg_1m": os.getloadavg()[0],
+        "loadavg_at_start": load_at_start,
+        "uvloop": eventloop.uvloop_enabled(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
