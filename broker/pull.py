@@ -110,7 +110,11 @@ class StandingPulls:
             requests = self._open.get(key)
             if requests is not None:
                 requests.pop(token, None)
-                self.top_up(key)
+                # An expired request is asked again at once; any other refusal (409:
+                # too many waiting requests, a leadership change...) waits for `tick`,
+                # so a server that refuses every request is not asked in a tight loop.
+                if msg.headers and msg.headers.get("Status") == "408":
+                    self.top_up(key)
             return
         key = self.key_of(msg)
         requests = self._open.get(key)
