@@ -26,9 +26,11 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from broker import subjects as s
+from broker.jspub import AckPublisher, PublishNotAcknowledged
 
 BUCKET = "orcon-message-ids"
 TTL = timedelta(minutes=30)
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's error code: the key exists already
 
 
 class Claim(Enum):
@@ -45,8 +47,14 @@ def key(sender: str, message_id: str, header_hash: str, what: str) -> str:
 
 
 class MessageIds:
-    def __init__(self, js: JetStreamContext) -> None:
+    """`pub`: when given, a first claim is one pipelined publish (broker/jspub.py)
+    instead of nats-py's request with its timer and JSON parse; the same condition
+    (`Nats-Expected-Last-Subject-Sequence: 0`, what `KeyValue.create` sends), so
+    exactly one writer still wins."""
+
+    def __init__(self, js: JetStreamContext, pub: AckPublisher | None = None) -> None:
         self.js = js
+        self._pub = pub
         self._kv: KeyValue | None = None
 
     async def start(self) -> None:
@@ -61,6 +69,16 @@ class MessageIds:
         assert self._kv is not None, "MessageIds.start() first"
         name = f"{sender}.{message_id}"
         value = header_hash.encode()
+        if self._pub is not None:
+            try:
+                await self._pub.wait([await self._pub.publish(
+                    f"$KV.{BUCKET}.{name}", value, None,
+                    headers={"Nats-Expected-Last-Subject-Sequence": "0"})])
+                return Claim.NEW
+            except PublishNotAcknowledged as exc:
+                if exc.err_code != _WRONG_LAST_SEQUENCE:
+                    raise
+            # Claimed before (or deleted since): the full KeyValue path below decides.
         try:
             await self._kv.create(name, value)
             return Claim.NEW

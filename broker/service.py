@@ -29,7 +29,6 @@ import msgspec
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 import schemas
@@ -41,6 +40,7 @@ from broker.dedupe import Claim, MessageIds
 from broker.fairness import FairQueue
 from broker.jspub import AckPublisher
 from broker.metrics import Metrics
+from broker.pull import StandingPulls
 from broker.rejections import RejectionTally, Tally, bounded
 from keys.directory import Directory
 from keys.envelope import for_recipient, header_hash, verify
@@ -145,11 +145,13 @@ class Broker:
         self.directory = directory
         self.config = config or BrokerConfig()
         self.metrics = metrics or Metrics()
-        self.ids = MessageIds(self.js)
         self._pub = AckPublisher(nc)
+        self.ids = MessageIds(self.js, self._pub)
         self._queue = FairQueue(self.config.per_agency, self.config.fetch_batch)
+        self._pulls = StandingPulls(nc, s.SUBMIT_STREAM, self._queue.put_one, self._queue.room,
+                                    lambda msg: s.agency_of(msg.subject))
+        self._queue.on_done = self._pulls.top_up  # room again: ask for more at once
         self._tally = RejectionTally(self.config.clock)
-        self._fetchers: dict[str, asyncio.Task[None]] = {}
         self._max_deliver: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()  # stop fetching
@@ -163,6 +165,7 @@ class Broker:
     async def start(self) -> None:
         await self._pub.start()
         await self.ids.start()
+        await self._pulls.start()
         await self._follow_agencies()
         await self.nc.subscribe("orcon.resolve.*", s.BROKER_QUEUE, cb=self._on_resolve)
         await self.nc.subscribe("orcon.directory.*", s.BROKER_QUEUE, cb=self._on_directory)
@@ -170,6 +173,7 @@ class Broker:
             *(asyncio.create_task(self._work(), name=f"broker-worker-{i}")
               for i in range(self.config.fetch_batch)),
             asyncio.create_task(self._watch_agencies(), name="broker-agencies"),
+            asyncio.create_task(self._tick_pulls(), name="broker-pulls"),
             asyncio.create_task(self._flush_tally_periodically(), name="broker-tally"),
         ]
         log.info("broker_started", broker=self.config.broker_id, policy=self.engine.version)
@@ -178,22 +182,24 @@ class Broker:
         """Graceful: stop fetching, finish the submissions in hand, then stop."""
         self._stopping.set()
         self._queue.wake()
-        await _finish(list(self._fetchers.values()))
-        self._fetchers.clear()
+        with contextlib.suppress(Exception):
+            await self._pulls.stop()  # what was owed and not yet sent is redelivered
         self._drained.set()
         self._queue.wake()
         await _finish(self._tasks)
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self._flush_tally()
+        self._pub.close()
         log.info("broker_stopped", broker=self.config.broker_id)
 
-    # ---- fetching: one consumer per agency, taken round-robin (fairness.py) ------------
+    # ---- fetching: one consumer per agency, standing pull requests (pull.py), taken
+    # round-robin (fairness.py) ---------------------------------------------------------
 
     async def _follow_agencies(self) -> None:
         """Fetch for every agency of the federation, including ones registered since."""
         for agency in sorted(a.id for a in self.engine.federation.agencies):
-            if agency in self._fetchers or not s.AGENCY_ID_RE.match(agency):
+            if self._pulls.has(agency) or not s.AGENCY_ID_RE.match(agency):
                 continue
             name = s.submit_consumer(agency)
             try:
@@ -202,9 +208,8 @@ class Broker:
                 info = await self.js.add_consumer(s.SUBMIT_STREAM,
                                                   streams.submit_consumer_config(agency))
             self._max_deliver[agency] = info.config.max_deliver or streams.SUBMIT_MAX_DELIVER
-            sub = await self.js.pull_subscribe_bind(name, s.SUBMIT_STREAM)
-            self._fetchers[agency] = asyncio.create_task(self._fetch(agency, sub),
-                                                         name=f"broker-fetch-{agency}")
+            self._pulls.add(agency, name)
+            self._pulls.top_up(agency)
 
     async def _watch_agencies(self) -> None:
         while not self._stopping.is_set():
@@ -217,21 +222,12 @@ class Broker:
             except Exception as exc:  # the next round tries again
                 log.warning("follow_agencies_failed", error=type(exc).__name__)
 
-    async def _fetch(self, agency: str, sub: JetStreamContext.PullSubscription) -> None:
+    async def _tick_pulls(self) -> None:
         while not self._stopping.is_set():
-            room = self._queue.room(agency)
-            if room <= 0:
-                await self._queue.wait_room(agency)
-                continue
-            try:
-                msgs = await sub.fetch(room, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                continue
-            except Exception as exc:  # connection trouble: back off, never die
-                log.warning("fetch_failed", agency=agency, error=type(exc).__name__)
-                await asyncio.sleep(0.2)
-                continue
-            self._queue.put(agency, msgs)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=0.5)
+            if not self._stopping.is_set():
+                self._pulls.tick()
 
     async def _work(self) -> None:
         while (item := await self._queue.take(self._drained)) is not None:
@@ -534,8 +530,6 @@ class Broker:
             refused=refused,
             policy_version=self.engine.version,
         )
-        log.debug("routed", message_id=header.id, sender=submitter,
-                 delivered=len(delivered), refused=len(refused))
         return routed
 
     # ---- life cycle (checks in broker/lifecycle.py) -------------------------------------

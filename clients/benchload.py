@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +75,16 @@ class Plan:
     audit_entries: int
     gpg_s: float
     flood_n: int  # junk submissions one agency floods while another sends
+    audit_e2e_n: int  # audit events appended through NATS, end to end
 
 
 PLANS: dict[str, Plan] = {
     "full": Plan("full", 195, 100_000, 50_000, 5_000, 5_000, 10.0, (100, 1000), 10,
-                 1.0, 100_000, 2.0, 100_000),
+                 1.0, 100_000, 2.0, 100_000, 40_000),
     "quick": Plan("quick", 195, 20_000, 10_000, 1_500, 1_500, 3.0, (100, 1000), 5,
-                  0.25, 20_000, 0.5, 20_000),
+                  0.25, 20_000, 0.5, 20_000, 10_000),
     "smoke": Plan("smoke", 195, 2_000, 1_000, 300, 300, 1.0, (100, 1000), 2,
-                  0.05, 2_000, 0.1, 1_000),
+                  0.05, 2_000, 0.1, 1_000, 1_000),
 }
 FLOOD_RATE = 100  # msg/s the honest agency sends, idle and during the flood
 
@@ -482,6 +483,49 @@ async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int)
                 await js.delete_stream(name)
 
 
+async def audit_end_to_end(admin: NATS, n: int, per_message: int = 2) -> dict[str, float]:
+    """`n` audit events, `per_message` to a message as a broker sends them (a 1-recipient
+    routing: submitted + delivered), published to AUDITIN with acknowledgments (a
+    window of 256 messages in flight, as a busy broker has); timed until the sequencer
+    has appended the last one to AUDIT. The sequencer's own CPU is measured over the
+    same interval."""
+    from broker.audit.events import AuditEvent, EventType
+    from broker.audit.stream import encode_events, event_with_id
+    from broker.jspub import AckPublisher
+
+    js = admin.jetstream()
+    base = (await js.stream_info(s.AUDIT_STREAM)).state.last_seq or 0
+    pub = AckPublisher(admin)
+    await pub.start()
+    tag = secrets.token_hex(4)
+    now = datetime.now(UTC)
+    batches = [encode_events([
+        event_with_id(AuditEvent(type=EventType.SUBMITTED, at=now, broker="bench",
+                                 actor=SENDER, message_id=f"{i:026d}",
+                                 details={"kind": "report"}), f"bench:{tag}:{i}:{j}")
+        for j in range(per_message)]) for i in range(n // per_message)]
+    total = len(batches) * per_message
+    t0 = time.perf_counter()
+    window: list[asyncio.Future[None]] = []
+    for i, batch in enumerate(batches):
+        window.append(await pub.publish(s.AUDIT_IN_SUBJECT, batch, f"bench:{tag}:{i}"))
+        if len(window) >= 256:
+            await pub.wait(window)
+            window = []
+    await pub.wait(window)
+    deadline = time.perf_counter() + 300
+    while True:
+        last = (await js.stream_info(s.AUDIT_STREAM)).state.last_seq or 0
+        if last - base >= total:
+            break
+        if time.perf_counter() > deadline:
+            raise BenchError(f"audit end to end: {last - base} of {total} appended")
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    pub.close()
+    return {"appends_per_s": total / elapsed, "entries": float(total)}
+
+
 async def start_broker(children: Children, data_dir: Path, js: JetStreamContext,
                        broker_id: str, expect_waiting: int) -> Child:
     args = ["-m", "clients.cli", "broker", "--data-dir", str(data_dir), "--id", broker_id]
@@ -551,7 +595,7 @@ async def whole_path(live: Live, recipient: str, sealed: Sealed,
 
 
 async def paced(live: Live, recipient: str, sealed: Sealed, rate: float,
-                timeout: float) -> dict[str, float]:
+                timeout: float) -> dict[str, Any]:
     """Offer `rate` msg/s on an absolute schedule; latency runs from each message's
     scheduled send time (so a late generator cannot hide queueing) to the moment the
     recipient has it decrypted."""
@@ -591,6 +635,9 @@ async def paced(live: Live, recipient: str, sealed: Sealed, rate: float,
         "messages": float(len(lat)), "offered_per_s": offered,
         "delivered_per_s": len(lat) / (max(done_at.values()) - min(planned.values())),
         "sender_max_lag_ms": lag * 1e3,
+        # The distribution (`orcon bench --html` draws it): latency at every 2nd
+        # percentile, 0 (fastest) to 100 (slowest).
+        "percentiles_ms": [percentile(lat, q) for q in range(0, 101, 2)],
     }
 
 
@@ -711,6 +758,13 @@ async def run_live(plan: Plan, work: Path,
         out["nats_pubsub_msgs_per_s"] = await pubsub(admin, url, seed, plan.pubsub_n)
         out["relay_msgs_per_s"] = await relay(children, admin, url, seed, plan.relay_n)
         out["relay_js_msgs_per_s"] = await js_relay(children, admin, url, seed, plan.routed_n * 2)
+
+        progress("audit appends through NATS, end to end")
+        stack0 = proc_status(stack.pid).get("cpu_s", 0.0)
+        out["audit_e2e"] = await audit_end_to_end(admin, plan.audit_e2e_n)
+        out["audit_e2e"]["sequencer_cpu_us_per_entry"] = (
+            (proc_status(stack.pid).get("cpu_s", 0.0) - stack0)
+            / out["audit_e2e"]["entries"] * 1e6)
 
         progress("sealing the load (not timed)")
         report = report_1k()

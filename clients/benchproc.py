@@ -112,7 +112,9 @@ def main(argv: list[str]) -> int:
 
     configure(level="WARNING")
     if len(argv) == 3 and argv[0] == "stack":
-        asyncio.run(run_stack(Path(argv[1]), Path(argv[2])))
+        from broker import eventloop
+
+        eventloop.run(run_stack(Path(argv[1]), Path(argv[2])))  # ORCON_UVLOOP=1: uvloop
     elif len(argv) == 5 and argv[0] == "relay":
         asyncio.run(run_relay(*argv[1:]))
     elif len(argv) == 5 and argv[0] == "jsrelay":

@@ -96,7 +96,9 @@ def _run_until_signal(coro_factory: object) -> None:
             loop.add_signal_handler(sig, stop.set)
         await coro_factory(stop)  # type: ignore[operator]
 
-    asyncio.run(main())
+    from broker import eventloop
+
+    eventloop.run(main())  # ORCON_UVLOOP=1: uvloop
 
 
 ConfigFile = Annotated[

@@ -39,7 +39,8 @@ ProofBytes = Annotated[bytes, msgspec.Meta(min_length=1, max_length=32768)]
 FORWARD_TAG = "orcon-forward/1"
 
 
-class SignedHeader(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_like=True):
+class SignedHeader(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True,
+                   array_like=True):
     """A signed header without its body: verifiable with the signer's public key
     (`keys.envelope.verify_signed_header`)."""
 
@@ -48,7 +49,7 @@ class SignedHeader(msgspec.Struct, forbid_unknown_fields=True, frozen=True, arra
     body_digest: Digest  # SHA-256 of the envelope ciphertext, covered by the signature
 
 
-class Act(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True,
+class Act(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, omit_defaults=True,
           kw_only=True):
     """What a life-cycle message does, for the broker's checks and the audit log. Which
     act it is follows from `Header.kind`; only the fields that kind needs are set."""

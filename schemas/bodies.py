@@ -101,6 +101,7 @@ Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 
 class IntelReport(
     msgspec.Struct,
+    gc=False,
     tag="intel_report",
     tag_field="kind",
     forbid_unknown_fields=True,
@@ -126,6 +127,7 @@ class IntelReport(
 
 class _Body(
     msgspec.Struct,
+    gc=False,
     tag_field="kind",
     forbid_unknown_fields=True,
     frozen=True,

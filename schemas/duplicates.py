@@ -26,6 +26,15 @@ _arrays = msgspec.msgpack.Decoder(list[msgspec.Raw])
 
 _MAPS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 _CONTAINERS = _MAPS | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+# Every byte value that is not a map header, deleted by translate(): an array whose
+# bytes keep none of the others holds no map, so no repeated key, and is not walked (a
+# list of recipients or of country codes). Text may contain such bytes too, which
+# only costs a walk, never skips a map.
+_NOT_MAP_HEADERS = bytes(b for b in range(256) if b not in _MAPS)
+
+
+def _may_hold_map(view: memoryview) -> bool:
+    return view[0] in _MAPS or bool(bytes(view).translate(None, _NOT_MAP_HEADERS))
 
 
 def _map_len(data: bytes | memoryview) -> int:
@@ -58,12 +67,12 @@ def msgpack_duplicates(data: bytes, root: str) -> list[FieldError]:
                     errors.append(_error("".join(path), _repeated_keys(bytes(raw))))
                 for k, v in decoded.items():
                     view = memoryview(v)
-                    if view and view[0] in _CONTAINERS:
+                    if view and view[0] in _CONTAINERS and _may_hold_map(view):
                         todo.append(((*path, f".{k}"), view))
             else:
                 for i, v in enumerate(_arrays.decode(raw)):
                     view = memoryview(v)
-                    if view and view[0] in _CONTAINERS:
+                    if view and view[0] in _CONTAINERS and _may_hold_map(view):
                         todo.append(((*path, f"[{i}]"), view))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return [FieldError(root, "msgpack", f"not valid msgpack: {exc}")]

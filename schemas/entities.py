@@ -62,12 +62,12 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Narrative(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Narrative(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
     lang: LangTag
 
 
-class _Part(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+class _Part(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     """Common struct configuration: refuse unknown fields, immutable, compact on the wire."""
 
 

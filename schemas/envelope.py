@@ -13,7 +13,7 @@ KEY_COMMITMENT_FIELD = "key_commitment"  # schemas.header.Header.key_commitment
 KEY_COMMITMENT_SIZE = 32
 
 
-class Stanza(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_like=True):
+class Stanza(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, array_like=True):
     """The content key wrapped for one recipient key with HPKE."""
 
     recipient: str  # agency id
@@ -22,7 +22,7 @@ class Stanza(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_like
     enc: bytes  # HPKE single-shot output: encapsulated key || sealed content key
 
 
-class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True, array_like=True):
+class Envelope(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, array_like=True):
     """`header` holds the exact bytes the sender signed: signatures cover bytes, never a
     re-encoded structure, so there is no canonicalization to get wrong."""
 
@@ -90,5 +90,9 @@ def decode_envelope(data: bytes) -> Envelope:
         raise SchemaError.single(
             "envelope.v", "version", f"envelope version {env.v} is not supported"
         )
+    # The header's limits (depth above all) before anything decodes it: the commitment
+    # read below is a decode, and a header nested 1,000 deep made it a RecursionError
+    # (an `internal` rejection instead of `limits.depth`).
+    limits.check(env.header, limits.HEADER, "header")
     read_key_commitment(env.header)
     return env

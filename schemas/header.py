@@ -35,14 +35,14 @@ KeyCommitment = Annotated[
 ]
 
 
-class Evaluation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Evaluation(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     """Europol 4x4 evaluation codes."""
 
     source: SourceReliability
     accuracy: InfoAccuracy
 
 
-class Topics(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+class Topics(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     """Routing topics that focal points' alert filters match against."""
 
     route_countries: list[CountryCode] = []
@@ -53,7 +53,7 @@ class Topics(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
     ] = []
 
 
-class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+class Header(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     """Routing metadata, signed by the sender over its exact msgpack bytes."""
 
     v: str

@@ -48,14 +48,15 @@ PartyName = Annotated[str, msgspec.Meta(
 LangTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")]
 
 
-class Condition(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Condition(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     """A free-text handling condition (Europol H3), with its language."""
 
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
     lang: LangTag
 
 
-class Restrictions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+class Restrictions(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True,
+                   omit_defaults=True):
     """What the originator permits. Enforced by the broker (routing, forwarding) and by
     the recipient SDK (use, retention). An empty list means "not restricted" for
     `purposes` and `release_to`, and "nobody" for `exclude`."""

@@ -23,7 +23,6 @@ import msgspec
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -37,6 +36,8 @@ from broker.audit.events import (
 )
 from broker.audit.heads import SignedTreeHead, head_signing_bytes
 from broker.audit.merkle import MerkleTree, leaf_hash
+from broker.jspub import AckPublisher
+from broker.pull import StandingPulls
 from keys.identity import Identity
 
 log = structlog.get_logger("orcon.audit")
@@ -74,27 +75,49 @@ class AuditSequencer:
         self.foreign = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self._pub = AckPublisher(nc)
+        # Standing pull requests (broker/pull.py): events arrive while the previous
+        # batch is appended, and each pass appends whatever has arrived.
+        self._inbox: list[Msg] = []
+        self._in_hand = 0
+        self._arrived = asyncio.Event()
+        self._pulls = StandingPulls(nc, s.AUDIT_IN_STREAM, self._on_event, self._room,
+                                    lambda _msg: SEQUENCER_CONSUMER,
+                                    min_request=max(1, batch // 4))
+
+    def _room(self, _key: str) -> int:
+        return 2 * self.batch - len(self._inbox) - self._in_hand
+
+    def _on_event(self, _key: str, msg: Msg) -> None:
+        self._inbox.append(msg)
+        self._arrived.set()
 
     @property
     def size(self) -> int:
         return len(self.tree)
 
     async def start(self) -> None:
+        await self._pub.start()
         await self._rebuild()
         await self.js.add_consumer(
             s.AUDIT_IN_STREAM,
             ConsumerConfig(durable_name=SEQUENCER_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
                            ack_wait=30, max_ack_pending=50_000),
         )
-        sub = await self.js.pull_subscribe_bind(SEQUENCER_CONSUMER, s.AUDIT_IN_STREAM)
+        await self._pulls.start()
+        self._pulls.add(SEQUENCER_CONSUMER, SEQUENCER_CONSUMER)
+        self._pulls.top_up(SEQUENCER_CONSUMER)
         await self.nc.subscribe(s.HEAD_REQUEST_SUBJECT, cb=self._on_head_request)
         self._tasks = [
-            asyncio.create_task(self._sequence(sub), name="audit-sequence"),
+            asyncio.create_task(self._sequence(), name="audit-sequence"),
             asyncio.create_task(self._sign_periodically(), name="audit-heads"),
         ]
 
     async def stop(self) -> None:
         self._stop.set()
+        self._arrived.set()
+        with contextlib.suppress(Exception):
+            await self._pulls.stop()
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=5)
@@ -108,6 +131,7 @@ class AuditSequencer:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.publish_head()
+        self._pub.close()
 
     async def _rebuild(self) -> None:
         """Read AUDIT back; the stream, not memory, is the source of truth."""
@@ -154,16 +178,16 @@ class AuditSequencer:
             if len(self._recent) > _RECENT_IDS:
                 self._recent.popitem(last=False)
 
-    async def _sequence(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _sequence(self) -> None:
         while not self._stop.is_set():
-            try:
-                msgs = await sub.fetch(self.batch, timeout=0.5)
-            except (TimeoutError, NatsTimeoutError):
+            if not self._inbox:
+                self._arrived.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), timeout=0.5)
+                self._pulls.tick()  # requests a restarted server forgot
                 continue
-            except Exception as exc:
-                log.warning("audit_fetch_failed", error=type(exc).__name__)
-                await asyncio.sleep(0.2)
-                continue
+            msgs, self._inbox = self._inbox[:self.batch], self._inbox[self.batch:]
+            self._in_hand = len(msgs)
             try:
                 await self._append_batch(msgs)
             except Exception as exc:
@@ -174,6 +198,9 @@ class AuditSequencer:
                     with contextlib.suppress(Exception):
                         await m.nak(delay=0.5)
                 await self._rebuild_until_ok()
+            finally:
+                self._in_hand = 0
+                self._pulls.top_up(SEQUENCER_CONSUMER)
 
     async def _rebuild_until_ok(self) -> None:
         delay = 0.1
@@ -191,6 +218,8 @@ class AuditSequencer:
         keep: list[Msg] = []
         prev, index = self._prev, len(self.tree)
         batch_ids: set[str] = set()
+        entry_ids: list[str] = []
+        leaves: list[bytes] = []
         for m in msgs:
             try:
                 events = decode_events(m.data)
@@ -207,20 +236,33 @@ class AuditSequencer:
                 batch_ids.add(event_id)
                 entry = encode_record(LogRecord(index=index, prev=prev, event=event))
                 entries.append(entry)
+                entry_ids.append(event_id)
                 prev, index = leaf_hash(entry), index + 1
+                leaves.append(prev)
         # Pipelined: messages on one connection keep their order, and each carries the
-        # sequence it expects to follow, so the server rejects any interleaving.
+        # sequence it expects to follow, so the server rejects any interleaving. One
+        # reply subscription and one deadline for the batch (broker/jspub.py), not a
+        # request, a timer and a JSON parse per entry.
         start = len(self.tree)
-        await asyncio.gather(*(
-            self.js.publish(
-                s.AUDIT_SUBJECT, entry,
-                headers={"Nats-Expected-Last-Sequence": str(start + i)},
-            )
-            for i, entry in enumerate(entries)
-        ))
-        for entry in entries:
-            self._remember(entry)
-        await asyncio.gather(*(m.ack() for m in keep))
+        pub = self._pub
+        acks = [await pub.publish(s.AUDIT_SUBJECT, entry, None,
+                                  headers={"Nats-Expected-Last-Sequence": str(start + i)})
+                for i, entry in enumerate(entries)]
+        await pub.wait(acks)
+        for leaf, event_id in zip(leaves, entry_ids, strict=True):
+            self._remember_own(leaf, event_id)
+        for m in keep:
+            await m.ack()
+
+    def _remember_own(self, leaf: bytes, event_id: str) -> None:
+        """An entry this sequencer just encoded and stored (`leaf`: its leaf hash): no
+        need to decode or hash it again (its index and link are right by construction)."""
+        self.tree.append_leaf_hash(leaf)
+        self._prev = leaf
+        if event_id:
+            self._recent[event_id] = None
+            if len(self._recent) > _RECENT_IDS:
+                self._recent.popitem(last=False)
 
     def head(self) -> SignedTreeHead:
         size, root, now = len(self.tree), self.tree.root(), self.clock()

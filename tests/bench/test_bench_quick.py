@@ -80,3 +80,15 @@ def test_details_name_what_was_measured(doc: dict[str, Any]) -> None:
     assert d["latency_at_1000"]["messages"] > 0
     assert d["seal_open"]["seal_x25519_10_ms"] == doc["seal10_ms"]
     assert d["brokers"]["broker_1"]["VmRSS"] == doc["broker_rss_mb"]
+
+
+def test_html_report_is_self_contained(doc: dict[str, Any]) -> None:
+    from clients.bench_html import render_html
+
+    page = render_html(doc)
+    for key in GOALS:
+        assert f"<code>{key}</code>" in page, key
+    # The latency distribution: one line per offered rate, drawn inline.
+    assert page.count("<polyline") == 2
+    for outside in ("http://", "https://", "<script", "<link", "@import"):
+        assert outside not in page, outside

@@ -75,6 +75,25 @@ async def test_deeply_nested_header_is_a_typed_rejection(stack: DevStack) -> Non
         await th.close()
 
 
+async def test_a_submission_dressed_as_a_status_message_is_still_routed(
+        stack: DevStack) -> None:
+    """A submitter may set any NATS header, also `Status: 408`. nats-py's `fetch` takes a
+    message with a Status header for the server's own status and discards it (before
+    issue 19 the submission was never acknowledged and the sender never answered); the
+    broker tells a status by its missing reply subject instead."""
+    th = await connect(stack, "TH-AHTD")
+    try:
+        header, wire = signed(th, ["KH-AHTJP"])
+        await th.js.publish(s.submit("TH-AHTD"), wire,
+                            headers={"Nats-Msg-Id": header.id, "Status": "408",
+                                     "Description": "Request Timeout"})
+        outcome = await th.wait_outcome(header.id, timeout=20)
+        assert outcome.status == "routed" and outcome.delivered == ["KH-AHTJP"], outcome
+        await _assert_drained(stack)
+    finally:
+        await th.close()
+
+
 async def test_120000_invented_recipients_are_a_typed_rejection(stack: DevStack) -> None:
     th = await connect(stack, "TH-AHTD")
     try:
