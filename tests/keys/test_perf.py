@@ -17,7 +17,6 @@ def test_measure_shape(monkeypatch: pytest.MonkeyPatch) -> None:
             ms, ops = out[f"seal_{suite}_{n}_ms"], out[f"seal_{suite}_{n}_ops"]
             assert ms > 0 and ops == pytest.approx(1000 / ms)
         assert out[f"open_{suite}_ms"] > 0
-    assert out["seal_x25519_3_ms"] > out["seal_x25519_1_ms"] * 1.2
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")
