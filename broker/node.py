@@ -30,11 +30,12 @@ from typing import Literal, Self
 import nats
 import structlog
 from nats.aio.client import Client as NATS
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError
 
 from broker import streams
 from broker.audit.stream import AuditSequencer
 from broker.keysync import DIRECTORY_BUCKET, DirectoryWatcher
-from broker.kvwatch import bucket
 from broker.lifecycle import URGENT_ACK_TIMEOUT, AckWatcher, watch_interval
 from broker.metrics import Metrics
 from broker.policysync import REGISTRY_BUCKET, RegistryWatcher
@@ -158,8 +159,18 @@ class SequencerNode(Running):
         await until_ready(lambda: streams.ensure_consumers(
             js, self.agencies, ack_wait_s=self.ack_wait_s), "consumers", self.ready_timeout)
         for name in (DIRECTORY_BUCKET, REGISTRY_BUCKET):
-            await until_ready(lambda n=name: bucket(self.nc, n), name,  # type: ignore[misc]
+            await until_ready(lambda n=name: self._bucket(n), name,  # type: ignore[misc]
                               self.ready_timeout)
+
+    async def _bucket(self, name: str) -> None:
+        # Created here with the streams' replicas (a hub bucket must survive a node),
+        # before the operator's first write.
+        js = self.nc.jetstream()
+        try:
+            await js.key_value(name)
+        except BucketNotFoundError:
+            await js.create_key_value(KeyValueConfig(
+                bucket=name, history=16, storage=StorageType.FILE, replicas=self.replicas))
 
     async def start(self) -> None:
         await self.setup()
