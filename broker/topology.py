@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +45,6 @@ from typing import Any
 import msgspec
 
 from broker import provision
-from broker.natsserver import free_port
 from broker.node import ROLE_USER
 from broker.tls import TlsFiles, server_tls_block
 from clients.connection import AgencyCredentials, Connection, write_connection
@@ -91,9 +91,10 @@ class Plan:
 
     @staticmethod
     def loopback(countries: list[str], data_root: Path) -> Plan:
-        hub = [HubNode(n, "127.0.0.1", free_port(), free_port(), free_port(),
+        ports = iter(_free_ports(3 * len(HUB_NODES) + len(countries)))
+        hub = [HubNode(n, "127.0.0.1", next(ports), next(ports), next(ports),
                        str(data_root / "hub" / n / "jetstream")) for n in HUB_NODES]
-        leaves = {c: Leaf(c, "127.0.0.1", free_port()) for c in countries}
+        leaves = {c: Leaf(c, "127.0.0.1", next(ports)) for c in countries}
         return Plan(hub, leaves, tls=False)
 
     def hub_urls(self) -> list[str]:
@@ -109,6 +110,21 @@ class Plan:
             return None
         d = Path(self.tls_dir)
         return TlsFiles(ca=d / "ca.pem", cert=d / "server.pem", key=d / "server.key")
+
+
+def _free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` distinct free ports: each socket stays bound until all are picked, so the
+    kernel cannot hand the same port out twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            socks.append(sock)
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def countries_of(fed: Federation) -> list[str]:
