@@ -223,10 +223,13 @@ def permissions(principal: Principal) -> dict[str, Any]:
                 *_ordered_reads(s.AUDIT_STREAM),
                 _js_consumer("MSG.NEXT", s.AUDIT_IN_STREAM, "sequencer"),
                 f"$JS.ACK.{s.AUDIT_IN_STREAM}.sequencer.>",
+                # Answers to head requests: an auditor's (the server's `_R_.` mapping
+                # of an imported request) or a service's inbox; the sequencer answers
+                # nowhere else (broker/audit/stream.py), and `allow_responses` is not
+                # used (docs/decisions.md).
+                "_R_.>", "_INBOX.>",
             ]},
             "subscribe": {"allow": [s.HEAD_REQUEST_SUBJECT, own_inbox]},
-            # Answers a head request to its reply subject only (an auditor's, mapped).
-            "allow_responses": {"max": 1},
         }
     if principal.role == "broker":
         return {"publish": {"allow": [">"],
