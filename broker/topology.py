@@ -209,7 +209,7 @@ def render(out: Path, federation_path: Path, plan: Plan) -> list[Path]:
               "regenerate, never edit.\n", conf, secret=True)  # holds the route password
         written.append(path)
 
-    leaf_scheme = "tls" if tls else "nats-leaf"
+    leaf_scheme = "nats-leaf"  # with a `tls` block the link is TLS all the same
     for country, principals in sorted(desks.items()):
         leaf = plan.leaves[country]
         cdir = out / "countries" / country
@@ -240,7 +240,7 @@ def render(out: Path, federation_path: Path, plan: Plan) -> list[Path]:
             "listen": f"{leaf.host}:{leaf.client_port}",
             "max_payload": plan.max_payload,
             "accounts": accounts,
-            "leafnodes": {"remotes": remotes, "reconnect": 1},
+            "leafnodes": {"remotes": remotes, "reconnect": "1s"},
         }
         if tls is not None:
             conf["tls"] = server_tls_block(tls)
