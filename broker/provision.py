@@ -187,10 +187,16 @@ def _ordered_reads(stream: str) -> list[str]:
             f"$JS.API.CONSUMER.DELETE.{stream}.>", f"$JS.FC.{stream}.>"]
 
 
-# Every JetStream write that reconfigures or empties a stream: only the sequencer (which
-# creates the streams) may send the first two, nobody the others.
-_STREAM_ADMIN = [f"$JS.API.STREAM.{verb}.>" for verb in
-                 ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")]
+# Every JetStream call that reconfigures, removes or empties one of orcon's streams or
+# buckets: only the sequencer (which creates them) may send the first two, nobody the
+# others. Named stream by stream rather than `STREAM.*.>`, so `orcon bench` can still
+# make its own scratch streams with the brokers' credential on a development stack.
+_ORCON_STREAMS = (s.SUBMIT_STREAM, s.DELIVER_STREAM, s.AUDIT_STREAM, s.AUDIT_IN_STREAM,
+                  s.AUDIT_HEAD_STREAM, *(f"KV_{b}" for b in KV_BUCKETS))
+_STREAM_ADMIN = [f"$JS.API.STREAM.{verb}.{stream}"
+                 for verb in ("CREATE", "UPDATE", "DELETE", "PURGE")
+                 for stream in _ORCON_STREAMS] + [
+                 f"$JS.API.STREAM.MSG.DELETE.{stream}" for stream in _ORCON_STREAMS]
 
 
 def permissions(principal: Principal) -> dict[str, Any]:
