@@ -27,14 +27,19 @@ def render(
     ] = None,
     loopback: Annotated[bool, typer.Option(
         "--loopback", help="everything on 127.0.0.1 with free ports, no TLS (a laptop)")] = False,
+    keys: Annotated[Path | None, typer.Option(
+        help="a provisioned federation's data directory (its connection.json: root key, "
+             "registry, directory, key files): also write connection.json for the hub's "
+             "services, the auditors and each country")] = None,
 ) -> None:
     """Render the hub's three node configs, each country's leafnode config and every
     NATS credential (existing seeds are kept); prints the files written."""
     import msgspec
 
     from broker.stack import default_federation
-    from broker.topology import Plan, countries_of
+    from broker.topology import Plan, connection_files, countries_of
     from broker.topology import render as render_all
+    from clients.connection import load_connection
     from policies.federation import FederationError, load_federation
 
     fed_path = federation or default_federation()
@@ -47,6 +52,8 @@ def render(
         else:
             the_plan = Plan.sample(countries)
         written = render_all(out_dir, fed_path, the_plan)
+        if keys is not None:
+            written += list(connection_files(out_dir, the_plan, load_connection(keys)).values())
     except (FederationError, OSError, ValueError, msgspec.ValidationError) as exc:
         err.print(Text.assemble(("error:", "red"), " ", plain(str(exc))))
         raise typer.Exit(1) from None

@@ -20,9 +20,9 @@ from typing import Self
 
 from broker.natsserver import EmbeddedNats, port_in_use
 from broker.stack import LOG_KEY_NAME, provision_federation
-from broker.topology import Plan, connection_files, countries_of, render
+from broker.topology import Plan, countries_of
 from clients import operator
-from clients.connection import Connection, load_connection
+from clients.connection import Connection, load_connection, write_connection
 from clients.sdk import AgencyClient
 from keys.directory import FederationRoot
 from policies.federation import load_federation
@@ -57,13 +57,14 @@ class DeployedFederation:
     def prepare(self) -> None:
         keys = self.root / "keys"
         base = provision_federation(keys, SAMPLE, fast_kdf=True, passphrase=self.passphrase)
+        write_connection(keys, base)  # what `--keys` reads (no URL: render supplies them)
         fed = load_federation(SAMPLE)
         self.plan = Plan.loopback(countries_of(fed), self.root / "run")
         subprocess.run(  # the command an operator runs, on this plan
             [str(ORCON), "deploy", "render", str(self.out), "--federation", str(SAMPLE),
-             "--plan", str(self._plan_file())], check=True, capture_output=True, timeout=60)
-        render(self.out, SAMPLE, self.plan)  # idempotent: same seeds, same files
-        connection_files(self.out, self.plan, base)
+             "--plan", str(self._plan_file()), "--keys", str(keys)],
+            check=True, capture_output=True, timeout=60)
+        assert load_connection(self.out / "hub").root_public == base.root_public
 
     def _plan_file(self) -> Path:
         import json
