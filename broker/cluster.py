@@ -185,8 +185,8 @@ class LocalCluster(Running):
                         if c else []
                     ok = ok and c is not None and c.leader is not None \
                         and len(live) == len(self.running()) - 1
-                ci = await js.consumer_info(s.SUBMIT_STREAM, s.BROKER_CONSUMER)
-                ok = ok and ci.cluster is not None and ci.cluster.leader is not None
+                for ci in await js.consumers_info(s.SUBMIT_STREAM):
+                    ok = ok and ci.cluster is not None and ci.cluster.leader is not None
                 if ok:
                     return
             except Exception as exc:  # no leader yet, timeouts during election

@@ -23,7 +23,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from broker import subjects as s
+from broker.fairness import queue_state
 from broker.metrics import Metrics
 
 log = structlog.get_logger("orcon.health")
@@ -51,7 +51,7 @@ class HealthServer:
         self._server: asyncio.Server | None = None
         self.pending = Gauge(
             "orcon_consumer_pending",
-            "Submissions waiting in the brokers consumer (not yet delivered to a broker)",
+            "Submissions waiting in the agencies' submit consumers (not yet given to a broker)",
             registry=metrics.registry,
         )
         self.ack_pending = Gauge(
@@ -61,7 +61,7 @@ class HealthServer:
         )
         self.redelivered = Gauge(
             "orcon_consumer_redelivered",
-            "Submissions currently being redelivered (a broker failed or was slow)",
+            "Deliveries of submissions beyond their first so far (a broker failed or was slow)",
             registry=metrics.registry,
         )
         self.nats_connected = Gauge(
@@ -94,14 +94,13 @@ class HealthServer:
             return False, "NATS is not connected"
         self.nats_connected.set(1)
         try:
-            info = await self.nc.jetstream().consumer_info(
-                s.SUBMIT_STREAM, s.BROKER_CONSUMER, timeout=NATS_TIMEOUT_S
-            )
+            state = await asyncio.wait_for(queue_state(self.nc.jetstream()),
+                                           timeout=2 * NATS_TIMEOUT_S)
         except Exception as exc:  # timeout, no responders, JetStream unavailable
-            return False, f"the {s.BROKER_CONSUMER} consumer is unreachable ({type(exc).__name__})"
-        self.pending.set(info.num_pending or 0)
-        self.ack_pending.set(info.num_ack_pending or 0)
-        self.redelivered.set(info.num_redelivered or 0)
+            return False, f"the submission consumers are unreachable ({type(exc).__name__})"
+        self.pending.set(state.pending)
+        self.ack_pending.set(state.ack_pending)
+        self.redelivered.set(state.redelivered)
         return True, "ok"
 
     async def _response(self, path: str) -> tuple[int, str, bytes]:

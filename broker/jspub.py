@@ -43,14 +43,15 @@ class AckPublisher:
         else:
             fut.set_result(None)
 
-    async def publish(self, subject: str, payload: bytes, msg_id: str) -> asyncio.Future[None]:
+    async def publish(self, subject: str, payload: bytes, msg_id: str,
+                      headers: dict[str, str] | None = None) -> asyncio.Future[None]:
         self._n += 1
         token = f"{self._n:x}"
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._futures[token] = fut
         fut.add_done_callback(lambda _f, t=token: self._futures.pop(t, None))  # type: ignore[misc]
         await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}",
-                              headers={"Nats-Msg-Id": msg_id})
+                              headers={**(headers or {}), "Nats-Msg-Id": msg_id})
         return fut
 
     async def wait(self, futures: list[asyncio.Future[None]], timeout: float = 5.0) -> None:

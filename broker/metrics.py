@@ -24,6 +24,16 @@ class Metrics:
         self.errors = Counter(
             "orcon_route_errors_total", "Submissions left for redelivery", registry=self.registry
         )
+        self.internal_errors = Counter(
+            "orcon_internal_errors_total",
+            "Submissions rejected with rule `internal` (a defect in routing: see the log)",
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "orcon_dead_letters_total",
+            "Submissions moved to the dead-letter stream after the delivery limit",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "orcon_route_seconds",
             "Time from fetch to acknowledged routing of one submission",

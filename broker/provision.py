@@ -222,11 +222,14 @@ def permissions(principal: Principal) -> dict[str, Any]:
             "publish": {"allow": [
                 s.AUDIT_SUBJECT, s.AUDIT_HEAD_SUBJECT,
                 *(f"$JS.API.STREAM.{verb}.*" for verb in ("CREATE", "UPDATE", "INFO")),
-                "$JS.API.STREAM.NAMES",
+                "$JS.API.STREAM.NAMES", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.NAMES.*",
                 *(f"$JS.API.CONSUMER.{verb}.{stream}.>"
                   for verb in ("CREATE", "DURABLE.CREATE", "INFO")
                   for stream in (s.SUBMIT_STREAM, s.DELIVER_STREAM, s.AUDIT_IN_STREAM)),
                 *_ordered_reads(s.AUDIT_STREAM),
+                # The unfiltered consumer of stores older than per-agency consumers is
+                # removed at start (broker/streams.py).
+                f"$JS.API.CONSUMER.DELETE.{s.SUBMIT_STREAM}.brokers",
                 _js_consumer("MSG.NEXT", s.AUDIT_IN_STREAM, "sequencer"),
                 f"$JS.ACK.{s.AUDIT_IN_STREAM}.sequencer.>",
                 # Answers to head requests: an auditor's (the server's `_R_.` mapping
@@ -239,7 +242,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
         }
     if principal.role == "broker":
         return {"publish": {"allow": [">"],
-                            "deny": [*_AUDIT_WRITES, *_STREAM_ADMIN, "$KV.>",
+                            "deny": [*_AUDIT_WRITES, *_STREAM_ADMIN,
+                                     *(f"$KV.{b}.>" for b in KV_BUCKETS),
                                      "orcon.submit.>"]},
                 "subscribe": {"allow": [">"]}}
     if principal.role == "ack-watcher":

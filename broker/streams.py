@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from nats.js import JetStreamContext
@@ -13,7 +14,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from broker import subjects as s
 
@@ -76,6 +77,18 @@ def stream_configs(
             num_replicas=replicas,
         ),
         StreamConfig(
+            # Submissions no broker could finish (broker/deadletter.py), for operators:
+            # bounded, oldest dropped first; every one is also in the audit log.
+            name=s.DEADLETTER_STREAM,
+            subjects=[s.DEADLETTER_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_msgs=100_000,
+            max_bytes=1024**3,
+            discard=DiscardPolicy.OLD,
+        ),
+        StreamConfig(
             name=s.AUDIT_HEAD_STREAM,
             subjects=[s.AUDIT_HEAD_SUBJECT],
             retention=RetentionPolicy.LIMITS,
@@ -98,21 +111,39 @@ async def ensure_streams(
             await js.update_stream(cfg)
 
 
+# How often JetStream hands one submission to a broker before giving up on it. Routing
+# never raises (a failure becomes a typed `internal` rejection); what is left are
+# stores refusing the result. After the last attempt the broker moves the submission to
+# the dead-letter stream (broker/deadletter.py) and acknowledges it.
+SUBMIT_MAX_DELIVER = 5
+# Submissions of one agency in a broker's hands at once (fetched, not yet acknowledged).
+SUBMIT_MAX_ACK_PENDING = 2_000
+LEGACY_SUBMIT_CONSUMER = "brokers"
+
+
+def submit_consumer_config(agency: str, ack_wait_s: float = 30.0) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=s.submit_consumer(agency),
+        filter_subject=s.submit(agency),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=SUBMIT_MAX_DELIVER,
+        max_ack_pending=SUBMIT_MAX_ACK_PENDING,
+    )
+
+
 async def ensure_consumers(
     js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
 ) -> None:
     """Durable pull consumers are created here, by the broker, so agencies need no
     permission to create consumers (which would let them pick any filter subject)."""
-    await js.add_consumer(
-        s.SUBMIT_STREAM,
-        ConsumerConfig(
-            durable_name=s.BROKER_CONSUMER,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
-            max_ack_pending=20_000,
-        ),
-    )
+    # Stores written before per-agency consumers have one unfiltered `brokers`
+    # consumer, which a work queue does not allow next to filtered ones. Deleting it
+    # returns its unacknowledged submissions to the stream, for the new consumers.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(s.SUBMIT_STREAM, LEGACY_SUBMIT_CONSUMER)
     for agency in agencies:
+        await js.add_consumer(s.SUBMIT_STREAM, submit_consumer_config(agency, ack_wait_s))
         for name, subject in (
             (s.inbox_consumer(agency), s.deliver(agency)),
             (s.report_consumer(agency), s.report(agency)),

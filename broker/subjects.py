@@ -16,8 +16,9 @@ AUDIT_STREAM = "AUDIT"
 AUDIT_HEAD_STREAM = "AUDITHEAD"
 AUDIT_IN_STREAM = "AUDITIN"
 
-BROKER_CONSUMER = "brokers"
 BROKER_QUEUE = "brokers"
+DEADLETTER_STREAM = "DEADLETTER"
+DEADLETTER_SUBJECT = "orcon.deadletter"
 
 AUDIT_SUBJECT = "orcon.audit"
 AUDIT_IN_SUBJECT = "orcon.auditin"
@@ -63,6 +64,12 @@ def directory(agency: str) -> str:
 def inbox_prefix(agency: str) -> str:
     """Each principal gets its own reply-inbox prefix so no one can listen on another's."""
     return f"_INBOX.{_token(agency)}"
+
+
+def submit_consumer(agency: str) -> str:
+    """Brokers pull each agency's submissions through a consumer of its own, so one
+    agency's backlog never stands in front of another's (broker/fairness.py)."""
+    return f"brokers-{_token(agency)}"
 
 
 def inbox_consumer(agency: str) -> str:

@@ -34,6 +34,8 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "fanout_195_ms": ("<=", 100.0, "fan-out to 195 focal points"),
     "policy_decisions_per_s": (">=", 50_000.0, "policy decisions per second"),
     "seal10_vs_gpg": (">=", 20.0, "sealing to 10 recipients vs GnuPG"),
+    # Issue 13: one agency's flood must not hold up another agency's messages.
+    "flood_victim_vs_idle": ("<=", 2.0, "an honest agency's p99 during a flood vs idle"),
 }
 
 # The top-level numbers scripts track (docs/bench.md); every one is a positive float.
@@ -44,6 +46,7 @@ KEYS = (
     "policy_decisions_per_s_cached", "audit_appends_per_s", "schema_decodes_per_s",
     "seal10_ms", "gpg10_ms", "seal10_vs_gpg", "secure_routed_per_s_2brokers",
     "secure_routed_per_s_1broker_mean", "brokers2_vs_1", "broker_cpu_us_per_msg", "broker_rss_mb",
+    "flood_idle_p99_ms", "flood_victim_p99_ms", "flood_victim_vs_idle",
 )
 
 
@@ -111,9 +114,12 @@ def run(mode: str, progress: Any) -> dict[str, Any]:
         "secure_routed_per_s_1broker_mean": live["secure_routed_per_s_1broker_mean"],
         "broker_cpu_us_per_msg": live["broker_cpu_us_per_msg"],
         "broker_rss_mb": b1["VmRSS"],
+        "flood_idle_p99_ms": live["flood"]["idle_p99_ms"],
+        "flood_victim_p99_ms": live["flood"]["victim_p99_ms"],
     }
     doc["secure_vs_relay"] = doc["secure_msgs_per_s"] / doc["relay_msgs_per_s"]
     doc["seal10_vs_gpg"] = doc["gpg10_ms"] / doc["seal10_ms"]
+    doc["flood_victim_vs_idle"] = doc["flood_victim_p99_ms"] / doc["flood_idle_p99_ms"]
     doc["brokers2_vs_1"] = (doc["secure_routed_per_s_2brokers"]
                             / doc["secure_routed_per_s_1broker_mean"])
     doc["goals"] = {
@@ -133,6 +139,7 @@ def run(mode: str, progress: Any) -> dict[str, Any]:
                     "drain_1broker": live["drain_1broker"],
                     "drain_2brokers": live["drain_2brokers"],
                     "cpu_us_per_msg_2brokers": live["broker_cpu_us_per_msg_2brokers"]},
+        "flood": live["flood"],
         "seal_open": seal,
         "gpg": {"sign_encrypt_10_ms": gpg10},
         "policy": policy,
@@ -168,6 +175,8 @@ def _fmt(v: float, unit: str = "") -> str:
 
 
 def render(doc: dict[str, Any], console: Console) -> None:
+    from clients.benchload import FLOOD_RATE
+
     goals = doc["goals"]
     d = doc["details"]
     table = Table(title=f"orcon bench ({doc['mode']}, {doc['machine']['cpus']} CPUs, "
@@ -215,6 +224,14 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"median of {fan['runs']:.0f}, max {_fmt(fan['max_ms'], 'ms')}; "
         f"{goal('fanout_195_ms')}")
     row("  sender: seal + sign to all of them", _fmt(fan["sender_seal_ms"], "ms"))
+    table.add_section()
+    fl = d["flood"]
+    row(f"[bold]4b. fairness[/]: honest p99 at {FLOOD_RATE} msg/s, idle / during a flood",
+        f"{_fmt(doc['flood_idle_p99_ms'])} / {_fmt(doc['flood_victim_p99_ms'])} ms",
+        f"x{doc['flood_victim_vs_idle']:.2f}; {goal('flood_victim_vs_idle')}")
+    row(f"  flood: {fl['flood_submissions']:,.0f} junk submissions from another agency",
+        f"{_fmt(fl['flood_drained_s'], 's')} to drain",
+        f"{fl['junk_waiting_at_start']:,.0f} queued when the honest agency started")
     table.add_section()
     row("[bold]5. components (one core)[/]", "")
     row("policy decisions (Cedar, uncached)", _fmt(doc["policy_decisions_per_s"], "/s"),

@@ -36,6 +36,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from broker import subjects as s
+from broker.fairness import queue_state
 from clients.benchproc import die_with_parent
 from clients.connection import Connection, load_connection
 from clients.sdk import AgencyClient, Received, connect_nats
@@ -73,16 +74,18 @@ class Plan:
     micro_s: float  # seconds per micro-benchmark figure
     audit_entries: int
     gpg_s: float
+    flood_n: int  # junk submissions one agency floods while another sends
 
 
 PLANS: dict[str, Plan] = {
     "full": Plan("full", 195, 100_000, 50_000, 5_000, 5_000, 10.0, (100, 1000), 10,
-                 1.0, 100_000, 2.0),
+                 1.0, 100_000, 2.0, 100_000),
     "quick": Plan("quick", 195, 20_000, 10_000, 1_500, 1_500, 3.0, (100, 1000), 5,
-                  0.25, 20_000, 0.5),
+                  0.25, 20_000, 0.5, 20_000),
     "smoke": Plan("smoke", 195, 2_000, 1_000, 300, 300, 1.0, (100, 1000), 2,
-                  0.05, 2_000, 0.1),
+                  0.05, 2_000, 0.1, 1_000),
 }
+FLOOD_RATE = 100  # msg/s the honest agency sends, idle and during the flood
 
 
 # ---- the federation ------------------------------------------------------------------
@@ -493,8 +496,9 @@ async def start_broker(children: Children, data_dir: Path, js: JetStreamContext,
     while loop.time() < deadline:
         if child.proc.returncode is not None:
             raise BenchError(f"{broker_id} exited:\n{child.log_tail()}")
-        info = await js.consumer_info(s.SUBMIT_STREAM, s.BROKER_CONSUMER)
-        if (info.num_waiting or 0) >= expect_waiting:
+        # Every broker keeps a pull request on each agency's submit consumer.
+        infos = await js.consumers_info(s.SUBMIT_STREAM)
+        if infos and min(i.num_waiting or 0 for i in infos) >= expect_waiting:
             return child
         await asyncio.sleep(0.1)
     raise BenchError(f"{broker_id} did not start fetching within 60 s:\n{child.log_tail()}")
@@ -594,7 +598,8 @@ async def fanout(live: Live, sealed: Sealed, recipients: int, timeout: float) ->
     """One alert at a time to every focal point: submit -> last of the deliveries stored."""
     times: list[float] = []
     for mid, data in sealed:
-        live.watcher.expect(recipients, prefix=f"{mid}:")
+        # Delivery ids are "<sender>:<message id>:<header hash>:to:<recipient>".
+        live.watcher.expect(recipients, prefix=f"{SENDER}:{mid}:")
         t0 = time.perf_counter()
         await live.sender.js.publish(s.submit(SENDER), data, headers={"Nats-Msg-Id": mid})
         await live.watcher.wait(timeout, f"fan-out of {mid}")
@@ -603,6 +608,63 @@ async def fanout(live: Live, sealed: Sealed, recipients: int, timeout: float) ->
     times.sort()
     return {"median_ms": statistics.median(times), "max_ms": times[-1],
             "min_ms": times[0], "runs": float(len(times))}
+
+
+async def flood_fairness(live: Live, js: JetStreamContext, plan: Plan, victim_to: str,
+                         flooder_id: str) -> dict[str, float]:
+    """An honest agency's latency (SENDER, paced at FLOOD_RATE) idle, then while another
+    agency floods `plan.flood_n` junk submissions queued ahead of it. The junk costs the
+    broker real work: a well-formed envelope from the flooder whose signature does not
+    verify (decode, limits, header validation, key lookup, signature check)."""
+    n = max(50, int(FLOOD_RATE * plan.latency_s))
+    report = report_1k()
+    idle_msgs = preseal(live.sender, report, [victim_to], n)
+    flood_msgs = preseal(live.sender, report, [victim_to], n)
+    flooder = await live.client(flooder_id)
+    env = schemas.decode_envelope(preseal(flooder, report, [victim_to], 1)[0][1])
+    junk = schemas.encode_envelope(msgspec.structs.replace(env, signature=bytes(64)))
+    # The fan-out alerts wait in every focal point's inbox: read them first, so the
+    # recipient counts only this phase's messages.
+    recipient = await live.client(victim_to)
+    sub = await recipient.js.pull_subscribe_bind(s.inbox_consumer(victim_to), s.DELIVER_STREAM)
+    while True:
+        try:
+            leftovers = await sub.fetch(256, timeout=0.5)
+        except (TimeoutError, NatsTimeoutError):
+            break
+        for m in leftovers:
+            await m.ack()
+    await sub.unsubscribe()
+    await asyncio.sleep(0.6)  # the last pull request has expired: it steals nothing
+    idle = await paced(live, victim_to, idle_msgs, FLOOD_RATE, 60)
+    subject = s.submit(flooder_id)
+    t0 = time.perf_counter()
+    for i in range(plan.flood_n):
+        await flooder.nc.publish(subject, junk)
+        if i % 1000 == 999:
+            await flooder.nc.flush()
+    await flooder.nc.flush()
+    queued_s = time.perf_counter() - t0
+    before = await queue_state(js)
+    during = await paced(live, victim_to, flood_msgs, FLOOD_RATE, 120)
+    after = await queue_state(js)
+    # Until the flood has drained, so the next phase measures what it says.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 600
+    while loop.time() < deadline:
+        state = await queue_state(js)
+        if state.pending + state.ack_pending == 0:
+            break
+        await asyncio.sleep(0.2)
+    drained_s = time.perf_counter() - t0
+    return {
+        "idle_p99_ms": idle["p99_ms"], "victim_p99_ms": during["p99_ms"],
+        "idle_p50_ms": idle["p50_ms"], "victim_p50_ms": during["p50_ms"],
+        "victim_messages": float(n), "flood_submissions": float(plan.flood_n),
+        "flood_queued_s": queued_s, "flood_drained_s": drained_s,
+        "junk_waiting_at_start": float(before.pending + before.ack_pending),
+        "junk_waiting_at_end": float(after.pending + after.ack_pending),
+    }
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -689,6 +751,10 @@ async def run_live(plan: Plan, work: Path,
 
         progress(f"fan-out to {len(focal)} focal points")
         out["fanout"] = await fanout(live, alerts, len(focal), 60)
+
+        progress(f"fairness: an honest agency's latency, idle and during a flood of "
+                 f"{plan.flood_n:,} junk submissions from another")
+        out["flood"] = await flood_fairness(live, js, plan, focal[4], focal[5])
 
         out["broker_1"] = proc_status(b1.pid)
         progress("two brokers: backlog drain")

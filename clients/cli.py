@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,18 +15,22 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-import schemas
 from clients import (
     bench,
     cli_audit,
+    cli_compose,
+    cli_console,
     cli_deploy,
     cli_interop,
     cli_keys,
     cli_life,
+    cli_ops,
     cli_policy,
+    cli_read,
     cli_schema,
     cli_services,
 )
+from clients.cli_common import UNREACHABLE, Json, explain
 from clients.logs import configure
 from clients.render import plain
 
@@ -37,16 +41,23 @@ app = typer.Typer(
     help="orcon: restricted, end-to-end encrypted intelligence sharing over NATS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    epilog="Exit codes: 0 done; 1 not done (nothing delivered, log invalid); 2 refused "
+           "(invalid input, or a restriction forbids it); 3 the stack cannot be reached. "
+           "--json prints one JSON document (docs/cli.md).",
 )
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_schema.app, name="schema")
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_ops.app, name="ops")
 app.command("bench")(bench.bench)
+app.command("console")(cli_console.console)
 cli_life.register(app)
 cli_interop.register(app)
 cli_services.register(app)
 cli_deploy.register(app)
+cli_compose.register(app)
+cli_read.register(app)
 
 console = Console()
 err = Console(stderr=True)
@@ -55,9 +66,10 @@ DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's dat
 AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
 
 
-def fail(message: str) -> typer.Exit:
-    err.print(Text.assemble(("error:", "red"), " ", plain(message)))  # may quote input
-    return typer.Exit(1)
+def fail(message: str, code: int = 1, *, as_json: bool = False) -> typer.Exit:
+    from clients.cli_common import fail as common_fail
+
+    return common_fail(message, code, as_json=as_json)
 
 
 @app.command()
@@ -164,10 +176,67 @@ def dev(
                     await health.stop()
                     await health.nc.close()
 
+    from clients.datadir_lock import DataDirInUse, hold
+
     try:
-        _run_until_signal(serve)
+        with hold(data_dir):
+            _run_until_signal(serve)
+    except DataDirInUse as exc:
+        raise fail(str(exc)) from None
     except (NatsServerError, FederationError, TlsError, OSError) as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("wait")
+def wait_cmd(
+    data_dir: DataDir,
+    timeout: Annotated[float, typer.Option(min=0.1, help="give up after this many seconds")]
+    = 120.0,
+    as_json: Json = False,
+) -> None:
+    """Wait until the stack in DIR answers (its connection.json written, a broker serving
+    the key directory): `orcon dev -d DIR & orcon wait -d DIR && orcon send ...`.
+    Exit 3 if it does not within --timeout."""
+    from clients.connection import load_connection
+    from clients.sdk import connect_nats, fetch_directory
+
+    configure(level="ERROR")
+
+    async def ready() -> str | None:
+        try:
+            conn = load_connection(data_dir)
+        except (FileNotFoundError, msgspec.DecodeError):
+            return None  # not written yet, or being written
+        name, creds = next(iter(sorted(conn.agencies.items())))
+        try:
+            nc = await connect_nats(conn, name, creds.nkey, allow_reconnect=False)
+        except Exception:
+            return None
+        try:
+            await fetch_directory(nc, name, bytes.fromhex(conn.root_public))
+            return conn.url
+        except Exception:
+            return None
+        finally:
+            await nc.close()
+
+    async def poll() -> str | None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            url = await ready()
+            if url is not None or loop.time() >= end:
+                return url
+            await asyncio.sleep(0.25)
+
+    url = asyncio.run(poll())
+    if url is None:
+        raise fail(f"the stack in {data_dir} did not answer within {timeout:g} s; is "
+                   f"`orcon dev --data-dir {data_dir}` running?", UNREACHABLE, as_json=as_json)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode({"ready": True, "url": url}).decode() + "\n")
+    else:
+        console.print(plain(f"stack ready at {url}"))
 
 
 def _dev_passphrase(data_dir: Path) -> str:
@@ -188,93 +257,6 @@ def _dev_passphrase(data_dir: Path) -> str:
         raise fail(str(exc)) from None
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    t = datetime.fromisoformat(value)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-@app.command()
-def send(
-    data_dir: DataDir,
-    as_agency: AsAgency,
-    body_file: Annotated[Path, typer.Option("--body", help="JSON body (with its 'kind')")],
-    category: Annotated[schemas.Category, typer.Option()] = schemas.Category.OTHER,
-    level: Annotated[schemas.Level, typer.Option()] = schemas.Level.RESTRICTED,
-    to: Annotated[list[str] | None, typer.Option(help="named recipient (repeatable)")] = None,
-    audience: Annotated[list[str] | None, typer.Option(help="group or country")] = None,
-    exclude: Annotated[list[str] | None, typer.Option()] = None,
-    release_to: Annotated[list[str] | None, typer.Option("--release-to")] = None,
-    no_onward: Annotated[bool, typer.Option("--no-onward-dissemination")] = False,
-    no_evidential: Annotated[bool, typer.Option("--no-evidential-use")] = False,
-    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
-    tlp: Annotated[schemas.TLP | None, typer.Option()] = None,
-    purpose: Annotated[list[schemas.Purpose] | None, typer.Option(
-        "--purpose", help="a purpose the information may be used for (repeatable)")] = None,
-    no_public_disclosure: Annotated[bool, typer.Option("--no-public-disclosure")] = False,
-    not_to_suspects: Annotated[bool, typer.Option("--not-to-suspects")] = False,
-    consult_before_action: Annotated[bool, typer.Option("--consult-before-action")] = False,
-) -> None:
-    """Resolve, seal, sign and submit one message; print who received it and who not."""
-    from clients.cli_life import store_path
-    from clients.connection import load_connection
-    from clients.lifecycle import Holder
-    from clients.render import refusals_table
-    from clients.sdk import SendError
-
-    configure(level="WARNING")
-    try:
-        body = msgspec.json.decode(body_file.read_bytes(), type=schemas.Body)
-    except (OSError, msgspec.DecodeError) as exc:
-        raise fail(f"{body_file}: {exc}") from None
-    restrictions = schemas.Restrictions(
-        exclude=exclude or [], release_to=release_to or [], no_onward_dissemination=no_onward,
-        no_evidential_use=no_evidential, tlp=tlp, purposes=purpose or [],
-        no_public_disclosure=no_public_disclosure, not_to_suspects=not_to_suspects,
-        consult_before_action=consult_before_action,
-        expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days))
-        if expires_in_days else None,
-    )
-
-    async def run() -> str | None:
-        """None when at least one recipient got the message, else why nobody did."""
-        # Through the Holder so the sender keeps its copy (header, body, outcome).
-        holder = await Holder.open_for(load_connection(data_dir), as_agency,
-                                       store_path(data_dir, as_agency))
-        client = holder.client
-        try:
-            sent = await client.send(body, category=category, level=level,
-                                     restrictions=restrictions, to=to or [],
-                                     audience=audience or [])
-            console.print(f"message {sent.header.id}")
-            if sent.refused:
-                console.print(refusals_table(sent.refused))
-            if not sent.submitted:
-                return "not sent: no recipient is permitted (see the refusals above)"
-            outcome = await client.wait_outcome(sent.header.id)
-            if outcome.status == "rejected":
-                return f"not delivered: the broker rejected the message ({outcome.error})"
-            console.print(f"delivered to: {', '.join(outcome.delivered) or 'nobody'}")
-            if outcome.refused:
-                console.print(refusals_table(outcome.refused, "refused by the broker"))
-            if not outcome.delivered:
-                return "not delivered: the broker refused every recipient (see above)"
-            return None
-        finally:
-            await holder.close()
-
-    try:
-        nobody = asyncio.run(run())
-    except schemas.SchemaError as exc:
-        raise fail("not sent, nothing was sealed:\n  " + "\n  ".join(
-            str(e) for e in exc.errors)) from None
-    except (SendError, LookupError, FileNotFoundError, TimeoutError) as exc:
-        raise fail(str(exc)) from None
-    if nobody is not None:
-        raise fail(nobody)
-
-
 @app.command()
 def inbox(
     data_dir: DataDir,
@@ -284,7 +266,6 @@ def inbox(
 ) -> None:
     """Fetch, verify and decrypt new deliveries into the agency's encrypted local store,
     acknowledge their restrictions (signed, audited) and show them, restrictions first."""
-    from rich.text import Text
 
     from clients.cli_life import store_path
     from clients.connection import load_connection
@@ -331,8 +312,11 @@ def inbox(
 
     try:
         asyncio.run(run())
-    except (LookupError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+    except Exception as exc:
+        known = explain(exc, data_dir)
+        if known is None:
+            raise
+        raise fail(str(known), known.code) from None
 
 
 def main() -> None:

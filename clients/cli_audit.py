@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from broker.audit.events import AuditEvent, EventType, decode_record
 from broker.audit.report import render_report
-from broker.audit.store import BundleError, read_bundle, read_public_key
+from broker.audit.store import BundleError, iter_entries, read_bundle, read_public_key
 from broker.audit.verify import VerifyReport, verify_bundle
 
 app = typer.Typer(help="audit commands", no_args_is_help=True)
@@ -75,13 +77,42 @@ def _verify(directory: Path, log_key: Path | None, console: Console) -> VerifyRe
             raise typer.Exit(2) from None
 
 
+Json = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
+
+
 @app.command()
-def verify(directory: BundleDir, log_key: LogKey = None) -> None:
+def verify(directory: BundleDir, log_key: LogKey = None, as_json: Json = False) -> None:
     """Verify a fetched log: entries, signed heads, consistency. Exit 1 if tampered."""
-    console = Console()
+    import msgspec
+
+    console = Console(stderr=as_json)
     report = _verify(directory, log_key, console)
+    key = _pinned(log_key) or read_public_key(directory)
+    if as_json:
+        typer.echo(msgspec.json.encode({
+            "ok": report.ok, "entries": report.entries, "heads": report.heads,
+            "consistency_proofs": report.consistency_proofs, "root": report.root.hex(),
+            "verified_size": report.verified_size, "log_key": key.hex(),
+            "problems": [{"kind": p.kind, "message": p.message, "entry": p.entry,
+                          "head": p.head} for p in report.problems]}).decode())
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     if report.ok:
+        tail = report.entries - report.verified_size
         console.print(f"[green]OK[/green] {report.summary()}", highlight=False)
+        for label, text in (
+            ("entries", f"{report.entries}: hash chain intact (each entry names the one "
+                        "before it)"),
+            ("signed heads", f"{report.heads}: every signature valid under log key "
+                             f"{key.hex()[:16]}…"),
+            ("consistency", f"{report.consistency_proofs} proof(s) between successive "
+                            "signed sizes: each verified (append-only, no fork)"),
+            ("root", f"{report.root.hex()} (size {report.entries}); signed heads vouch "
+                     f"for the first {report.verified_size}"
+                     + (f", {tail} newer not yet covered" if tail else "")),
+        ):
+            console.print(f"  {label:<13} {text}", highlight=False)
         return
     console.print(f"[red]FAILED[/red] {report.summary()}", highlight=False)
     for p in report.problems:
@@ -127,6 +158,7 @@ def fetch(
     out_dir: Annotated[Path, typer.Argument(help="where to write the bundle")],
     data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")],
     as_agency: Annotated[str, typer.Option("--as", help="the auditor you act for")] = "XX-AUDIT",
+    as_json: Json = False,
 ) -> None:
     """Download the audit log and its signed tree heads (read-only credentials)."""
     import asyncio
@@ -145,7 +177,84 @@ def fetch(
         try:
             n, h = asyncio.run(fetch_bundle(load_connection(data_dir), as_agency, out_dir,
                                             progress=progress))
-        except (LookupError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+        except Exception as exc:
+            from clients.cli_common import explain, fail
+
+            known = explain(exc, data_dir)
+            if known is None:
+                raise
+            bar.stop()
+            raise fail(str(known), known.code, as_json=as_json) from None
+    if as_json:
+        import msgspec
+
+        typer.echo(msgspec.json.encode({"entries": n, "heads": h, "out": str(out_dir)}).decode())
+        return
     console.print(f"fetched {n} entries and {h} signed heads into {out_dir}")
+
+
+def _instant(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r} is not ISO 8601") from None
+    if t.tzinfo is None:
+        raise typer.BadParameter(f"{option} needs a time zone (e.g. 2025-04-01T00:00Z)")
+    return t
+
+
+@app.command()
+def events(
+    directory: BundleDir,
+    agency: Annotated[str | None, typer.Option(help="acted or was acted upon")] = None,
+    message: Annotated[str | None, typer.Option(help="one message id")] = None,
+    kind: Annotated[EventType | None, typer.Option(help="one event type")] = None,
+    since: Annotated[str | None, typer.Option(help="from this instant (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this instant (ISO 8601)")] = None,
+    as_json: Json = False,
+) -> None:
+    """List a fetched log's events (no Python needed): a table, or a JSON array with
+    --json. Reads the bundle as it is; `orcon audit verify` says whether to trust it."""
+    import msgspec
+
+    t0, t1 = _instant(since, "--since"), _instant(until, "--until")
+    out: list[tuple[int, AuditEvent]] = []
+    undecodable = 0
+    try:
+        for pos, data in enumerate(iter_entries(directory)):
+            try:
+                e = decode_record(data).event
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                undecodable += 1
+                continue
+            if ((agency and agency not in (e.actor, e.counterpart))
+                    or (message and e.message_id != message) or (kind and e.type != kind)
+                    or (t0 and e.at < t0) or (t1 and e.at >= t1)):
+                continue
+            out.append((pos, e))
+    except BundleError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if undecodable:
+        Console(stderr=True).print(f"{undecodable} entries could not be decoded; `orcon audit "
+                                   "verify` names them", highlight=False)
+    if as_json:
+        typer.echo(msgspec.json.encode(
+            [{"index": pos, **msgspec.to_builtins(e)} for pos, e in out]).decode())
+        return
+    from clients.render import plain
+
+    console = Console()
+    if not out:
+        console.print("no events")
+        return
+    table = Table(title=f"{len(out)} event(s)", title_justify="left")
+    for col in ("#", "at", "type", "actor", "counterpart", "message", "rule", "reason"):
+        table.add_column(col)
+    for pos, e in out:
+        table.add_row(str(pos), f"{e.at:%Y-%m-%d %H:%M:%S}", str(e.type), plain(e.actor),
+                      plain(e.counterpart or ""), plain(e.message_id or ""),
+                      plain(e.rule or ""), plain(e.reason or ""))
+    console.print(table)

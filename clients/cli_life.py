@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import schemas
+from clients.cli_common import Json, emit
 from schemas.codes import ConsentScope, UseKind
 
 if TYPE_CHECKING:
@@ -55,35 +56,21 @@ def report_unread(h: Holder, data_dir: Path) -> None:
         err.print(unread_notice(n, data_dir, h.agency), markup=False, highlight=False)
 
 
-def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]]) -> T:
-    from clients.connection import load_connection
-    from clients.lifecycle import Holder, LifecycleError
-    from clients.logs import configure
+def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]],
+         as_json: bool = False) -> T:
+    """Open the Holder, fetch, act, close; errors as one line and the exit codes of
+    docs/cli.md (a refusal by a restriction exits 2, an unreachable stack 3)."""
+    from clients.cli_common import with_holder
 
-    configure(level="WARNING")
+    return with_holder(data_dir, agency, action, as_json=as_json)
 
-    async def main() -> T:
-        h = await Holder.open_for(load_connection(data_dir), agency,
-                                  store_path(data_dir, agency))
-        try:
-            got = await h.sync(timeout=0.5)
-            for rej in got.rejected:  # refused deliveries are said, never dropped silently
-                err.print(f"rejected {rej.message_id or '?'}: {rej.reason}", markup=False,
-                          highlight=False)
-            result = await action(h)
-            report_unread(h, data_dir)
-            return result
-        finally:
-            await h.close()
 
-    try:
-        return asyncio.run(main())
-    except LifecycleError as exc:
-        err.print(f"[red]refused[/] {exc.rule}: {exc.reason}")
-        raise typer.Exit(2) from None
-    except (LookupError, FileNotFoundError, TimeoutError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+def _say(as_json: bool, doc: dict[str, object], text: str) -> None:
+    """The command's result: its JSON document, or one line for a person."""
+    if as_json:
+        emit(doc)
+    else:
+        console.print(text, markup=False, highlight=False)
 
 
 def use(
@@ -96,12 +83,14 @@ def use(
         "--kind", help="what the use is (default: analysis, or evidence with --evidential); "
         "public_disclosure, show_to_suspect and executive_action need the originator's "
         "consent when it restricted them")] = None,
+    as_json: Json = False,
 ) -> None:
     """Declare a use; refused, naming the restriction, when the originator forbids it."""
     async def act(h: Holder) -> None:
         sent = await h.use(message_id, purpose, evidential, note, use=kind)
-        console.print(f"use declared: {sent.id}")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "use_declaration"},
+             f"use declared: {sent.id}")
+    _run(data_dir, as_agency, act, as_json)
 
 
 @consent_app.command("request")
@@ -111,13 +100,15 @@ def consent_request(
     action: Annotated[ConsentScope, typer.Option(help="what the consent would allow")],
     justification: Annotated[str, typer.Option()],
     to: Annotated[str | None, typer.Option(help="third party (onward_dissemination)")] = None,
+    as_json: Json = False,
 ) -> None:
     """Ask the originator to allow one action (for forwarding: to one third party)."""
     async def act(h: Holder) -> None:
         sent = await h.request_consent(message_id, action, to=to,
                                        justification=justification)
-        console.print(f"consent requested: {sent.id}")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "consent_request"},
+             f"consent requested: {sent.id}")
+    _run(data_dir, as_agency, act, as_json)
 
 
 @consent_app.command("grant")
@@ -126,6 +117,7 @@ def consent_grant(
     request_id: Annotated[str, typer.Argument()],
     condition: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
     valid_days: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: Json = False,
 ) -> None:
     """Grant a consent request (as the originator), with conditions and an expiry."""
     until = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
@@ -133,8 +125,9 @@ def consent_grant(
     async def act(h: Holder) -> None:
         sent = await h.grant(request_id, conditions=condition or [],
                              valid_until=until)
-        console.print(f"consent granted: {sent.id}")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "request": request_id, "act": "consent_decision",
+                       "decision": "granted"}, f"consent granted: {sent.id}")
+    _run(data_dir, as_agency, act, as_json)
 
 
 @consent_app.command("refuse")
@@ -142,43 +135,54 @@ def consent_refuse(
     data_dir: DataDir, as_agency: AsAgency,
     request_id: Annotated[str, typer.Argument()],
     reason: Annotated[str, typer.Option()],
+    as_json: Json = False,
 ) -> None:
     """Refuse a consent request, with the reason."""
     async def act(h: Holder) -> None:
         sent = await h.refuse(request_id, reason)
-        console.print(f"consent refused: {sent.id}")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "request": request_id, "act": "consent_decision",
+                       "decision": "refused"}, f"consent refused: {sent.id}")
+    _run(data_dir, as_agency, act, as_json)
 
 
 def forward(
     data_dir: DataDir, as_agency: AsAgency,
     message_id: Annotated[str, typer.Argument()],
     to: Annotated[str, typer.Option(help="the third party")],
+    as_json: Json = False,
 ) -> None:
     """Forward through the broker; it checks H2, consent and policy and explains refusals."""
     async def act(h: Holder) -> None:
         outcome = await h.forward(message_id, to)
-        console.print(f"forwarded to {to} ({', '.join(outcome.delivered)})")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"message_id": message_id, "to": to,
+                       "delivered": list(outcome.delivered)},
+             f"forwarded to {to} ({', '.join(outcome.delivered)})")
+    _run(data_dir, as_agency, act, as_json)
 
 
-def purge(data_dir: DataDir, as_agency: AsAgency) -> None:
+def purge(data_dir: DataDir, as_agency: AsAgency, as_json: Json = False) -> None:
     """Destroy expired messages from the local store, each with a signed purge receipt."""
     async def act(h: Holder) -> list[str]:
         return await h.purge()
-    purged = _run(data_dir, as_agency, act)
-    console.print(f"purged {len(purged)} message(s)" + (f": {', '.join(purged)}" if purged
-                                                         else ""))
+    purged = _run(data_dir, as_agency, act, as_json)
+    _say(as_json, {"purged": purged},
+         f"purged {len(purged)} message(s)" + (f": {', '.join(purged)}" if purged else ""))
 
 
 def requests(
     data_dir: DataDir, as_agency: AsAgency,
     overdue: Annotated[bool, typer.Option("--overdue", help="only overdue ones")] = False,
+    as_json: Json = False,
 ) -> None:
     """Requests sent and received, with their deadlines; overdue ones in red."""
     async def act(h: Holder) -> list[RequestStatus]:
         return h.requests(overdue_only=overdue)
-    rows = _run(data_dir, as_agency, act)
+    rows = _run(data_dir, as_agency, act, as_json)
+    if as_json:
+        emit([{"id": r.id, "kind": r.kind, "direction": r.direction,
+               "counterpart": r.counterpart, "due_at": r.due_at,
+               "answered_at": r.answered_at, "overdue": r.overdue} for r in rows])
+        return
     table = Table(title="requests", title_justify="left")
     for col in ("id", "kind", "dir", "counterpart", "due", "answered"):
         table.add_column(col)
@@ -257,6 +261,7 @@ def amend(
     not_to_suspects: Annotated[bool, typer.Option("--not-to-suspects")] = False,
     consult: Annotated[bool, typer.Option("--consult-before-action")] = False,
     reason: Annotated[str | None, typer.Option()] = None,
+    as_json: Json = False,
 ) -> None:
     """Tighten the restrictions of a message you sent; every holder applies them on its
     next sync and signs a receipt. A change that loosens anything is refused."""
@@ -271,33 +276,43 @@ def amend(
                         exclude=exclude, release_to=release_to, conditions=condition,
                         tlp=tlp, flags=flags, now=h.now)
         sent = await h.amend(message_id, new, reason=reason)
-        console.print(f"amendment {sent.id} of {message_id} sent to: "
-                      f"{', '.join(sent.recipients)}; each applies it on its next sync")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "amendment",
+                       "to": list(sent.recipients)},
+             f"amendment {sent.id} of {message_id} sent to: "
+             f"{', '.join(sent.recipients)}; each applies it on its next sync")
+    _run(data_dir, as_agency, act, as_json)
 
 
 def withdraw(
     data_dir: DataDir, as_agency: AsAgency,
     message_id: Annotated[str, typer.Argument(help="a message this agency sent")],
     reason: Annotated[str, typer.Option(help="why (sent to the holders)")],
+    as_json: Json = False,
 ) -> None:
     """Withdraw a message you sent: every holder destroys its copy on its next sync and
     signs a purge receipt."""
     async def act(h: Holder) -> None:
         sent = await h.withdraw(message_id, reason)
-        console.print(f"withdrawal {sent.id} of {message_id} sent to: "
-                      f"{', '.join(sent.recipients)}; each destroys its copy on its next sync")
-    _run(data_dir, as_agency, act)
+        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "withdrawal",
+                       "to": list(sent.recipients)},
+             f"withdrawal {sent.id} of {message_id} sent to: "
+             f"{', '.join(sent.recipients)}; each destroys its copy on its next sync")
+    _run(data_dir, as_agency, act, as_json)
 
 
 def compliance(
     data_dir: DataDir, as_agency: AsAgency,
     message_id: Annotated[str, typer.Argument(help="a message this agency sent")],
+    as_json: Json = False,
 ) -> None:
     """Which holders have applied your amendments and withdrawals (signed receipts)."""
     async def act(h: Holder) -> list[tuple[str, str, datetime | None]]:
         return h.compliance(message_id)
-    rows = _run(data_dir, as_agency, act)
+    rows = _run(data_dir, as_agency, act, as_json)
+    if as_json:
+        emit([{"change": change, "holder": holder, "complied_at": at}
+              for holder, change, at in rows])
+        return
     table = Table(title=f"changes to {message_id}", title_justify="left")
     for col in ("change", "holder", "complied"):
         table.add_column(col)

@@ -11,8 +11,10 @@ overrides are shown as visible escapes for the same reason."""
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 
 import msgspec
 from rich.console import Group, RenderableType
@@ -83,6 +85,79 @@ def body_summary(body: schemas.Body) -> str:
     return "\n".join(lines)
 
 
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _scalar(value: object) -> str | None:
+    """A leaf as a person reads it; None when `value` is not a leaf."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M} UTC" if value.utcoffset() == timedelta(0) \
+            else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, schemas.Narrative):
+        return f"{value.text} [{value.lang}]"
+    return None
+
+
+def _section_lines(value: object, indent: str, out: list[str]) -> None:
+    """A Struct's fields that differ from their defaults, one per line, nested
+    structures indented under their label; list items numbered."""
+    assert isinstance(value, msgspec.Struct)
+    for f in msgspec.structs.fields(value):
+        v = getattr(value, f.name)
+        if v is None or v == f.default or (v == [] and f.default_factory is list):
+            continue
+        label = _label(f.name)
+        leaf = _scalar(v)
+        if leaf is not None:
+            out.append(f"{indent}{label}: {leaf}")
+        elif isinstance(v, list):
+            leaves = [_scalar(x) for x in v]
+            if all(x is not None for x in leaves):
+                out.append(f"{indent}{label}: {', '.join(str(x) for x in leaves)}")
+                continue
+            out.append(f"{indent}{label}")
+            for i, item in enumerate(v, 1):
+                out.append(f"{indent}  {i}. {_struct_title(item)}")
+                _section_lines(item, indent + "     ", out)
+        elif isinstance(v, msgspec.Struct):
+            out.append(f"{indent}{label}{_tag_suffix(v)}")
+            _section_lines(v, indent + "  ", out)
+        else:
+            out.append(f"{indent}{label}: {v!r}")
+
+
+def _tag_suffix(v: msgspec.Struct) -> str:
+    tag = type(v).__struct_config__.tag
+    return f" ({tag})" if isinstance(tag, str) else ""
+
+
+def _struct_title(v: object) -> str:
+    if isinstance(v, msgspec.Struct):
+        tag = type(v).__struct_config__.tag
+        if isinstance(tag, str):
+            return tag.replace("_", " ")
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(v).__name__).capitalize()
+    return ""
+
+
+def body_sections(body: schemas.Body) -> str:
+    """The body as readable sections (labels, nesting, numbered items), not JSON."""
+    lines = [f"Kind: {type(body).__struct_config__.tag}"]
+    _section_lines(body, "", lines)
+    return "\n".join(lines)
+
+
 def message_panel(header: schemas.Header, body: schemas.Body, *, compact: bool = False) -> Panel:
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style="bold")
@@ -99,11 +174,7 @@ def message_panel(header: schemas.Header, body: schemas.Body, *, compact: bool =
         title="ORIGINATOR'S RESTRICTIONS (Art. 10(2))",
         border_style="red",
     )
-    content = (
-        body_summary(body)
-        if compact
-        else msgspec.json.format(msgspec.json.encode(body), indent=2).decode()
-    )
+    content = body_summary(body) if compact else body_sections(body)
     parts: list[RenderableType] = [restrictions, meta, Panel(plain(content), title="content")]
     return Panel(Group(*parts), title=plain(f"message {header.id[:10]}…"), border_style="cyan")
 

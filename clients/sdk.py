@@ -17,6 +17,7 @@ from collections.abc import Callable, MutableSet, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 import nats
@@ -35,6 +36,7 @@ from keys.envelope import open_envelope, seal
 from keys.errors import CryptoError, KeysError, ReplayError
 from keys.identity import Identity, Recipient
 from keys.keyfile import load_identity
+from schemas.validate import check_body
 
 log = structlog.get_logger("orcon.client")
 
@@ -48,6 +50,36 @@ REPLAY_WINDOW = timedelta(days=30)
 
 class SendError(Exception):
     """The message could not be submitted (nothing was sent)."""
+
+
+class StackUnreachable(ConnectionError):
+    """No NATS server listed in connection.json accepts a connection (the stack is
+    stopped, or connection.json is stale)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"no NATS server answers at {url}")
+        self.url = url
+
+
+PROBE_TIMEOUT = 2.0
+
+
+async def _answers(url: str, timeout: float) -> bool:
+    u = urlsplit(url if "://" in url else f"nats://{url}")
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(u.hostname, u.port or 4222), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _quiet_error(exc: Exception) -> None:
+    # nats-py's default prints a traceback per failed attempt; one line is enough.
+    log.debug("nats_error", error=type(exc).__name__, detail=str(exc))
 
 
 @dataclass(frozen=True)
@@ -89,6 +121,15 @@ async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: ob
     tls = conn.tls_context()
     if tls is not None:
         kwargs.setdefault("tls", tls)
+    # nats-py retries the first connection `max_reconnect_attempts` times (30 s by
+    # default) when nothing listens: a stopped stack would look like a hang. A plain TCP
+    # probe of every listed node fails fast; reconnecting later is still allowed.
+    for url in conn.servers:
+        if await _answers(url, PROBE_TIMEOUT):
+            break
+    else:
+        raise StackUnreachable(conn.url)
+    kwargs.setdefault("error_cb", _quiet_error)
     return await nats.connect(
         conn.servers,
         nkeys_seed=nkey_path,
@@ -243,11 +284,18 @@ class AgencyClient:
         `resolve=False` seals to `to` as given, leaving every decision to the broker
         (tests use it to prove the broker's own re-check).
 
-        Raises `schemas.SchemaError` before anything is sealed when the broker refuses
-        the draft: every error names the field, the rule and, for a restriction,
-        audience or recipient the federation does not know, the nearest valid names."""
+        Raises `schemas.SchemaError` before anything is sealed when the body breaks a
+        content rule (every error at once) or the broker refuses the draft: every error
+        names the field, the rule and, for a restriction, audience or recipient the
+        federation does not know, the nearest valid names."""
         draft = self.draft(body, category=category, level=level, restrictions=restrictions,
                            to=to, audience=audience, **extra)
+        # The content rules too, all at once: a body the recipients would reject (an
+        # unknown country code, a reply naming nothing) is never sealed, and the sender,
+        # not the recipient, is told.
+        errors = check_body(body, draft)
+        if errors:
+            raise schemas.SchemaError(errors)
         refused: list[schemas.Refusal] = []
         if resolve:
             reply = await self.resolve(draft)

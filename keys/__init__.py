@@ -11,7 +11,7 @@ from keys.directory import (
     SignedEntry,
     SignedRevocations,
 )
-from keys.envelope import ReplayGuard, for_recipient, header_hash, open_envelope, seal, verify
+from keys.envelope import for_recipient, header_hash, open_envelope, seal, verify
 from keys.errors import (
     CryptoError,
     DirectoryError,
@@ -41,7 +41,6 @@ __all__ = [
     "PublicKey",
     "Recipient",
     "ReplayError",
-    "ReplayGuard",
     "Revocation",
     "RevocationList",
     "SignedEntry",

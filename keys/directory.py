@@ -288,8 +288,9 @@ class Directory:
     ) -> Ed25519PublicKey:
         """The sender's verification key for a message created at `created_at` (default
         `now`). A revoked key still verifies what was created before its revocation time;
-        a holder of a compromised key can backdate, which is why receivers also bound
-        `created_at` with a replay window (ReplayGuard)."""
+        a holder of a compromised key can backdate, which is why the broker bounds
+        `created_at` by its own clock and judges revocation by when it receives a
+        message (broker/service.py)."""
         e = self.entry(agency)
         pk = next((k for k in e.sign_keys if k.key_id == key_id), None)
         if pk is None:

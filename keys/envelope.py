@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from keys.errors import (
     CryptoError,
     KeyExpired,
-    ReplayError,
     UnknownRecipient,
     UnsupportedSuite,
 )
@@ -199,38 +198,6 @@ def for_recipient(envelope: Envelope, agency: str) -> Envelope:
     return msgspec.structs.replace(
         envelope, stanzas=[s for s in envelope.stanzas if s.recipient == agency]
     )
-
-
-class ReplayGuard:
-    """Refuses a message id seen before, and a `created_at` older than `window` or more
-    than `max_skew` in the future. Ids are remembered only as long as the window would
-    accept them, so memory stays bounded by the message rate times the window."""
-
-    def __init__(
-        self,
-        window: timedelta,
-        clock: Callable[[], datetime],
-        *,
-        max_skew: timedelta = timedelta(minutes=5),
-    ) -> None:
-        self.window, self.clock, self.max_skew = window, clock, max_skew
-        self._seen: dict[str, datetime] = {}
-        self._prune_at = 1024
-
-    def check(self, message_id: str, created_at: datetime) -> None:
-        now = self.clock()
-        oldest = now - self.window
-        if created_at < oldest:
-            raise ReplayError(f"{message_id}: created {created_at.isoformat()}, before window")
-        if created_at > now + self.max_skew:
-            raise ReplayError(f"{message_id}: created {created_at.isoformat()}, in the future")
-        if message_id in self._seen:
-            raise ReplayError(f"{message_id}: already seen")
-        self._seen[message_id] = created_at
-        if len(self._seen) >= self._prune_at:  # amortized: prune when the set has doubled
-            self._seen = {i: t for i, t in self._seen.items() if t >= oldest}
-            self._prune_at = max(1024, 2 * len(self._seen))
-
 
 
 # ---- life-cycle additions (forward, proofs) ------------------------------------------

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import msgspec
 
+from schemas.entities import Timestamp  # zone-aware: a naive time is a decode error
+
 
 class PublicKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """A published key. `alg` is "ed25519" for a signing key and the suite name
@@ -22,8 +24,8 @@ class PublicKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     key_id: str
     alg: str
     public: bytes
-    not_before: datetime
-    not_after: datetime | None = None
+    not_before: Timestamp
+    not_after: Timestamp | None = None
 
     def valid_at(self, when: datetime) -> bool:
         return self.not_before <= when and (self.not_after is None or when < self.not_after)
@@ -39,7 +41,7 @@ class DirectoryEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     clearance: str  # a schemas.Level value
     sign_keys: list[PublicKey]
     kem_keys: list[PublicKey]
-    issued_at: datetime
+    issued_at: Timestamp
     serial: int
 
 
@@ -54,13 +56,13 @@ class Revocation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     key_id: str
     agency: str
-    revoked_at: datetime
+    revoked_at: Timestamp
     reason: str
 
 
 class RevocationList(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     serial: int
-    issued_at: datetime
+    issued_at: Timestamp
     revocations: list[Revocation] = []
 
 

@@ -21,12 +21,12 @@ in its own signed notice (`Act.restrictions`).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
 from schemas.codes import ConsentScope, PurgeReason, Purpose, UseKind
+from schemas.entities import Timestamp
 from schemas.ids import MESSAGE_ID_PATTERN
 from schemas.restrictions import PartyName, Restrictions
 
@@ -61,7 +61,7 @@ class Act(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults
     action: ConsentScope | None = None
     party: PartyName | None = None
     granted: bool | None = None  # consent decision
-    valid_until: datetime | None = None  # consent decision: the grant lapses then
+    valid_until: Timestamp | None = None  # consent decision: the grant lapses then
     # Consent decision: the request decided. Amendment receipt, and a purge receipt
     # answering a withdrawal: the amendment / withdrawal complied with.
     request: ActMessageId | None = None

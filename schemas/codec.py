@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from schemas import limits
 from schemas.bodies import Body
 from schemas.duplicates import json_duplicates, msgpack_duplicates
 from schemas.errors import FieldError, SchemaError
@@ -123,9 +124,10 @@ def _finish_header(header: Header) -> Header:
 
 
 def decode_header(data: bytes) -> Header:
-    """Header from msgpack bytes: structure, no repeated key (the bytes are what is
-    signed, and a repeated key reads differently to a first-wins decoder), version,
-    then semantic rules."""
+    """Header from msgpack bytes: limits (before decoding), structure, no repeated key
+    (the bytes are what is signed, and a repeated key reads differently to a first-wins
+    decoder), version, then semantic rules."""
+    limits.check(data, limits.HEADER, "header")
     try:
         header = _header_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:

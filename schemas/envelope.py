@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from schemas import limits
 from schemas.duplicates import msgpack_duplicates
 from schemas.errors import SchemaError
 
@@ -51,6 +52,9 @@ def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
     `schemas.decode_header`, which every reader of a header calls next; the opening
     code, which trusts no caller to have done so, asks for it)."""
     path = f"envelope.header.{KEY_COMMITMENT_FIELD}"
+    # Even a lenient read recurses into what it skips: bound the header first (a header
+    # nested 1,000 deep would otherwise raise RecursionError here, before any rule).
+    limits.check(header, limits.HEADER, "header")
     try:
         found = _committed.decode(header).key_commitment
     except msgspec.ValidationError as exc:  # not a map, or the field is not bytes

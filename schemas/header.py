@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -17,6 +16,7 @@ from schemas.codes import (
     Urgency,
     UrgencyReason,
 )
+from schemas.entities import Timestamp
 from schemas.ids import MESSAGE_ID_PATTERN
 from schemas.restrictions import LangTag, PartyName, Restrictions
 
@@ -61,7 +61,7 @@ class Header(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defau
     kind: KindName  # equals the body's tag (`schemas.codes.Kind`)
     sender: PartyName
     sender_key: KeyId
-    created_at: datetime
+    created_at: Timestamp  # zone-aware: a naive time is a schema error
     category: Category
     level: Level
     restrictions: Restrictions = Restrictions()

@@ -28,12 +28,12 @@ recipient SDK reads `tlp` itself for that.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
 from schemas.codes import TLP, Purpose
+from schemas.entities import Timestamp
 
 # A registry name: ISO 3166-1 alpha-2 country, agency id or group id. The pattern is all
 # a schema can check; the broker resolves every name against the registry and refuses a
@@ -65,8 +65,8 @@ class Restrictions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit
     no_onward_dissemination: bool = False  # H2: no third party without consent
     release_to: list[PartyName] = []
     exclude: list[PartyName] = []
-    not_before: datetime | None = None
-    expires_at: datetime | None = None
+    not_before: Timestamp | None = None  # zone-aware, like every time on the wire
+    expires_at: Timestamp | None = None
     destroy_after_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] | None = None
     no_public_disclosure: bool = False
     not_to_suspects: bool = False

@@ -48,6 +48,7 @@ class EventType(StrEnum):
     AMEND_APPLIED = "amend_applied"
     KEY_CHANGED = "key_changed"
     POLICY_CHANGED = "policy_changed"
+    DEAD_LETTERED = "dead_lettered"
 
 
 # The `details` vocabulary the report understands. Values are strings so the event
@@ -83,6 +84,10 @@ DETAIL_KEYS: dict[str, str] = {
     "previous_serial": "serial of the record it replaced",
     "serial_in_force": "serial of the registry kept when a version is refused",
     "revision": "key-value bucket revision of the version applied or refused",
+    "count": "aggregated rejections: how many submissions (same sender and rule)",
+    "first_at": "aggregated rejections: the first one in the interval (ISO 8601)",
+    "last_at": "aggregated rejections: the last one in the interval (ISO 8601)",
+    "message_ids": "aggregated rejections: a few of the message ids, comma-separated",
 }
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]

@@ -67,6 +67,7 @@ class VerifyReport:
     root: bytes
     verified_size: int  # the largest signed size whose root matched the entries
     problems: list[Problem] = field(default_factory=list)
+    consistency_proofs: int = 0  # between successive signed sizes, each checked
 
     @property
     def ok(self) -> bool:
@@ -289,9 +290,11 @@ def verify_bundle(
     # head matches the entries, a failure means the smaller head signed another history.
     sizes = sorted(by_size)
     reach = [s for s in sizes if s <= n]
+    proofs = 0
     for a_size, b_size in pairwise(reach):
         (la, a), (lb, b) = by_size[a_size], by_size[b_size]
         proof = tree.consistency_proof(a_size, b_size)
+        proofs += 1
         if b_size in matched and not verify_consistency(a_size, b_size, a.root, b.root, proof):
             problems.append(
                 Problem(
@@ -355,4 +358,5 @@ def verify_bundle(
             )
         )
 
-    return VerifyReport(n, len(heads), tree.root(), verified_size, problems)
+    return VerifyReport(n, len(heads), tree.root(), verified_size, problems,
+                        consistency_proofs=proofs)

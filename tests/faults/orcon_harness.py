@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from broker import subjects as s
+from broker.fairness import queue_state
 from clients.sdk import AgencyClient, Received
 from keys.envelope import seal
 from schemas import Category, Level, Restrictions, examples
@@ -218,6 +219,13 @@ async def collect(
         got.rejected += len(batch.rejected)
         seen.update(m.header.id for m in batch.messages)
     return got
+
+
+async def submit_state(js: JetStreamContext) -> tuple[int, int, int]:
+    """(pending, ack pending, redeliveries so far) of the submission queue: the sum over
+    every agency's submit consumer (broker/fairness.py)."""
+    state = await queue_state(js)
+    return state.pending, state.ack_pending, state.redelivered
 
 
 async def consumer_state(js: JetStreamContext, stream: str, consumer: str) -> tuple[int, int, int]:

@@ -24,13 +24,12 @@ from orcon_harness import (
     BrokerProcess,
     Collected,
     collect,
-    consumer_state,
     env_int,
     preseal,
     publish_all,
+    submit_state,
 )
 
-from broker import subjects as s
 from broker.stack import DevStack
 from clients.sdk import AgencyClient
 
@@ -96,15 +95,13 @@ async def _run_with_fault(
         assert len(set(got.ids)) >= N // 4, "the stream never got going"
     ops = await rig.stack.broker_connection("observer")
     try:
-        pending, ack_pending, _ = await consumer_state(ops.jetstream(), s.SUBMIT_STREAM,
-                                                       s.BROKER_CONSUMER)
+        pending, ack_pending, _ = await submit_state(ops.jetstream())
         # The fault must hit a stream still in flight, or the test proves nothing.
         assert pending + ack_pending > 0 or not publisher.done()
         await fault()
         await collect(rig.recipient, want, got, deadline_s=120)
         retries = await asyncio.wait_for(publisher, timeout=60)
-        _, _, redelivered = await consumer_state(ops.jetstream(), s.SUBMIT_STREAM,
-                                                 s.BROKER_CONSUMER)
+        _, _, redelivered = await submit_state(ops.jetstream())
     finally:
         await ops.close()
     elapsed = time.monotonic() - started

@@ -11,7 +11,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from orcon_harness import BrokerProcess, Collected, collect, consumer_state, preseal
+from orcon_harness import (
+    BrokerProcess,
+    Collected,
+    collect,
+    consumer_state,
+    preseal,
+    submit_state,
+)
 
 from broker import subjects as s
 from broker.stack import DevStack
@@ -46,8 +53,7 @@ async def test_offline_recipient_gets_backlog_in_order(tmp_path: Path) -> None:
                 await th.js.publish(s.submit("TH-AHTD"), wire, headers={"Nats-Msg-Id": mid})
             js = ops.jetstream()
             for _ in range(300):  # the broker routes everything while KH is away
-                pending, ack_pending, _ = await consumer_state(js, s.SUBMIT_STREAM,
-                                                               s.BROKER_CONSUMER)
+                pending, ack_pending, _ = await submit_state(js)
                 if pending == ack_pending == 0:
                     break
                 await asyncio.sleep(0.1)

@@ -97,6 +97,9 @@ async def test_expired_message_is_not_delivered(stack: DevStack, agency) -> None
     # The broker's clock is past the use window when it routes.
     for b in stack.brokers:
         b.config.clock = lambda: later + timedelta(seconds=1)
+        # The broker accepts a message created 10 days before it routes it (by default
+        # it refuses one older than minutes: test_dedupe_and_time.py).
+        b.config.created_at_max_age = timedelta(days=11)
     sent = await th.send(report(), category=Category.ROUTES, level=Level.RESTRICTED,
                          restrictions=Restrictions(expires_at=later), to=["KH-AHTJP"],
                          resolve=False)

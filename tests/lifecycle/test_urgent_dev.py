@@ -34,12 +34,15 @@ async def test_orcon_dev_renotifies_unacknowledged_urgent_messages(tmp_path: Pat
                             "--urgent-ack-timeout", "2"],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        conn_file = data / "connection.json"
+        # connection.json is written before the brokers subscribe; `orcon dev` says so
+        # once they have, and a loaded machine can take seconds between the two.
+        assert dev.stdout is not None
+        said = ""
         deadline = time.monotonic() + 60
-        while not conn_file.exists() and time.monotonic() < deadline:
-            assert dev.poll() is None, dev.stdout.read().decode() if dev.stdout else ""
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # connection.json is written before the brokers start
+        while "orcon dev: NATS at" not in said and time.monotonic() < deadline:
+            line = await asyncio.to_thread(dev.stdout.readline)
+            assert line or dev.poll() is None, said
+            said += line.decode()
         th = await Holder.open_for(load_connection(data), "TH-AHTD",
                                    data / "stores" / "TH-AHTD.db", passphrase=PASS)
         try:

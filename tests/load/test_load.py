@@ -30,14 +30,13 @@ from orcon_harness import (
     BrokerProcess,
     Collected,
     collect,
-    consumer_state,
     env_int,
     publish_all,
     slow,
+    submit_state,
 )
 
 import schemas
-from broker import subjects as s
 from broker.audit.events import EventType, decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
@@ -148,8 +147,7 @@ async def test_load_many_messages_among_50_agencies(tmp_path: Path) -> None:
             ops = await stack.broker_connection("observer")
             try:
                 for _ in range(600):
-                    pending, ack_pending, _ = await consumer_state(
-                        ops.jetstream(), s.SUBMIT_STREAM, s.BROKER_CONSUMER)
+                    pending, ack_pending, _ = await submit_state(ops.jetstream())
                     if pending == ack_pending == 0:
                         break
                     await asyncio.sleep(0.1)

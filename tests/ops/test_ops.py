@@ -17,6 +17,7 @@ import pytest
 import schemas
 from broker import subjects as s
 from broker.config import ConfigError, load_settings
+from broker.fairness import queue_state
 from broker.health import HealthServer
 from broker.stack import DevStack
 from clients.sdk import AgencyClient
@@ -196,10 +197,10 @@ async def test_sigterm_drains_an_orcon_broker_process(tmp_path: Path) -> None:
             code = await asyncio.to_thread(proc.wait, 30)
             assert code == 0, (tmp_path / "broker.log").read_text()[-2000:]
             js = ops.jetstream()
-            info = await js.consumer_info(s.SUBMIT_STREAM, s.BROKER_CONSUMER)
-            assert info.num_ack_pending == 0  # nothing left in hand
-            assert info.num_redelivered == 0
-            routed_by_process = n - (info.num_pending or 0)
+            info = await queue_state(js)
+            assert info.ack_pending == 0  # nothing left in hand
+            assert info.redelivered == 0
+            routed_by_process = n - info.pending
             assert routed_by_process > 0, "SIGTERM came after all work: test proves nothing"
 
             # Another broker finishes the rest; every message arrives exactly once.

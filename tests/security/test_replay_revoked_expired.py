@@ -96,6 +96,12 @@ async def test_revoked_signing_key_is_refused_by_broker_and_recipient(stack: Dev
     evil = await stack.broker_connection("evil")
     try:
         before = preseal(th, ["KH-AHTJP"], 1, now=th.clock())
+        # Received by the broker before the revocation: routed. (A revocation applies
+        # to everything the broker receives after it, whatever date a message claims:
+        # tests/security/test_dedupe_and_time.py::test_a_revoked_key_cannot_backdate_a_message.)
+        await th.js.publish(s.submit("TH-AHTD"), before[0][1],
+                            headers={"Nats-Msg-Id": before[0][0]})
+        assert (await th.wait_outcome(before[0][0])).delivered == ["KH-AHTJP"]
         revoked_at = datetime.now(UTC)
         root = FederationRoot.load(stack.data_dir / "keys" / "root.key", stack.passphrase())
         signed = root.sign_revocations(RevocationList(
@@ -117,10 +123,8 @@ async def test_revoked_signing_key_is_refused_by_broker_and_recipient(stack: Dev
         forged = for_recipient(schemas.decode_envelope(after[0][1]), "KH-AHTJP")
         await evil.jetstream().publish(s.deliver("KH-AHTJP"), schemas.encode_envelope(forged),
                                        headers={"Nats-Msg-Id": "evil-revoked"})
-        # What was signed before the revocation time still verifies (revocation is not
-        # retroactive unless the operator backdates it).
-        await th.js.publish(s.submit("TH-AHTD"), before[0][1],
-                            headers={"Nats-Msg-Id": before[0][0]})
+        # What was signed (and routed) before the revocation time still verifies at the
+        # recipient (revocation is not retroactive unless the operator backdates it).
         got = Collected()
         for _ in range(10):
             batch = await kh.inbox(timeout=1.0)

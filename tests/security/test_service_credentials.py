@@ -37,7 +37,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", s.report(KH)),
         ("pub", KV_WRITE),
         ("pub", s.submit(KH)),
-        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.BROKER_CONSUMER}"),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
         ("pub", f"$JS.API.STREAM.PURGE.{s.AUDIT_IN_STREAM}"),
         ("sub", s.submit(KH)),
         ("sub", "orcon.resolve.*"),
@@ -47,7 +47,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", KV_WRITE),
         ("pub", s.submit(KH)),
-        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.BROKER_CONSUMER}"),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
         ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
         ("sub", "orcon.resolve.*"),
         ("sub", f"{service_inbox(ROLE_USER['broker'])}.>"),
@@ -57,7 +57,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", s.AUDIT_SUBJECT),
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", s.submit(KH)),
-        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.BROKER_CONSUMER}"),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
         ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
         ("pub", f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}"),
         ("sub", "orcon.directory.*"),
@@ -115,7 +115,7 @@ async def test_each_service_credential_is_refused_outside_its_role(
         kv = await js.key_value(REGISTRY_BUCKET)
         assert (await kv.get(REGISTRY_KEY)).value
     elif role == "broker":
-        assert (await js.consumer_info(s.SUBMIT_STREAM, s.BROKER_CONSUMER)).name
+        assert (await js.consumer_info(s.SUBMIT_STREAM, s.submit_consumer(KH))).name
     else:
         assert (await js.stream_info(
             s.AUDIT_STREAM if role == "sequencer" else s.DELIVER_STREAM)).config.name

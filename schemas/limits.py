@@ -1,0 +1,180 @@
+"""Limits checked on raw msgpack BEFORE anything is decoded.
+
+A decoder builds objects as it reads: a header nested 1,000 deep, 120,000 recipients or
+a 900 KiB string cost memory, recursion and time before any rule can refuse them, and
+every later step (validation, policy, audit) multiplies that cost. `check` walks the
+bytes once, iteratively, without building anything, and refuses the first thing above a
+limit with a typed error naming where it is and the limit. What it cannot parse it
+leaves to the decoder, so malformed input keeps getting the decoder's own error.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from schemas.errors import FieldError, SchemaError
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int  # nested arrays/maps
+    max_items: int  # elements of one array, entries of one map
+    max_text: int  # bytes of one str
+    max_bin: int  # bytes of one bin
+
+
+# A signed header is a few hundred bytes nested at most 5 deep; named recipients are
+# bounded by the size of a federation (the largest fan-out measured: 195). Condition
+# texts are at most 2,000 characters; a proof (schemas.acts.SignedHeader) at most 32 KiB.
+HEADER = Limits(max_depth=12, max_items=1024, max_text=8192, max_bin=64 * 1024)
+# An envelope ([v, header, signature, [stanza, ...], ciphertext]) is decoded by msgspec
+# into fixed types, which stops at the first mismatch without recursing, so its size
+# bounds it; only its stanza count is checked (one or two keys per named recipient).
+MAX_STANZAS = 2 * HEADER.max_items
+
+
+class LimitExceeded(SchemaError):
+    """Above a limit; `rule` is `limits.depth`, `limits.items`, `limits.text` or
+    `limits.bin`."""
+
+    @property
+    def rule(self) -> str:
+        return self.errors[0].rule
+
+
+_FIXED = {0xC0: 0, 0xC2: 0, 0xC3: 0, 0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8,
+          0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8, 0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}
+_LEN = {0xC4: (1, "bin"), 0xC5: (2, "bin"), 0xC6: (4, "bin"),
+        0xD9: (1, "str"), 0xDA: (2, "str"), 0xDB: (4, "str"),
+        0xC7: (1, "ext"), 0xC8: (2, "ext"), 0xC9: (4, "ext")}
+_CONTAINER = {0xDC: (2, False), 0xDD: (4, False), 0xDE: (2, True), 0xDF: (4, True)}
+_UNPACK = {1: struct.Struct(">B"), 2: struct.Struct(">H"), 4: struct.Struct(">I")}
+
+
+class _Malformed(Exception):
+    pass
+
+
+# Bytes that open an array or a map; every other byte value is deleted by translate().
+_OPENERS = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
+_NOT_OPENERS = bytes(b for b in range(256) if b not in _OPENERS)
+
+
+def check(data: bytes, limits: Limits, root: str) -> None:
+    """Raise LimitExceeded if the first msgpack object of `data` goes above `limits`.
+    Malformed or truncated input passes: the decoder will name what is wrong with it."""
+    # Fast path for the common small header: with fewer bytes than any count or length
+    # limit and fewer container-opening byte values than the depth limit, no limit can
+    # be reached, so there is nothing to walk.
+    if (len(data) <= min(limits.max_items, limits.max_text, limits.max_bin)
+            and len(data.translate(None, _NOT_OPENERS)) <= limits.max_depth):
+        return
+    try:
+        _walk(memoryview(data), limits, root)
+    except _Malformed:
+        return
+
+
+def _walk(buf: memoryview, limits: Limits, root: str) -> None:
+    n = len(buf)
+    pos = 0
+    # One frame per open container: [values left (keys count for maps), is map, label].
+    stack: list[list[object]] = []
+
+    def path() -> str:
+        return root + "".join(f".{f[2]}" if f[1] else "[]" for f in stack)
+
+    def read_len(size: int) -> int:
+        nonlocal pos
+        if pos + size > n:
+            raise _Malformed
+        (value,) = _UNPACK[size].unpack_from(buf, pos)
+        pos += size
+        return int(value)
+
+    while True:
+        if pos >= n:
+            raise _Malformed
+        b = buf[pos]
+        pos += 1
+        count = -1
+        is_map = False
+        text = b""
+        if b <= 0x7F or b >= 0xE0:
+            pass
+        elif 0x80 <= b <= 0x8F:
+            count, is_map = b & 0x0F, True
+        elif 0x90 <= b <= 0x9F:
+            count = b & 0x0F
+        elif 0xA0 <= b <= 0xBF:
+            size = b & 0x1F
+            if pos + size > n:
+                raise _Malformed
+            if size > limits.max_text:
+                _exceeded(path(), "limits.text",
+                          f"a text of {size} bytes, above the limit of {limits.max_text}")
+            text = bytes(buf[pos:pos + size])
+            pos += size
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _LEN:
+            width, what = _LEN[b]
+            size = read_len(width) + (1 if what == "ext" else 0)
+            if pos + size > n:
+                raise _Malformed  # claims more than was sent
+            if what == "str" and size > limits.max_text:
+                _exceeded(path(), "limits.text",
+                          f"a text of {size} bytes, above the limit of {limits.max_text}")
+            if what == "bin" and size > limits.max_bin:
+                _exceeded(path(), "limits.bin",
+                          f"{size} bytes of binary, above the limit of {limits.max_bin}")
+            if what == "str" and size <= 64:
+                text = bytes(buf[pos:pos + size])
+            pos += size
+        elif b in _CONTAINER:
+            width, is_map = _CONTAINER[b]
+            count = read_len(width)
+        else:  # 0xC1: never used
+            raise _Malformed
+        if pos > n:
+            raise _Malformed
+
+        frame = stack[-1] if stack else None
+        if frame is not None and frame[1] and int(frame[0]) % 2 == 0:  # type: ignore[call-overload]
+            frame[2] = _label(text) if count < 0 else "?"  # a map key names the path
+        if count >= 0:
+            # Each item takes at least one byte: a larger claim is truncated input.
+            if count * (2 if is_map else 1) > n - pos:
+                raise _Malformed
+            if count > limits.max_items:
+                _exceeded(path(), "limits.items",
+                          f"{count} items, above the limit of {limits.max_items}")
+            if len(stack) + 1 > limits.max_depth:
+                _exceeded(path(), "limits.depth",
+                          f"nested deeper than the limit of {limits.max_depth}")
+            if count > 0:
+                stack.append([2 * count if is_map else count, is_map, "?" if is_map else ""])
+                continue
+        # A complete value: close every container it completes.
+        while stack:
+            top = stack[-1]
+            left = int(top[0]) - 1  # type: ignore[call-overload]
+            if left > 0:
+                top[0] = left
+                break
+            stack.pop()
+        if not stack:
+            return
+
+
+def _label(text: bytes) -> str:
+    try:
+        s = text.decode()
+    except UnicodeDecodeError:
+        return "?"
+    return s if s.isidentifier() else "?"
+
+
+def _exceeded(path: str, rule: str, message: str) -> None:
+    raise LimitExceeded([FieldError(path, rule, message)])
