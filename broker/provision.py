@@ -210,8 +210,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
       its work queue and is the only writer of the audit log and its heads;
     - brokers route: they publish deliveries, reports and audit events and answer
       resolve and directory requests; they may read every stream of the services
-      account (what they route and watch), but never write the log, a key-value bucket
-      or a stream's configuration, nor submit as an agency;
+      account (what they route and watch), but never write the log, the directory or
+      registry bucket or the configuration of orcon's streams, nor submit as an agency;
     - the acknowledgment watcher reads deliveries and publishes reminders and reports;
     - the operator writes the directory and registry buckets and creates delivery
       consumers for an agency joining a running federation."""
