@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 
@@ -32,10 +31,8 @@ from broker import provision, streams
 from broker import subjects as s
 from broker import tls as devtls
 from broker.natsserver import EmbeddedNats, free_port
+from broker.node import BROKER_NAME, SEQUENCER_NAME, Running, dial_service
 from broker.stack import (
-    BROKER_NAME,
-    SEQUENCER_NAME,
-    Running,
     dev_passphrase,
     members,
     provision_federation,
@@ -168,11 +165,9 @@ class LocalCluster(Running):
         if first is not None:
             own = self.nodes[first].url(HOST, self.tls)
             urls = [own] + [u for u in urls if u != own]
-        return await nats.connect(
-            urls, nkeys_seed=str(self.data_dir / "creds" / f"{user}.nk"),
-            name=f"orcon-{label}", tls=self.connection.tls_context(), dont_randomize=True,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-        )
+        return await dial_service(
+            urls, str(self.data_dir / "creds" / f"{user}.nk"), user, label,
+            tls=self.connection.tls_context(), dont_randomize=True)
 
     async def wait_healthy(self, nc: NATS, timeout: float = 30.0) -> None:
         """Until every stream and the brokers' consumer have a leader and a full set of

@@ -28,7 +28,10 @@ import nkeys
 from broker import subjects as s
 from broker.tls import TlsFiles, server_tls_block
 
-Role = Literal["broker", "sequencer", "agency", "auditor"]
+Role = Literal["broker", "sequencer", "ack-watcher", "operator", "agency", "auditor"]
+
+# The roles of the services account, each with its own credential and permissions.
+SERVICE_ROLES: tuple[Role, ...] = ("broker", "sequencer", "ack-watcher", "operator")
 
 # NATS accounts. Every agency has its own account (named after it, with a prefix no
 # agency id can collide with); the services and the auditors have one each. Subjects of
@@ -52,7 +55,7 @@ class Principal:
 
     @property
     def account(self) -> str:
-        if self.role in ("broker", "sequencer"):
+        if self.role in SERVICE_ROLES:
             return SERVICES_ACCOUNT
         if self.role == "auditor":
             return AUDITORS_ACCOUNT
@@ -157,17 +160,112 @@ def auditor_services(auditor: str) -> list[str]:
     ]
 
 
+# The key-value buckets of the root-signed directory and registry (broker/keysync.py,
+# broker/policysync.py); written by the operator only.
+KV_BUCKETS = ("orcon-directory", "orcon-registry")
+
+
+def service_inbox(name: str) -> str:
+    """The reply-inbox prefix of a services user (its NATS client name): each service
+    listens on its own, so one service's credential cannot read another's answers."""
+    return f"_INBOX.{name.upper()}"
+
+
+def _kv_reads(bucket: str) -> list[str]:
+    stream = f"KV_{bucket}"
+    return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>", f"$JS.API.STREAM.MSG.GET.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.DELETE.{stream}.>"]
+
+
+def _ordered_reads(stream: str) -> list[str]:
+    # What nats-py's ordered push consumer sends: find the stream, create (and on a
+    # gap re-create) an ephemeral consumer, answer flow control.
+    return ["$JS.API.STREAM.NAMES", f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.DELETE.{stream}.>", f"$JS.FC.{stream}.>"]
+
+
+# Every JetStream call that reconfigures, removes or empties one of orcon's streams or
+# buckets: only the sequencer (which creates them) may send the first two, nobody the
+# others. Named stream by stream rather than `STREAM.*.>`, so `orcon bench` can still
+# make its own scratch streams with the brokers' credential on a development stack.
+_ORCON_STREAMS = (s.SUBMIT_STREAM, s.DELIVER_STREAM, s.AUDIT_STREAM, s.AUDIT_IN_STREAM,
+                  s.AUDIT_HEAD_STREAM, *(f"KV_{b}" for b in KV_BUCKETS))
+_STREAM_ADMIN = [f"$JS.API.STREAM.{verb}.{stream}"
+                 for verb in ("CREATE", "UPDATE", "DELETE", "PURGE")
+                 for stream in _ORCON_STREAMS] + [
+                 f"$JS.API.STREAM.MSG.DELETE.{stream}" for stream in _ORCON_STREAMS]
+
+
 def permissions(principal: Principal) -> dict[str, Any]:
     """Allow-lists inside the principal's own account; everything not listed is denied
     by the server. The account boundary is what makes a reply subject harmless: these
-    lists make a violation visible (the server reports it) rather than silent."""
+    lists make a violation visible (the server reports it) rather than silent.
+
+    Inside the services account each service has its own credential, permitted what it
+    uses (docs/threat-model.md, "Service credentials"):
+    - the sequencer creates the streams, the consumers and the buckets at start, reads
+      its work queue and is the only writer of the audit log and its heads;
+    - brokers route: they publish deliveries, reports and audit events and answer
+      resolve and directory requests; they may read every stream of the services
+      account (what they route and watch), but never write the log, the directory or
+      registry bucket or the configuration of orcon's streams, nor submit as an agency;
+    - the acknowledgment watcher reads deliveries and publishes reminders and reports;
+    - the operator writes the directory and registry buckets and creates delivery
+      consumers for an agency joining a running federation."""
     name = principal.name
+    own_inbox = f"{service_inbox(name)}.>"
     if principal.role == "sequencer":
-        # The single writer of the audit log.
-        return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+        return {
+            "publish": {"allow": [
+                s.AUDIT_SUBJECT, s.AUDIT_HEAD_SUBJECT,
+                *(f"$JS.API.STREAM.{verb}.*" for verb in ("CREATE", "UPDATE", "INFO")),
+                "$JS.API.STREAM.NAMES", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.NAMES.*",
+                *(f"$JS.API.CONSUMER.{verb}.{stream}.>"
+                  for verb in ("CREATE", "DURABLE.CREATE", "INFO")
+                  for stream in (s.SUBMIT_STREAM, s.DELIVER_STREAM, s.AUDIT_IN_STREAM)),
+                *_ordered_reads(s.AUDIT_STREAM),
+                # The unfiltered consumer of stores older than per-agency consumers is
+                # removed at start (broker/streams.py).
+                f"$JS.API.CONSUMER.DELETE.{s.SUBMIT_STREAM}.brokers",
+                _js_consumer("MSG.NEXT", s.AUDIT_IN_STREAM, "sequencer"),
+                f"$JS.ACK.{s.AUDIT_IN_STREAM}.sequencer.>",
+                # Answers to head requests: an auditor's (the server's `_R_.` mapping
+                # of an imported request) or a service's inbox; the sequencer answers
+                # nowhere else (broker/audit/stream.py), and `allow_responses` is not
+                # used (docs/decisions.md).
+                "_R_.>", "_INBOX.>",
+            ]},
+            "subscribe": {"allow": [s.HEAD_REQUEST_SUBJECT, own_inbox]},
+        }
     if principal.role == "broker":
-        return {"publish": {"allow": [">"], "deny": _AUDIT_WRITES},
+        return {"publish": {"allow": [">"],
+                            "deny": [*_AUDIT_WRITES, *_STREAM_ADMIN,
+                                     *(f"$KV.{b}.>" for b in KV_BUCKETS),
+                                     "orcon.submit.>"]},
                 "subscribe": {"allow": [">"]}}
+    if principal.role == "ack-watcher":
+        return {
+            "publish": {"allow": ["orcon.deliver.*", "orcon.report.*",
+                                  *_ordered_reads(s.DELIVER_STREAM)]},
+            "subscribe": {"allow": [own_inbox]},
+        }
+    if principal.role == "operator":
+        return {
+            "publish": {"allow": [
+                *(f"$KV.{b}.>" for b in KV_BUCKETS),
+                *(f"$JS.API.STREAM.CREATE.KV_{b}" for b in KV_BUCKETS),
+                *(r for b in KV_BUCKETS for r in _kv_reads(b)),
+                "$JS.API.STREAM.NAMES",
+                f"$JS.API.CONSUMER.CREATE.{s.DELIVER_STREAM}.>",
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{s.DELIVER_STREAM}.>",
+                f"$JS.API.CONSUMER.INFO.{s.DELIVER_STREAM}.>",
+                *(f"$JS.FC.KV_{b}.>" for b in KV_BUCKETS),
+            ]},
+            "subscribe": {"allow": [own_inbox]},
+        }
     inbox = f"{s.inbox_prefix(name)}.>"
     if principal.role == "auditor":
         pub = [_local(subject) for subject in auditor_services(name)]

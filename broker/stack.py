@@ -22,11 +22,8 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import msgspec
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 
@@ -34,9 +31,22 @@ from broker import provision, streams
 from broker import tls as devtls
 from broker.audit.stream import AuditSequencer
 from broker.keysync import DirectoryWatcher, publish_directory
-from broker.lifecycle import URGENT_ACK_TIMEOUT, AckWatcher, watch_interval
+from broker.lifecycle import URGENT_ACK_TIMEOUT, AckWatcher
 from broker.metrics import Metrics
 from broker.natsserver import EmbeddedNats
+from broker.node import (
+    ACK_WATCHER_NAME,
+    OPERATOR_NAME,
+    AckWatcherNode,
+    BrokerNode,
+    SequencerNode,
+    dial_service,
+)
+
+# Re-exported: callers know these names from here.
+from broker.node import BROKER_NAME as BROKER_NAME
+from broker.node import SEQUENCER_NAME as SEQUENCER_NAME
+from broker.node import Running as Running
 from broker.policysync import RegistryWatcher, sign_and_publish_registry
 from broker.service import Broker, BrokerConfig
 from clients.connection import AgencyCredentials, Connection, write_connection
@@ -48,9 +58,6 @@ from policies.federation import Federation, load_federation
 
 log = structlog.get_logger("orcon.stack")
 
-BROKER_NAME = "orcon-broker"
-# The audit sequencer's own user: the only principal that may append to the audit log.
-SEQUENCER_NAME = "orcon-sequencer"
 LOG_KEY_NAME = "ORCON-LOG"
 
 
@@ -130,7 +137,7 @@ def provision_federation(
     dir_path.write_bytes(directory.dump())
 
     for p in provision.provision(data_dir / "creds", members(fed)):
-        if p.role in ("broker", "sequencer"):
+        if p.role in provision.SERVICE_ROLES:
             continue
         key = keydir / f"{p.name}.key"
         creds[p.name] = AgencyCredentials(
@@ -143,35 +150,9 @@ def provision_federation(
         directory=str(dir_path),
         agencies=creds,
         broker_nkey=str(data_dir / "creds" / f"{BROKER_NAME}.nk"),
+        operator_nkey=str(data_dir / "creds" / f"{OPERATOR_NAME}.nk"),
         log_public=log_ident.signing_public_bytes.hex(),
     )
-
-
-class Running:
-    """`async with` for anything with `start()` and `stop()`: a start that fails half-way
-    still stops what it started."""
-
-    async def start(self) -> None:
-        raise NotImplementedError
-
-    async def stop(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 class DevStack(Running):
@@ -231,6 +212,9 @@ class DevStack(Running):
         self.registry: RegistryWatcher | None = None
         self.ack_watcher: AckWatcher | None = None
         self.federation: Federation | None = None
+        self.sequencer: SequencerNode | None = None
+        self.node: BrokerNode | None = None
+        self.ack_node: AckWatcherNode | None = None
 
     async def start(self) -> None:
         conn = await asyncio.to_thread(
@@ -258,43 +242,45 @@ class DevStack(Running):
         )
         write_connection(self.data_dir, self.connection)
 
-        # Streams are created by the sequencer's user: the brokers' user may not change
-        # the audit streams once they exist (broker/provision.py).
-        setup = await self.sequencer_connection("setup")
-        js = setup.jetstream()
-        await streams.ensure_streams(js, max_pending_submissions=self.max_pending_submissions)
-        await streams.ensure_consumers(js, [a.id for a in self.federation.agencies],
-                                       ack_wait_s=self.ack_wait_s)
-        await publish_directory(setup, Path(conn.directory).read_bytes(),
-                                bytes.fromhex(conn.root_public))
-        await setup.close()
-        keys_nc = await self.broker_connection("keysync")
-        self._broker_ncs.append(keys_nc)
-        self.keysync = DirectoryWatcher(keys_nc, self.directory(), self._directory_changed,
-                                        clock=self.clock)
-        await self.keysync.start()
-        # A development stack keeps its root online and signs the registry it starts with.
-        await sign_and_publish_registry(keys_nc, self.root(), Path(conn.federation).read_bytes(),
-                                        now=self.clock())
-        self.registry = RegistryWatcher(keys_nc, lambda: [b.engine for b in self.brokers],
-                                        bytes.fromhex(conn.root_public), clock=self.clock)
-        await self.registry.start()
-        for i in range(self.n_brokers):
-            await self.add_broker(f"broker-{i + 1}")
+        # The services of broker/node.py, in their production order, each with its own
+        # credential: the same assembly as `orcon service --role ...`, in one process.
         passphrase = self.passphrase()
         log_identity = load_identity(self.data_dir / "keys" / f"{LOG_KEY_NAME}.key", passphrase)
-        nc = await self.sequencer_connection("audit")
-        self._broker_ncs.append(nc)
-        self.audit = AuditSequencer(
-            nc, log_identity, interval=self.head_interval, clock=self.clock
-        )
-        await self.audit.start()
-        ack_nc = await self.broker_connection("ack-watch")
+        seq_nc = await self.sequencer_connection("audit")
+        self._broker_ncs.append(seq_nc)
+        self.sequencer = SequencerNode(
+            seq_nc, log_identity, [a.id for a in self.federation.agencies],
+            ack_wait_s=self.ack_wait_s, max_pending_submissions=self.max_pending_submissions,
+            head_interval=self.head_interval, clock=self.clock)
+        await self.sequencer.start()
+        self.audit = self.sequencer.audit
+        # The operator's first publication; a development stack keeps its root online.
+        op = await self.operator_connection("setup")
+        try:
+            await publish_directory(op, Path(conn.directory).read_bytes(),
+                                    bytes.fromhex(conn.root_public))
+            await sign_and_publish_registry(op, self.root(), Path(conn.federation).read_bytes(),
+                                            now=self.clock())
+        finally:
+            await op.close()
+        self.node = BrokerNode(self.broker_connection, self.federation, self.directory(),
+                               bytes.fromhex(conn.root_public), config=self._broker_config,
+                               metrics=self.metrics, clock=self.clock)
+        await self.node.start([f"broker-{i + 1}" for i in range(self.n_brokers)])
+        self.keysync, self.registry = self.node.keysync, self.node.registry
+        self.brokers = self.node.brokers
+        ack_nc = await self._services_connection(ACK_WATCHER_NAME, "ack-watch")
         self._broker_ncs.append(ack_nc)
-        self.ack_watcher = AckWatcher(ack_nc, clock=self.clock,
-                                      timeout=self.urgent_ack_timeout,
-                                      interval=watch_interval(self.urgent_ack_timeout))
-        await self.ack_watcher.start()
+        self.ack_node = AckWatcherNode(ack_nc, timeout=self.urgent_ack_timeout,
+                                       clock=self.clock)
+        await self.ack_node.start()
+        self.ack_watcher = self.ack_node.watcher
+
+    def _broker_config(self, broker_id: str) -> BrokerConfig:
+        config = BrokerConfig(broker_id=broker_id, clock=self.clock)
+        if self.max_message_bytes is not None:
+            config.max_message_bytes = self.max_message_bytes
+        return config
 
     def passphrase(self) -> str:
         return self._passphrase
@@ -314,14 +300,17 @@ class DevStack(Running):
         """A connection with the audit sequencer's credentials (appends to the log)."""
         return await self._services_connection(SEQUENCER_NAME, label)
 
+    async def operator_connection(self, label: str) -> NATS:
+        """A connection with the operator's credentials (writes the directory and
+        registry buckets)."""
+        return await self._services_connection(OPERATOR_NAME, label)
+
     async def _services_connection(self, user: str, label: str) -> NATS:
         assert self.server is not None
         seed = self.data_dir / "creds" / f"{user}.nk"
         ctx = devtls.client_context(self.tls_files.ca) if self.tls_files else None
-        return await nats.connect(
-            self.url, nkeys_seed=str(seed), name=f"orcon-{label}",
-            max_reconnect_attempts=120, reconnect_time_wait=0.25, tls=ctx,
-        )
+        return await dial_service([self.url], str(seed), user, label, tls=ctx,
+                                  max_reconnect_attempts=120)
 
     def engine(self) -> PolicyEngine:
         assert self.federation is not None
@@ -333,14 +322,10 @@ class DevStack(Running):
             Path(self.connection.directory).read_bytes(), bytes.fromhex(self.connection.root_public)
         )
 
-    def _directory_changed(self, directory: Directory) -> None:
-        for broker in self.brokers:
-            broker.directory = directory
-
     async def publish_directory(self) -> int:
         """Push DATA/directory.bin (after `orcon keys rotate/revoke`) to every broker."""
         assert self.connection is not None
-        nc = await self.broker_connection("publish-directory")
+        nc = await self.operator_connection("publish-directory")
         try:
             return await publish_directory(nc, Path(self.connection.directory).read_bytes(),
                                            bytes.fromhex(self.connection.root_public))
@@ -350,7 +335,7 @@ class DevStack(Running):
     async def publish_registry(self, federation_toml: bytes) -> int:
         """Validate, sign with the root and push a new federation registry to every
         broker."""
-        nc = await self.broker_connection("publish-registry")
+        nc = await self.operator_connection("publish-registry")
         try:
             revision, _ = await sign_and_publish_registry(nc, self.root(), federation_toml,
                                                           now=self.clock())
@@ -362,33 +347,20 @@ class DevStack(Running):
         return FederationRoot.load(self.data_dir / "keys" / "root.key", self.passphrase())
 
     async def add_broker(self, broker_id: str) -> Broker:
-        nc = await self.broker_connection(broker_id)
-        self._broker_ncs.append(nc)
-        current = self.keysync.current if self.keysync else self.directory()
-        config = BrokerConfig(broker_id=broker_id, clock=self.clock)
-        if self.max_message_bytes is not None:
-            config.max_message_bytes = self.max_message_bytes
-        broker = Broker(nc, self.engine(), current, config, metrics=self.metrics)
-        await broker.start()
-        self.brokers.append(broker)
-        return broker
+        assert self.node is not None
+        return await self.node.add_broker(broker_id)
 
     async def stop(self) -> None:
-        if self.ack_watcher is not None:
-            await self.ack_watcher.stop()
-            self.ack_watcher = None
-        if self.keysync is not None:
-            await self.keysync.stop()
-            self.keysync = None
-        if self.registry is not None:
-            await self.registry.stop()
-            self.registry = None
-        if self.audit is not None:
-            await self.audit.stop()
-            self.audit = None
-        for broker in self.brokers:
-            await broker.stop()
-        self.brokers.clear()
+        if self.ack_node is not None:
+            await self.ack_node.stop()
+            self.ack_node = self.ack_watcher = None
+        if self.node is not None:
+            await self.node.stop()
+            self.node = self.keysync = self.registry = None
+            self.brokers = []
+        if self.sequencer is not None:
+            await self.sequencer.stop()
+            self.sequencer = self.audit = None
         for nc in self._broker_ncs:
             if not nc.is_closed:
                 await nc.close()
@@ -399,10 +371,12 @@ class DevStack(Running):
 
 
 def members(federation: Federation) -> list[tuple[str, provision.Role]]:
-    """Every NATS principal of a federation: the brokers' and the sequencer's users (the
-    services account) and one per agency (its own account) or auditor."""
+    """Every NATS principal of a federation: one user per service role (the services
+    account) and one per agency (its own account) or auditor."""
     out: list[tuple[str, provision.Role]] = [(BROKER_NAME, "broker"),
-                                              (SEQUENCER_NAME, "sequencer")]
+                                              (SEQUENCER_NAME, "sequencer"),
+                                              (ACK_WATCHER_NAME, "ack-watcher"),
+                                              (OPERATOR_NAME, "operator")]
     for a in federation.agencies:
         out.append((a.id, "auditor" if a.is_auditor else "agency"))
     return out

@@ -20,6 +20,7 @@ from clients import (
     cli_audit,
     cli_compose,
     cli_console,
+    cli_deploy,
     cli_interop,
     cli_keys,
     cli_life,
@@ -27,6 +28,7 @@ from clients import (
     cli_policy,
     cli_read,
     cli_schema,
+    cli_services,
 )
 from clients.cli_common import UNREACHABLE, Json, explain
 from clients.logs import configure
@@ -52,6 +54,8 @@ app.command("bench")(bench.bench)
 app.command("console")(cli_console.console)
 cli_life.register(app)
 cli_interop.register(app)
+cli_services.register(app)
+cli_deploy.register(app)
 cli_compose.register(app)
 cli_read.register(app)
 
@@ -253,72 +257,6 @@ def _dev_passphrase(data_dir: Path) -> str:
             confirm=not (data_dir / "keys" / "root.key").exists())
     except KeyFileError as exc:
         raise fail(str(exc)) from None
-
-
-@app.command("broker")
-def broker_cmd(
-    data_dir: DataDir,
-    broker_id: Annotated[str | None, typer.Option("--id")] = None,
-    http: HttpPort = None,
-    config: ConfigFile = None,
-) -> None:
-    """Run one more broker process against a running stack (scale out, fault tests).
-
-    SIGTERM or SIGINT drains: the batch in hand is routed and acknowledged, then the
-    process exits 0."""
-    import nats
-
-    from broker.health import HealthServer
-    from broker.keysync import DirectoryWatcher
-    from broker.policysync import RegistryWatcher
-    from broker.service import Broker, BrokerConfig
-    from clients.connection import load_connection
-    from keys.directory import Directory
-    from policies.engine import PolicyEngine
-    from policies.federation import load_federation
-
-    settings = _settings(config, broker_id=broker_id or "broker-x", http_port=http)
-    configure(json=True)
-    conn = load_connection(data_dir)
-    servers = ([u.strip() for u in settings.nats_url.split(",") if u.strip()]
-               if settings.nats_url else conn.servers)
-
-    async def serve(stop: asyncio.Event) -> None:
-        nc = await nats.connect(servers, nkeys_seed=conn.broker_nkey, name=settings.broker_id,
-                                max_reconnect_attempts=-1, reconnect_time_wait=0.25,
-                                tls=conn.tls_context())
-        engine = PolicyEngine(load_federation(Path(conn.federation)))
-        directory = Directory.load(Path(conn.directory).read_bytes(),
-                                   bytes.fromhex(conn.root_public))
-        b = Broker(nc, engine, directory,
-                   BrokerConfig(broker_id=settings.broker_id,
-                                max_message_bytes=settings.max_message_bytes,
-                                fetch_batch=settings.fetch_batch))
-        await b.start()
-        # Live updates: root-signed key directory and validated registry (no restart).
-        keysync = DirectoryWatcher(nc, directory, lambda d: setattr(b, "directory", d),
-                                   broker_id=settings.broker_id)
-        registry = RegistryWatcher(nc, lambda: [b.engine], bytes.fromhex(conn.root_public),
-                                   broker_id=settings.broker_id)
-        await keysync.start()
-        await registry.start()
-        health: HealthServer | None = None
-        if settings.http_port is not None:
-            health = HealthServer(nc, b.metrics, ready=lambda: not stop.is_set(),
-                                  host=settings.http_host, port=settings.http_port)
-            await health.start()
-        await stop.wait()
-        if health is not None:
-            await health.stop()
-        await keysync.stop()
-        await registry.stop()
-        await b.stop()
-        # flush + close, not drain: drain would wait out nats-py's 30 s timeout for the
-        # pull subscription's pending fetch, and every ack is already written by now.
-        await nc.flush(timeout=2)
-        await nc.close()
-
-    _run_until_signal(serve)
 
 
 @app.command()

@@ -32,6 +32,8 @@ class Connection(msgspec.Struct, frozen=True):
     # disk). Still read, so an old data directory keeps working.
     passphrase_file: str | None = None
     broker_nkey: str | None = None
+    # The operator's credential (writes the directory and registry buckets).
+    operator_nkey: str | None = None
     log_public: str | None = None  # hex Ed25519 key that signs audit tree heads
     ca: str | None = None  # path of the PEM CA that signs the NATS server certificate
 

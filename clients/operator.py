@@ -54,9 +54,10 @@ class OperatorError(Exception):
 async def dial(conn: Connection) -> NATS:
     """The operator tools' NATS connection: the same TLS-aware dial as the agencies'
     (CA from connection.json, every cluster URL), with the operator credential."""
-    if conn.broker_nkey is None:
-        raise OperatorError("this connection file carries no operator credentials")
-    return await connect_nats(conn, OPERATOR, conn.broker_nkey, max_reconnect_attempts=3)
+    if conn.operator_nkey is None:
+        raise OperatorError("this connection file carries no operator credential "
+                            "(operator_nkey)")
+    return await connect_nats(conn, OPERATOR, conn.operator_nkey, max_reconnect_attempts=3)
 
 
 def load_root(path: Path) -> FederationRoot:

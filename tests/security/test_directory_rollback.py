@@ -64,7 +64,7 @@ async def test_older_signed_directory_written_back_does_not_undo_a_revocation(
 ) -> None:
     th: AgencyClient = await agency("TH-AHTD")
     kid = th.identity.signing_key_id
-    evil = await stack.broker_connection("evil")
+    evil = await stack.operator_connection("evil")
     try:
         kv = await evil.jetstream().key_value(DIRECTORY_BUCKET)
         before = (await kv.get(DIRECTORY_KEY)).value

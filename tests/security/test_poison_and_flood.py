@@ -257,7 +257,7 @@ async def test_a_submission_that_cannot_be_stored_is_dead_lettered(stack: DevSta
 
     broker = stack.brokers[0]
     broker.config.retry_delays = (0.05, 0.1, 0.2)
-    ops = await stack.broker_connection("test-ops")
+    ops = await stack.sequencer_connection("test-ops")  # the stream administrator (provision)
     th = await connect(stack, "TH-AHTD")
     deliver = next(c for c in stream_configs() if c.name == s.DELIVER_STREAM)
     try:

@@ -53,7 +53,7 @@ async def _policy_events(stack: DevStack, action: str, want: int,
 
 
 async def _write(stack: DevStack, value: bytes) -> None:
-    evil = await stack.broker_connection("evil")
+    evil = await stack.operator_connection("evil")
     try:
         kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
         await kv.put(REGISTRY_KEY, value)
@@ -73,7 +73,7 @@ async def test_unsigned_registry_in_the_bucket_is_refused_and_audited(stack: Dev
 async def test_altered_signed_registry_is_refused(stack: DevStack) -> None:
     from keys.records import RegistryRecord, SignedRegistry
 
-    evil = await stack.broker_connection("evil")
+    evil = await stack.operator_connection("evil")
     try:
         kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
         genuine = (await kv.get(REGISTRY_KEY)).value
@@ -95,7 +95,7 @@ async def test_altered_signed_registry_is_refused(stack: DevStack) -> None:
 async def test_older_signed_registry_is_refused_and_changes_are_audited(
     stack: DevStack,
 ) -> None:
-    evil = await stack.broker_connection("evil")
+    evil = await stack.operator_connection("evil")
     try:
         kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
         older = (await kv.get(REGISTRY_KEY)).value
@@ -125,7 +125,7 @@ async def test_older_signed_registry_is_refused_and_changes_are_audited(
 async def test_a_broker_started_after_a_rollback_refuses_it(stack: DevStack) -> None:
     from broker.policysync import RegistryWatcher
 
-    evil = await stack.broker_connection("evil")
+    evil = await stack.operator_connection("evil")
     try:
         kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
         older = (await kv.get(REGISTRY_KEY)).value

@@ -1,0 +1,147 @@
+"""issue 14: least privilege per service. Each credential of the services account (and
+the auditor's) does what its role needs and the server refuses it everything else:
+a stolen broker credential cannot write the log, a bucket or a stream's configuration,
+nor submit as an agency; the sequencer's cannot deliver, write a bucket or read
+submissions; the acknowledgment watcher's cannot audit, route or write a bucket; the
+operator's cannot deliver, audit, read submissions or touch the audit streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from broker import subjects as s
+from broker.node import ROLE_USER
+from broker.policysync import REGISTRY_BUCKET, REGISTRY_KEY
+from broker.provision import service_inbox
+from broker.stack import DevStack
+
+KH = "KH-AHTJP"
+KV_WRITE = f"$KV.{REGISTRY_BUCKET}.{REGISTRY_KEY}"
+
+# (what it tries, subject) that the role must be refused; each line is one attack.
+REFUSED: dict[str, list[tuple[str, str]]] = {
+    "broker": [
+        ("pub", s.AUDIT_SUBJECT),
+        ("pub", KV_WRITE),
+        ("pub", s.submit(KH)),
+        ("pub", f"$JS.API.STREAM.CREATE.{s.DELIVER_STREAM}"),
+        ("pub", f"$JS.API.STREAM.PURGE.{s.SUBMIT_STREAM}"),
+    ],
+    "sequencer": [
+        ("pub", s.deliver(KH)),
+        ("pub", s.report(KH)),
+        ("pub", KV_WRITE),
+        ("pub", s.submit(KH)),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
+        ("pub", f"$JS.API.STREAM.PURGE.{s.AUDIT_IN_STREAM}"),
+        ("sub", s.submit(KH)),
+        ("sub", "orcon.resolve.*"),
+    ],
+    "ack-watcher": [
+        ("pub", s.AUDIT_SUBJECT),
+        ("pub", s.AUDIT_IN_SUBJECT),
+        ("pub", KV_WRITE),
+        ("pub", s.submit(KH)),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
+        ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
+        ("sub", "orcon.resolve.*"),
+        ("sub", f"{service_inbox(ROLE_USER['broker'])}.>"),
+    ],
+    "operator": [
+        ("pub", s.deliver(KH)),
+        ("pub", s.AUDIT_SUBJECT),
+        ("pub", s.AUDIT_IN_SUBJECT),
+        ("pub", s.submit(KH)),
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
+        ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
+        ("pub", f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}"),
+        ("sub", "orcon.directory.*"),
+        ("sub", f"{service_inbox(ROLE_USER['sequencer'])}.>"),
+    ],
+}
+
+
+class Violations:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    async def on_error(self, exc: Exception) -> None:
+        self.errors.append(str(exc).lower())
+
+    async def wait_for(self, needle: str, timeout: float = 3.0) -> str:
+        for _ in range(int(timeout / 0.05)):
+            for e in self.errors:
+                if "permissions violation" in e and needle.lower() in e:
+                    return e
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no permissions violation for {needle!r}; got {self.errors}")
+
+
+@pytest.fixture
+async def connect_role(stack: DevStack) -> AsyncIterator[
+        Callable[[str], Awaitable[tuple[NATS, Violations]]]]:
+    opened: list[NATS] = []
+
+    async def connect(role: str) -> tuple[NATS, Violations]:
+        assert stack.connection is not None
+        user = ROLE_USER[role]
+        v = Violations()
+        nc = await nats.connect(
+            stack.url, nkeys_seed=str(stack.data_dir / "creds" / f"{user}.nk"),
+            inbox_prefix=service_inbox(user).encode(), error_cb=v.on_error,
+            tls=stack.connection.tls_context(), allow_reconnect=False)
+        opened.append(nc)
+        return nc, v
+
+    yield connect
+    for nc in opened:
+        await nc.close()
+
+
+@pytest.mark.parametrize("role", list(REFUSED))
+async def test_each_service_credential_is_refused_outside_its_role(
+    stack: DevStack, connect_role, role: str  # type: ignore[no-untyped-def]
+) -> None:
+    nc, v = await connect_role(role)
+    js = nc.jetstream(timeout=2)
+    # What the role does use works on this connection (the refusals below are the
+    # rule, not a dead credential).
+    if role == "operator":
+        kv = await js.key_value(REGISTRY_BUCKET)
+        assert (await kv.get(REGISTRY_KEY)).value
+    elif role == "broker":
+        assert (await js.consumer_info(s.SUBMIT_STREAM, s.submit_consumer(KH))).name
+    else:
+        assert (await js.stream_info(
+            s.AUDIT_STREAM if role == "sequencer" else s.DELIVER_STREAM)).config.name
+    refused = []
+    for verb, subject in REFUSED[role]:
+        if verb == "pub":
+            await nc.publish(subject, b"\xc1 not for this role")
+        else:
+            await nc.subscribe(subject)
+        await nc.flush()
+        kind = "publish" if verb == "pub" else "subscription"
+        assert kind in await v.wait_for(f'{kind} to "{subject}"')
+        refused.append(subject)
+    assert len(refused) == len(REFUSED[role])
+
+
+async def test_the_services_in_dev_run_each_with_its_own_credential(stack: DevStack) -> None:
+    """`orcon dev` assembles the same services as `orcon service`, each connected with
+    its own role's credential."""
+    from pathlib import Path
+
+    assert stack.sequencer is not None and stack.node is not None and stack.ack_node is not None
+    used = {  # nats-py keeps the seed path it was given (no public accessor)
+        "sequencer": stack.sequencer.nc._nkeys_seed,
+        "ack-watcher": stack.ack_node.nc._nkeys_seed,
+        "broker": stack.brokers[0].nc._nkeys_seed,
+    }
+    assert {role: Path(seed).stem for role, seed in used.items()} == {
+        role: ROLE_USER[role] for role in ("sequencer", "ack-watcher", "broker")}
