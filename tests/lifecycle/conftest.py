@@ -1,40 +1,19 @@
-"""Fixtures for the life-cycle tests: `holder(agency)` opens a Holder (SDK + local
-encrypted store) against the real stack; `audit_events()` reads the real AUDIT stream."""
+"""Fixtures for the life-cycle tests (`holder` and `audit` come from tests/conftest.py):
+`sync_until(holder, pred)` syncs until what has arrived satisfies `pred`."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from broker import subjects as s
-from broker.audit.events import AuditEvent, decode_record
-from broker.stack import DevStack
 from clients.lifecycle import Holder, SyncResult
 
 # Shared helpers for CLI-level tests live in tests/lifecycle/clihelp.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-@pytest.fixture
-async def holder(stack: DevStack, tmp_path: Path) -> AsyncIterator[
-        Callable[[str], Awaitable[Holder]]]:
-    opened: list[Holder] = []
-
-    async def make(agency_id: str) -> Holder:
-        assert stack.connection is not None
-        h = await Holder.open_for(stack.connection, agency_id,
-                                  tmp_path / "stores" / f"{agency_id}.db",
-                                  passphrase=stack.passphrase())
-        opened.append(h)
-        return h
-
-    yield make
-    for h in opened:
-        await h.close()
 
 
 async def _sync_until(h: Holder, pred: Callable[[SyncResult], bool],
@@ -53,37 +32,6 @@ async def _sync_until(h: Holder, pred: Callable[[SyncResult], bool],
     raise AssertionError(f"{h.agency}: condition not met; got {total}")
 
 
-async def _audit_events(stack: DevStack, pred: Callable[[list[AuditEvent]], bool],
-                       timeout: float = 8.0) -> list[AuditEvent]:
-    """Every event in the AUDIT stream, polled until `pred` holds."""
-    nc = await stack.broker_connection("test-audit")
-    js = nc.jetstream()
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    try:
-        while True:
-            events: list[AuditEvent] = []
-            info = await js.stream_info(s.AUDIT_STREAM)
-            if info.state.last_seq:
-                sub = await js.subscribe(s.AUDIT_SUBJECT, ordered_consumer=True)
-                try:
-                    while len(events) < info.state.last_seq:
-                        msg = await sub.next_msg(timeout=5)
-                        events.append(decode_record(msg.data).event)
-                finally:
-                    await sub.unsubscribe()
-            if pred(events) or loop.time() > end:
-                return events
-            await asyncio.sleep(0.2)
-    finally:
-        await nc.close()
-
-
 @pytest.fixture
 def sync_until() -> Callable[..., Awaitable[SyncResult]]:
     return _sync_until
-
-
-@pytest.fixture
-def audit() -> Callable[..., Awaitable[list[AuditEvent]]]:
-    return _audit_events
