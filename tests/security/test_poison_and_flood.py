@@ -52,8 +52,21 @@ def _deep_envelope(depth: int) -> bytes:
     return msgspec.msgpack.encode([1, header, bytes(64), [], bytes(40)])
 
 
-async def _assert_drained(stack: DevStack) -> None:
+async def _settled_queue(stack: DevStack) -> tuple[int, int]:
+    """(stored, redelivered) once nothing is stored, or after 5 s. The broker
+    acknowledges a submission right after its outcome (or dead letter) is stored, so a
+    test can see that a moment before the server has the acknowledgment."""
     stored, redelivered = await submit_queue(stack)
+    for _ in range(50):
+        if stored == 0:
+            break
+        await asyncio.sleep(0.1)
+        stored, redelivered = await submit_queue(stack)
+    return stored, redelivered
+
+
+async def _assert_drained(stack: DevStack) -> None:
+    stored, redelivered = await _settled_queue(stack)
     assert stored == 0, f"{stored} submissions still waiting for an acknowledgment"
     assert redelivered == 0, f"{redelivered} redeliveries: a submission was not acknowledged"
 
@@ -269,7 +282,7 @@ async def test_a_submission_that_cannot_be_stored_is_dead_lettered(stack: DevSta
                 break
             await asyncio.sleep(0.1)
         assert _dead_letters(stack) == 1
-        stored, redelivered = await submit_queue(stack)
+        stored, redelivered = await _settled_queue(stack)
         assert stored == 0  # out of the queue: it blocks nothing any more
         assert redelivered == SUBMIT_MAX_DELIVER - 1
         await ops.jetstream().update_stream(deliver)
