@@ -132,6 +132,16 @@ def submit_consumer_config(agency: str, ack_wait_s: float = 30.0) -> ConsumerCon
     )
 
 
+def delivery_consumer_configs(agency: str, ack_wait_s: float = 30.0) -> list[ConsumerConfig]:
+    """The agency's two durable consumers on DELIVER: its inbox and its reports."""
+    return [
+        ConsumerConfig(durable_name=name, filter_subject=subject,
+                       ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s)
+        for name, subject in ((s.inbox_consumer(agency), s.deliver(agency)),
+                              (s.report_consumer(agency), s.report(agency)))
+    ]
+
+
 async def ensure_consumers(
     js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
 ) -> None:
@@ -144,16 +154,5 @@ async def ensure_consumers(
         await js.delete_consumer(s.SUBMIT_STREAM, LEGACY_SUBMIT_CONSUMER)
     for agency in agencies:
         await js.add_consumer(s.SUBMIT_STREAM, submit_consumer_config(agency, ack_wait_s))
-        for name, subject in (
-            (s.inbox_consumer(agency), s.deliver(agency)),
-            (s.report_consumer(agency), s.report(agency)),
-        ):
-            await js.add_consumer(
-                s.DELIVER_STREAM,
-                ConsumerConfig(
-                    durable_name=name,
-                    filter_subject=subject,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=ack_wait_s,
-                ),
-            )
+        for config in delivery_consumer_configs(agency, ack_wait_s):
+            await js.add_consumer(s.DELIVER_STREAM, config)

@@ -28,12 +28,12 @@ from typing import TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
 
 from broker import subjects as s
 from broker.keysync import current_directory, publish_directory
 from broker.policysync import current_registry, sign_and_publish_registry
+from broker.streams import delivery_consumer_configs
 from clients.connection import Connection, load_connection
 from clients.sdk import connect_nats
 from keys.directory import Directory, FederationRoot, next_serial
@@ -189,16 +189,13 @@ async def register_agency(
 
 
 async def _delivery_consumers(nc: NATS, agency: str, ack_wait_s: float) -> None:
-    # The same durable consumers broker/streams.py creates at start for every agency;
-    # created here because the agency joins a running federation.
+    # The consumers the brokers create at start for every agency; created here because
+    # the agency joins a running federation.
     js = nc.jetstream()
-    for name, subject in ((s.inbox_consumer(agency), s.deliver(agency)),
-                          (s.report_consumer(agency), s.report(agency))):
+    for config in delivery_consumer_configs(agency, ack_wait_s):
         # One that exists already (with its own settings) is kept.
         with contextlib.suppress(BadRequestError):
-            await js.add_consumer(s.DELIVER_STREAM, ConsumerConfig(
-                durable_name=name, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=ack_wait_s))
+            await js.add_consumer(s.DELIVER_STREAM, config)
 
 
 def _check_root(conn: Connection, root: FederationRoot) -> None:
