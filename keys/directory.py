@@ -290,7 +290,7 @@ class Directory:
         `now`). A revoked key still verifies what was created before its revocation time;
         a holder of a compromised key can backdate, which is why the broker bounds
         `created_at` by its own clock and judges revocation by when it receives a
-        message (broker/service.py)."""
+        message (broker/routing/service.py)."""
         e = self.entry(agency)
         pk = next((k for k in e.sign_keys if k.key_id == key_id), None)
         if pk is None:

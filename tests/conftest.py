@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import pytest
 import structlog
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 
 if TYPE_CHECKING:
     from broker.audit.events import AuditEvent
-    from clients.lifecycle import Holder
+    from clients.sdk.holder import Holder
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FEDERATION = REPO / "deploy" / "federation.toml"
@@ -49,7 +49,7 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 @pytest.fixture
 async def agency(stack: DevStack) -> AsyncIterator[Callable[[str], Awaitable[object]]]:
     """`await agency("TH-AHTD")` -> a connected AgencyClient, closed after the test."""
-    from clients.sdk import AgencyClient
+    from clients.sdk.client import AgencyClient
 
     opened: list[AgencyClient] = []
 
@@ -69,7 +69,7 @@ async def agency(stack: DevStack) -> AsyncIterator[Callable[[str], Awaitable[obj
 async def holder(stack: DevStack, tmp_path: Path) -> AsyncIterator[
         Callable[[str], Awaitable[Holder]]]:
     """`await holder(agency)` -> a Holder (SDK + encrypted store), closed after the test."""
-    from clients.lifecycle import Holder
+    from clients.sdk.holder import Holder
 
     opened: list[Holder] = []
 
@@ -89,8 +89,8 @@ async def holder(stack: DevStack, tmp_path: Path) -> AsyncIterator[
 async def _audit_events(stack: DevStack, pred: Callable[[list[AuditEvent]], bool],
                        timeout: float = 8.0) -> list[AuditEvent]:
     """Every event in the real AUDIT stream, polled until `pred` holds (or the timeout)."""
-    from broker import subjects as s
     from broker.audit.events import decode_record
+    from transport import subjects as s
 
     nc = await stack.broker_connection("test-audit")
     js = nc.jetstream()

@@ -1,7 +1,7 @@
 """The log maintainer: sequences audit events into chained records, keeps the Merkle
 tree and signs tree heads.
 
-Intended use by the NATS side (broker/audit/stream.py), with one active maintainer:
+Intended use by the NATS side (broker/audit/sequencer.py), with one active maintainer:
 
     record = log.seal(event)                 # next index + back-link, as bytes
     publish "orcon.audit" record with header Nats-Expected-Last-Sequence = log.size

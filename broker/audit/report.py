@@ -21,7 +21,7 @@ import msgspec
 from broker.audit.events import AuditEvent, EventType, decode_record
 from broker.audit.store import Bundle
 from broker.audit.verify import VerifyReport
-from broker.lifecycle import ACT_KINDS
+from policies.acts import ACT_KINDS
 
 E = EventType
 
@@ -65,7 +65,7 @@ class Change:
     holders: dict[str, datetime | None]
 
 
-# The restriction keys an amendment replaces (broker.lifecycle.amended_details).
+# The restriction keys an amendment replaces (policies.acts.amended_details).
 _AMENDABLE = ("purposes", "expires_at", "no_evidential_use", "no_onward_dissemination",
               "consult_before_action")
 

@@ -26,7 +26,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import schemas
-from clients.alerts import restriction_summary
 from clients.console import formspec as fs
 from clients.console.desk import STATES, AuditDesk, Desk, restrictions_in_words
 from clients.console.security import (
@@ -36,7 +35,8 @@ from clients.console.security import (
     Sessions,
     csrf_protected,
 )
-from clients.lifecycle import LifecycleError, UseRefused
+from clients.sdk.alerts import restriction_summary
+from clients.sdk.holder import LifecycleError, UseRefused
 from schemas.codes import ConsentScope, Purpose, UseKind
 from schemas.restrictions import TLP_PRESETS
 

@@ -1,4 +1,4 @@
-"""What the console shows and does, on top of the SDK (`clients.lifecycle.Holder`).
+"""What the console shows and does, on top of the SDK (`clients.sdk.holder.Holder`).
 
 One `Desk` per console process: the agency's Holder (its identity, its NATS
 connection, its encrypted store) lives here and never leaves the process; pages get
@@ -27,12 +27,12 @@ import schemas
 from broker.audit.report import render_report
 from broker.audit.store import read_bundle
 from broker.audit.verify import VerifyReport, verify_bundle
-from broker.lifecycle import ACT_KINDS
-from clients.auditor import fetch_bundle
-from clients.connection import Connection
-from clients.lifecycle import REQUEST_KINDS, Holder
-from clients.store import Row
+from clients.sdk.auditor import fetch_bundle
+from clients.sdk.holder import REQUEST_KINDS, Holder
+from clients.sdk.store import Row
+from policies.acts import ACT_KINDS
 from policies.federation import Federation
+from transport.connection import Connection
 
 log = structlog.get_logger("orcon.console")
 

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 import schemas
-from broker.lifecycle import ACT_KINDS
+from policies.acts import ACT_KINDS
 from schemas import codes
 from schemas.bodies import BODY_TYPES
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import uvicorn
 
-from clients.connection import load_connection
 from clients.console.app import create_app
 from clients.console.desk import AuditDesk, Desk
 from clients.console.security import Sessions
-from clients.lifecycle import Holder
+from clients.sdk.holder import Holder
 from policies.federation import FederationError, load_federation
+from transport.connection import load_connection
 
 
 class ConsoleError(Exception):
@@ -32,7 +32,7 @@ def is_loopback(host: str) -> bool:
 
 
 def store_path(data_dir: Path, agency: str) -> Path:
-    # The same store as the CLI's life-cycle commands (clients/cli_life.py).
+    # The same store as the CLI's life-cycle commands (clients/cli/life.py).
     return data_dir / "stores" / f"{agency}.db"
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.audit_sample import sample_events
 from broker.audit.events import AuditEvent
 from broker.audit.heads import SignedTreeHead
 from broker.audit.log import AuditLog
-from broker.audit.sample import sample_events
 from broker.audit.store import write_bundle
 
 # Deterministic keys keep failures reproducible.

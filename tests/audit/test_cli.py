@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from broker.audit.events import AuditEvent
 from broker.audit.heads import SignedTreeHead
 from broker.audit.log import AuditLog
-from clients.cli_audit import app
+from clients.cli.audit import app
 
 Builder = Callable[..., tuple[AuditLog, list[SignedTreeHead]]]
 Maker = Callable[..., Path]

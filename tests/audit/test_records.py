@@ -169,7 +169,7 @@ def test_bundle_round_trip_and_format_errors(tmp_path: Path,
 
 
 def test_perf_measure_runs_and_reports_every_figure() -> None:
-    from broker.audit.perf import TARGETS, measure
+    from bench.audit_perf import TARGETS, measure
 
     figures = measure(3_000, proofs=50)
     assert figures["entries"] == 3_000

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.audit_sample import sample_events
 from broker.audit.events import AuditEvent, EventType
 from broker.audit.heads import SignedTreeHead
 from broker.audit.log import AuditLog
 from broker.audit.report import analyse, render_report
-from broker.audit.sample import sample_events
 from broker.audit.store import read_bundle
 from broker.audit.verify import verify_bundle
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from clients.bench import GOALS, KEYS
-from clients.benchload import PAYLOAD, focal_ids, report_1k, write_federation
+from bench.load import PAYLOAD, focal_ids, report_1k, write_federation
+from bench.run import GOALS, KEYS
 from policies.federation import load_federation
 from schemas import encode
 
@@ -43,7 +43,7 @@ def doc() -> dict[str, Any]:
     # run). Output goes through the real CLI entry point, in a subprocess, so every
     # child process it starts is proven to be stopped when it returns.
     proc = subprocess.run(
-        [sys.executable, "-m", "clients.cli", "bench", "--smoke", "--json"],
+        [sys.executable, "-m", "clients.cli.main", "bench", "--smoke", "--json"],
         capture_output=True, text=True, timeout=110,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -83,7 +83,7 @@ def test_details_name_what_was_measured(doc: dict[str, Any]) -> None:
 
 
 def test_html_report_is_self_contained(doc: dict[str, Any]) -> None:
-    from clients.bench_html import render_html
+    from bench.html_report import render_html
 
     page = render_html(doc)
     for key in GOALS:

@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 from typer.testing import CliRunner, Result
 
-from broker.stack import DevStack
-from clients.cli import app
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
 from schemas import Body
 
 Orcon = Callable[..., Awaitable[Result]]

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cliutil import Orcon, cli
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 
 ORCON = str(Path(sys.executable).parent / "orcon")
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from cliutil import Orcon, body_file, json_out
 from typer.testing import CliRunner
 
 import schemas
-from clients.cli import app
+from clients.cli.main import app
 from schemas import examples
 from schemas.examples import EXAMPLES
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -56,7 +56,7 @@ async def console(stack: DevStack) -> AsyncIterator[ConsoleFactory]:
     async def start(agency: str) -> RunningConsole:
         env = {**os.environ, "ORCON_PASSPHRASE": stack.passphrase()}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "clients.cli", "console", "--data-dir", str(stack.data_dir),
+            sys.executable, "-m", "clients.cli.main", "console", "--data-dir", str(stack.data_dir),
             "--as", agency, "--port", "0", stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env)
         assert proc.stdout is not None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 from schemas import Category, IntelReport, Level, Narrative
 from tests.console.conftest import RunningConsole
 
@@ -150,7 +150,7 @@ async def test_hostile_content_is_escaped_and_never_logged(
 
 def test_non_loopback_bind_refused(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "clients.cli", "console", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "clients.cli.main", "console", "--data-dir", str(tmp_path),
          "--as", "KH-AHTJP", "--host", "0.0.0.0"],
         capture_output=True, text=True, timeout=60)
     assert run.returncode == 1

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 from clients.console.desk import Desk, restrictions_in_words
-from clients.lifecycle import Holder
+from clients.sdk.holder import Holder
 from policies.federation import load_federation
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.codes import ConsentScope

@@ -25,11 +25,11 @@ from pathlib import Path
 from nats.js import JetStreamContext
 
 import schemas
-from broker import subjects as s
-from broker.fairness import queue_state
-from clients.sdk import AgencyClient, Received
+from broker.routing.fairness import queue_state
+from clients.sdk.client import AgencyClient, Received
 from keys.envelope import seal
 from schemas import Category, Level, Restrictions, examples
+from transport import subjects as s
 
 REPO = Path(__file__).resolve().parents[2]
 ORCON = Path(sys.executable).parent / "orcon"
@@ -223,7 +223,7 @@ async def collect(
 
 async def submit_state(js: JetStreamContext) -> tuple[int, int, int]:
     """(pending, ack pending, redeliveries so far) of the submission queue: the sum over
-    every agency's submit consumer (broker/fairness.py)."""
+    every agency's submit consumer (broker/routing/fairness.py)."""
     state = await queue_state(js)
     return state.pending, state.ack_pending, state.redelivered
 

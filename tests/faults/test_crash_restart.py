@@ -30,8 +30,8 @@ from orcon_harness import (
     submit_state,
 )
 
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 N = env_int("ORCON_FAULT_N", 10_000)

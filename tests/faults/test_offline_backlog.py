@@ -20,9 +20,9 @@ from orcon_harness import (
     submit_state,
 )
 
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
+from transport import subjects as s
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 BACKLOG = 500

@@ -9,8 +9,8 @@ from pathlib import Path
 from broker.audit.events import EventType, decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
-from broker.stack import DevStack
-from clients.auditor import fetch_bundle
+from broker.hosting.stack import DevStack
+from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level, Restrictions, examples
 
 

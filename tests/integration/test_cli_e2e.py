@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
-from clients.demo import run_demo
+from clients.cli.demo import run_demo
 from schemas import examples
 
 ORCON = str(Path(sys.executable).parent / "orcon")

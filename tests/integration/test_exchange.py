@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import schemas
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from schemas import Category, Level, Restrictions
 
 

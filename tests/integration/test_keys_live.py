@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.audit.events import EventType, decode_record
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from keys.directory import Directory, FederationRoot
 from keys.keyfile import load_identity
 from keys.records import Revocation, RevocationList

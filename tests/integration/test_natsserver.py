@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from broker import natsserver
-from broker.natsserver import EmbeddedNats, NatsServerError
+from broker.hosting import natsserver
+from broker.hosting.natsserver import EmbeddedNats, NatsServerError
 
 CONFIG = '{{"listen": "127.0.0.1:{port}", "jetstream": {{"store_dir": "{store}"}}}}'
 

@@ -20,13 +20,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from broker.audit.events import AuditEvent, EventType, decode_record
-from broker.stack import DevStack
-from clients.cli import app
-from clients.connection import write_connection
-from clients.sdk import AgencyClient, connect_nats
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
+from clients.sdk.client import AgencyClient, connect_nats
 from keys.directory import FederationRoot
 from keys.keyfile import load_identity
 from schemas import Category, Level, examples
+from transport.connection import write_connection
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 runner = CliRunner()

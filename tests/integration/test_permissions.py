@@ -10,8 +10,8 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig
 
-from broker import subjects as s
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
+from transport import subjects as s
 
 A, B = "KH-AHTJP", "VN-MPS"
 

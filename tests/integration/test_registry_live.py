@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from broker.audit.events import EventType, decode_record
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from policies.federation import FederationError
 from schemas import Category, Level, examples
 

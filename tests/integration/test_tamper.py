@@ -7,11 +7,11 @@ from __future__ import annotations
 import msgspec
 
 import schemas
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from keys.envelope import for_recipient, seal
 from schemas import Category, Level, Restrictions
+from transport import subjects as s
 
 
 def _sealed(client: AgencyClient, to: list[str], **header_fields: object) -> schemas.Envelope:

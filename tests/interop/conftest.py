@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from clients.lifecycle import Holder
+from clients.sdk.holder import Holder
 
 
 async def _sync_until(h: Holder, message_id: str, timeout: float = 8.0) -> None:

@@ -16,13 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from broker.audit.events import AuditEvent, EventType
-from broker.stack import DevStack
-from clients.cli import app
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
 from clients.interop import markings as mk
 from clients.interop import tags as tg
 from clients.interop.export import export_message, render
 from clients.interop.importer import decode_draft
-from clients.lifecycle import Holder, UseRefused
+from clients.sdk.holder import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.acts import Act
 from schemas.codes import ConsentScope, UseKind

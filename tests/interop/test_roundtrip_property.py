@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.lifecycle import loosened_fields
 from clients.interop import importer
 from clients.interop import markings as mk
 from clients.interop.export import render
+from policies.acts import loosened_fields
 from schemas import TLP, Condition, Level, Purpose, Restrictions, examples
 
 PARTIES = ["TH", "KH", "LA", "MM", "VN", "TH-AHTD", "KH-AHTJP", "COMMIT"]

@@ -9,7 +9,7 @@ import pytest
 from keyhelpers import NOW, make_federation
 from typer.testing import CliRunner
 
-from clients.cli_keys import app
+from clients.cli.keys import app
 from keys.directory import Directory
 from keys.errors import KeyRevoked
 from keys.keyfile import load_identity

@@ -1,4 +1,4 @@
-"""keys.perf produces sane figures (tiny budgets: this checks shape, not speed)."""
+"""bench.keys_perf produces sane figures (tiny budgets: this checks shape, not speed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from keys import perf
+from bench import keys_perf as perf
 
 
 def test_measure_shape(monkeypatch: pytest.MonkeyPatch) -> None:

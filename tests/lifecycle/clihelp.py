@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 from typer.testing import CliRunner, Result
 
-from broker.stack import DevStack
-from clients.cli import app
-from clients.store import Store
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
+from clients.sdk.store import Store
 from keys.keyfile import load_identity
 from schemas import Body
 

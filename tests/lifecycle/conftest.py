@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.lifecycle import Holder, SyncResult
+from clients.sdk.holder import Holder, SyncResult
 
 # Shared helpers for CLI-level tests live in tests/lifecycle/clihelp.py.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

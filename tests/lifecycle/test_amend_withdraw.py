@@ -13,9 +13,9 @@ import pytest
 
 from broker.audit.events import AuditEvent, EventType
 from broker.audit.report import analyse
-from broker.lifecycle import proof_of
-from broker.stack import DevStack
-from clients.lifecycle import Holder, LifecycleError, UseRefused
+from broker.hosting.stack import DevStack
+from clients.sdk.holder import Holder, LifecycleError, UseRefused
+from policies.acts import proof_of
 from schemas import Amendment, Category, Level, Purpose, Restrictions, decode_envelope, examples
 from schemas.acts import Act
 from schemas.codes import PurgeReason

@@ -10,10 +10,10 @@ from typing import Any
 from rich.console import Console
 from typer.testing import CliRunner
 
-from broker.stack import DevStack
-from clients.alerts import alerts_table
-from clients.cli import app
-from clients.lifecycle import Holder
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
+from clients.sdk.alerts import alerts_table
+from clients.sdk.holder import Holder
 from schemas import TLP, Category, Level, Purpose, Restrictions, Topics, examples
 
 HolderFactory = Callable[[str], Awaitable[Holder]]

@@ -31,10 +31,10 @@ from typer.testing import CliRunner, Result
 
 import schemas
 from broker.audit.events import EventType
-from broker.stack import DevStack
-from clients.cli import app
-from clients.lifecycle import ForwardRefused, Holder
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.cli.main import app
+from clients.sdk.client import AgencyClient
+from clients.sdk.holder import ForwardRefused, Holder
 from keys.directory import FederationRoot
 from keys.records import Revocation, RevocationList
 from schemas import TLP, Category, Level, Restrictions, examples

@@ -11,15 +11,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from broker import subjects as s
 from broker.audit.events import EventType
-from broker.lifecycle import proof_of
-from broker.stack import DevStack
-from clients.lifecycle import ForwardRefused, Holder
+from broker.hosting.stack import DevStack
+from clients.sdk.holder import ForwardRefused, Holder
 from keys.envelope import add_stanzas, seal, unwrap_content_key
+from policies.acts import proof_of
 from schemas import Category, Level, Purpose, Restrictions, examples
 from schemas.acts import FORWARD_TAG, Act, ForwardSubmission, encode_forward
 from schemas.codes import ConsentScope
+from transport import subjects as s
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 H2 = Restrictions(no_onward_dissemination=True, no_evidential_use=True,

@@ -13,9 +13,9 @@ from clihelp import orcon
 from rich.console import Console
 
 from broker.audit.events import AuditEvent, EventType
-from broker.stack import DevStack
-from clients.alerts import watch
-from clients.lifecycle import Holder
+from broker.hosting.stack import DevStack
+from clients.sdk.alerts import watch
+from clients.sdk.holder import Holder
 from schemas import Category, Level, Purpose, Restrictions, examples
 
 HolderFactory = Callable[[str], Awaitable[Holder]]

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from broker.audit.events import AuditEvent, EventType
 from broker.audit.report import analyse
-from broker.stack import DevStack
-from clients.lifecycle import Holder
+from broker.hosting.stack import DevStack
+from clients.sdk.holder import Holder
 from schemas import Category, Level, Purpose, Restrictions, examples
 
 HolderFactory = Callable[[str], Awaitable[Holder]]

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 from broker.audit.events import EventType
-from broker.lifecycle import AckWatcher
-from broker.stack import DevStack
-from clients.lifecycle import Holder
+from broker.hosting.stack import DevStack
+from broker.routing.acks import AckWatcher
+from clients.sdk.holder import Holder
 from schemas import Category, Level, Restrictions, Topics, Urgency, UrgencyReason, examples
 
 HolderFactory = Callable[[str], Awaitable[Holder]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clihelp import body_file, cli_store, message_id, orcon
 
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 from schemas import examples
 
 

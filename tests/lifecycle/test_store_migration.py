@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from clients.store import Record, Store
+from clients.sdk.store import Record, Store
 from keys.identity import Identity
 from schemas import encode, examples
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from broker.lifecycle import loosened_fields
-from clients.lifecycle import tightest
+from clients.sdk.holder import tightest
+from policies.acts import loosened_fields
 from schemas import TLP, Condition, Purpose, Restrictions
 
 T = datetime(2026, 1, 1, tzinfo=UTC)

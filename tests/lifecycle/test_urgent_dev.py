@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from clients.connection import load_connection
-from clients.lifecycle import Holder
+from clients.sdk.holder import Holder
 from schemas import Category, Level, Urgency, examples
 from schemas.codes import UrgencyReason
+from transport.connection import load_connection
 
 ORCON = str(Path(sys.executable).parent / "orcon")
 PASS = "correct horse battery staple"

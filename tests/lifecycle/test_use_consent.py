@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from broker.audit.events import EventType
-from broker.stack import DevStack
-from clients.lifecycle import Holder, UseRefused
+from broker.hosting.stack import DevStack
+from clients.sdk.holder import Holder, UseRefused
 from schemas import Category, Level, Purpose, Restrictions, examples
 from schemas.acts import Act
 from schemas.codes import ConsentScope

@@ -24,10 +24,10 @@ import pytest
 from typer.testing import CliRunner
 
 from broker.audit.events import EventType
-from broker.stack import DevStack
-from clients.cli import app
-from clients.cli_life import store_path
-from clients.lifecycle import Holder, UseRefused
+from broker.hosting.stack import DevStack
+from clients.cli.life import store_path
+from clients.cli.main import app
+from clients.sdk.holder import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.codes import USE_CONSENT, ConsentScope, UseKind
 

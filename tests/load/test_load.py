@@ -40,9 +40,9 @@ import schemas
 from broker.audit.events import EventType, decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
-from broker.stack import DevStack
-from clients.auditor import fetch_bundle
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.auditor import fetch_bundle
+from clients.sdk.client import AgencyClient
 from keys.envelope import seal
 from policies import reference
 from policies.federation import Federation, load_federation

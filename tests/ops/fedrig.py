@@ -18,14 +18,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from broker.natsserver import EmbeddedNats, port_in_use
-from broker.stack import LOG_KEY_NAME, provision_federation
-from broker.topology import Plan, countries_of
-from clients import operator
-from clients.connection import Connection, load_connection, write_connection
-from clients.sdk import AgencyClient
+from broker.hosting.natsserver import EmbeddedNats, port_in_use
+from broker.hosting.stack import LOG_KEY_NAME, provision_federation
+from broker.hosting.topology import Plan, countries_of
+from clients.sdk.client import AgencyClient, operator
 from keys.directory import FederationRoot
 from policies.federation import load_federation
+from transport.connection import Connection, load_connection, write_connection
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "deploy" / "federation.toml"

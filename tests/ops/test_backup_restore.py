@@ -14,9 +14,9 @@ from broker.audit.heads import SignedTreeHead, verify_head
 from broker.audit.merkle import MerkleTree, verify_consistency
 from broker.audit.store import iter_entries, read_heads, read_public_key
 from broker.audit.verify import verify_bundle
-from broker.stack import DevStack
-from clients.auditor import fetch_bundle
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.auditor import fetch_bundle
+from clients.sdk.client import AgencyClient
 from schemas import Category, Level
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"

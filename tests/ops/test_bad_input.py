@@ -21,12 +21,10 @@ import pytest
 from nats.aio.client import Client as NATS
 
 import schemas
-from broker import subjects as s
 from broker.audit.events import EventType, decode_record
-from broker.service import Broker, BrokerConfig
-from broker.stack import DevStack, provision_federation
-from clients.connection import Connection
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack, provision_federation
+from broker.routing.service import Broker, BrokerConfig
+from clients.sdk.client import AgencyClient
 from keys.directory import Directory
 from keys.envelope import seal
 from keys.identity import Identity
@@ -34,6 +32,8 @@ from keys.keyfile import load_identity
 from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from schemas import Category, Level
+from transport import subjects as s
+from transport.connection import Connection
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 LIMIT = 64 * 1024

@@ -13,15 +13,15 @@ import pytest
 from nats.js import JetStreamContext
 
 import schemas
-from broker import subjects as s
-from broker.cluster import LocalCluster
-from broker.service import Broker, BrokerConfig
-from clients.sdk import AgencyClient
+from broker.hosting.cluster import LocalCluster
+from broker.routing.service import Broker, BrokerConfig
+from clients.sdk.client import AgencyClient
 from keys.directory import Directory
 from keys.envelope import seal
 from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from schemas import Category, Level
+from transport import subjects as s
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 PER_PHASE = 5

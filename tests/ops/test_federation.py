@@ -17,7 +17,7 @@ import schemas
 from broker.audit.events import EventType, decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
-from clients.auditor import fetch_bundle
+from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level
 from tests.ops.fedrig import DeployedFederation
 
@@ -95,7 +95,7 @@ async def _receive(kh: object, want: int) -> list[str]:
 
 async def _answers(client: object) -> None:
     """Until the desk's requests reach the brokers again (bounded)."""
-    from clients.sdk import fetch_directory
+    from clients.sdk.client import fetch_directory
 
     nc = client.nc  # type: ignore[attr-defined]
     for _ in range(60):

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 import schemas
-from broker import subjects as s
-from broker.config import ConfigError, load_settings
-from broker.fairness import queue_state
-from broker.health import HealthServer
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.config import ConfigError, load_settings
+from broker.hosting.health import HealthServer
+from broker.hosting.stack import DevStack
+from broker.routing.fairness import queue_state
+from clients.sdk.client import AgencyClient
 from keys.envelope import seal
 from schemas import Category, Level
+from transport import subjects as s
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "deploy" / "federation.toml"

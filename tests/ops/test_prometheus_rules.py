@@ -1,5 +1,5 @@
 """deploy/prometheus/orcon-rules.yml: valid rules whose every orcon_* metric is one the
-brokers actually export (broker/metrics.py and the gauges broker/health.py adds)."""
+brokers actually export (broker/metrics.py and the gauges broker/hosting/health.py adds)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
-from broker.health import HealthServer
+from broker.hosting.health import HealthServer
 from broker.metrics import Metrics
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "orcon-rules.yml"

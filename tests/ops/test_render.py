@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from broker import tls
-from broker.natsserver import find_binary
-from broker.topology import Plan, countries_of, render
+from broker.hosting import tls
+from broker.hosting.natsserver import find_binary
+from broker.hosting.topology import Plan, countries_of, render
 from policies.federation import load_federation
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"

@@ -13,11 +13,12 @@ import pytest
 from cryptography import x509
 
 import schemas
-from broker import tls
-from broker.stack import DevStack
-from clients.connection import load_connection
-from clients.sdk import AgencyClient
+from broker.hosting import tls
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from schemas import Category, Level
+from transport.connection import load_connection
+from transport.tls import client_context
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
@@ -51,7 +52,7 @@ def test_server_certificate_is_reissued_near_expiry_but_the_ca_is_kept(tmp_path:
 
 def test_client_context_refuses_a_missing_ca(tmp_path: Path) -> None:
     with pytest.raises(tls.TlsError, match="does not exist"):
-        tls.client_context(tmp_path / "nope.pem")
+        client_context(tmp_path / "nope.pem")
 
 
 async def test_exchange_over_tls_and_plain_or_untrusted_clients_are_refused(
@@ -92,7 +93,7 @@ async def test_exchange_over_tls_and_plain_or_untrusted_clients_are_refused(
         with pytest.raises(Exception) as failure:
             await nats.connect(conn.url, nkeys_seed=seed, allow_reconnect=False,
                                connect_timeout=2, max_reconnect_attempts=0,
-                               tls=tls.client_context(other.ca))
+                               tls=client_context(other.ca))
         assert _is_ssl_failure(failure.value), repr(failure.value)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from broker.node import SERVICE_ROLES
-from clients.cli import app
+from broker.hosting.node import SERVICE_ROLES
+from clients.cli.main import app
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 from typer.testing import CliRunner
 
-from clients.cli_policy import app
+from clients.cli.policy import app
 from policies.engine import DEFAULT_POLICY_DIR
 from schemas import Category, Header, Level, Restrictions
 

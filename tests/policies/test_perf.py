@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies.perf import big_federation, measure
+from bench.policy_perf import big_federation, measure
 
 
 def test_big_federation_shape() -> None:

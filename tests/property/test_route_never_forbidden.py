@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 import schemas
-from broker.service import Broker, BrokerConfig
+from broker.routing.service import Broker, BrokerConfig
 from keys.directory import Directory, FederationRoot
 from keys.envelope import seal
 from keys.identity import Identity

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from clients.bench_schemas import measure
+from bench.decode import measure
 
 
 def test_measure_reports_rates() -> None:

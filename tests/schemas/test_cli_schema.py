@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from clients.cli_schema import app
+from clients.cli.schema import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()

@@ -9,13 +9,13 @@ from datetime import datetime
 import msgspec
 
 import schemas
-from broker import subjects as s
 from broker.audit.events import AuditEvent, decode_record
-from broker.fairness import queue_state
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from broker.routing.fairness import queue_state
+from clients.sdk.client import AgencyClient
 from keys.envelope import seal
 from schemas import examples
+from transport import subjects as s
 
 
 async def connect(stack: DevStack, agency: str) -> AgencyClient:

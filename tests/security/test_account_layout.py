@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from broker import provision
-from broker import subjects as s
-from broker.stack import BROKER_NAME, SEQUENCER_NAME, members
+from broker.hosting import provision
+from broker.hosting.stack import BROKER_NAME, SEQUENCER_NAME, members
 from policies.federation import load_federation
+from transport import subjects as s
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 

@@ -20,15 +20,15 @@ import msgspec
 from orcon_harness import Collected, collect
 
 import schemas
-from broker import subjects as s
 from broker.audit.events import EventType, LogRecord, decode_record, encode_record
 from broker.audit.merkle import leaf_hash
 from broker.audit.store import MAGIC, iter_entries
 from broker.audit.verify import MODIFIED, verify_bundle
-from broker.stack import DevStack
-from clients.auditor import fetch_bundle
+from broker.hosting.stack import DevStack
+from clients.sdk.auditor import fetch_bundle
 from keys.envelope import for_recipient, seal
 from schemas import Category, Level, Restrictions, examples
+from transport import subjects as s
 
 
 def reconcile(receipts: Iterable[tuple[str, str]], bundle: Path) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 import schemas
-from clients.render import message_panel, refusals_table, rejection_line
+from clients.cli.render import message_panel, refusals_table, rejection_line
 from schemas import examples
 
 BANNER = "[bold white on red] VERIFIED BY THE FEDERATION ROOT [/]"

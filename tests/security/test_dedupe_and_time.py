@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from attack_helpers import connect, signed, wait_audit, wait_outcomes
 
 import schemas
-from broker import subjects as s
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
 from keys.directory import FederationRoot
 from keys.envelope import header_hash
 from keys.records import Revocation, RevocationList
+from transport import subjects as s
 
 
 async def test_reused_id_with_other_content_is_refused_and_audited(stack: DevStack) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from broker.audit.events import AuditEvent, EventType, decode_record
-from broker.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from broker.routing.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
+from clients.sdk.client import AgencyClient
 from keys.directory import Directory, FederationRoot
 from keys.errors import DirectoryError
 from keys.records import Revocation, RevocationList

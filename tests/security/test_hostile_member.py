@@ -22,7 +22,6 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from broker import subjects as s
 from broker.audit.events import (
     GENESIS_PREV,
     AuditEvent,
@@ -32,13 +31,14 @@ from broker.audit.events import (
     encode_record,
 )
 from broker.audit.heads import SignedTreeHead
-from broker.audit.stream import decode_events
+from broker.audit.sequencer import decode_events
 from broker.audit.verify import VerifyReport, verify_bundle
-from broker.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
-from broker.policysync import REGISTRY_BUCKET, REGISTRY_KEY
-from broker.stack import DevStack
-from clients.auditor import fetch_bundle
+from broker.hosting.stack import DevStack
+from broker.routing.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
+from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
+from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level, examples
+from transport import subjects as s
 
 A, B, AUDITOR = "KH-AHTJP", "VN-MPS", "XX-AUDIT"
 

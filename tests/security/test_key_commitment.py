@@ -25,9 +25,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 import schemas
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from keys.envelope import (
     add_stanzas,
     for_recipient,
@@ -41,6 +40,7 @@ from keys.errors import CryptoError, UnknownRecipient
 from keys.identity import Identity, Recipient
 from schemas import Category, Level, examples
 from schemas.envelope import ENVELOPE_VERSION
+from transport import subjects as s
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 _P = 2**130 - 5

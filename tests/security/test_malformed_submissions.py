@@ -2,7 +2,7 @@
 typed rejection (an `Outcome` whose `error` starts with the rule), the broker keeps
 running, and a good message sent afterwards is routed as usual.
 
-Sizes: the server's max_payload (8 MiB, broker/provision.py) is enforced by the server
+Sizes: the server's max_payload (8 MiB, broker/hosting/provision.py) is enforced by the server
 itself; the broker's own limit (`BrokerConfig.max_message_bytes`, 1 MiB) is enforced by
 the broker with rule `envelope.size`.
 """
@@ -16,9 +16,9 @@ import pytest
 from nats.errors import MaxPayloadError
 from orcon_harness import preseal
 
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
+from transport import subjects as s
 
 
 async def _connect(stack: DevStack, agency: str) -> AgencyClient:

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from broker.stack import DevStack
-from clients.connection import load_connection
+from broker.hosting.stack import DevStack
+from transport.connection import load_connection
 
 ORCON = str(Path(sys.executable).parent / "orcon")
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"

@@ -14,9 +14,9 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import APIError
 
-from broker import subjects as s
-from broker.provision import AccountLimits
-from broker.stack import DevStack
+from broker.hosting.provision import AccountLimits
+from broker.hosting.stack import DevStack
+from transport import subjects as s
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 FLOODER, VICTIM = "KH-AHTJP", "VN-MPS"

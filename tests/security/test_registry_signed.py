@@ -15,8 +15,8 @@ import asyncio
 import msgspec
 
 from broker.audit.events import AuditEvent, EventType, decode_record
-from broker.policysync import REGISTRY_BUCKET, REGISTRY_KEY
-from broker.stack import DevStack
+from broker.hosting.stack import DevStack
+from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
 
 ROGUE_AGREEMENT = b'''
 
@@ -123,7 +123,7 @@ async def test_older_signed_registry_is_refused_and_changes_are_audited(
 
 
 async def test_a_broker_started_after_a_rollback_refuses_it(stack: DevStack) -> None:
-    from broker.policysync import RegistryWatcher
+    from broker.routing.policysync import RegistryWatcher
 
     evil = await stack.operator_connection("evil")
     try:

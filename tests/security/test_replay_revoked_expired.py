@@ -24,13 +24,13 @@ import msgspec
 from orcon_harness import Collected, collect, preseal
 
 import schemas
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from keys.directory import FederationRoot
 from keys.envelope import for_recipient, seal
 from keys.records import Revocation, RevocationList
 from schemas import Restrictions, examples
+from transport import subjects as s
 
 
 class Clock:

@@ -14,11 +14,11 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker import subjects as s
-from broker.node import ROLE_USER
-from broker.policysync import REGISTRY_BUCKET, REGISTRY_KEY
-from broker.provision import service_inbox
-from broker.stack import DevStack
+from broker.hosting.node import ROLE_USER
+from broker.hosting.provision import service_inbox
+from broker.hosting.stack import DevStack
+from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
+from transport import subjects as s
 
 KH = "KH-AHTJP"
 KV_WRITE = f"$KV.{REGISTRY_BUCKET}.{REGISTRY_KEY}"

@@ -22,15 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import schemas
-from broker import subjects as s
-from broker.stack import DevStack
-from clients.sdk import AgencyClient
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
 from keys.envelope import header_hash, key_commitment, signed_message
 from keys.records import DirectoryEntry
 from policies.federation import Federation
 from schemas import Category, Level, Restrictions, examples
 from schemas.envelope import ENVELOPE_VERSION, Envelope
 from schemas.ids import MESSAGE_ID_PATTERN
+from transport import subjects as s
 
 # ---- helpers ---------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""The one owner of deduplication: which (sender, message id) carries which header.
+
+A message id is the sender's claim to one message. The first submission a broker routes
+under (sender, id) records its header hash in a JetStream key-value bucket shared by
+every broker (`create` succeeds for exactly one writer). A later submission under the
+same (sender, id):
+- with the same header hash is the same message again (a network retry, a broker
+  redelivery): it is routed again, and every delivery, outcome and audit event it
+  produces carries the same `Nats-Msg-Id` (`key`), which JetStream drops as duplicates;
+- with another header hash is a reused id: refused with `dedupe.reused-id` and audited,
+  never delivered (before, its deliveries went out while its audit events were dropped
+  as duplicates of the first message's).
+
+The record lives `TTL`, longer than the broker accepts a `created_at` (service.py), so
+within the window in which a reused id could be routed at all, it is recognised.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import Enum
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from transport import subjects as s
+from transport.jspub import AckPublisher, PublishNotAcknowledged
+
+BUCKET = "orcon-message-ids"
+TTL = timedelta(minutes=30)
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's error code: the key exists already
+
+
+class Claim(Enum):
+    NEW = "new"
+    SAME = "same"  # the same message again
+    CONFLICT = "conflict"  # the id was used for another message
+
+
+def key(sender: str, message_id: str, header_hash: str, what: str) -> str:
+    """The `Nats-Msg-Id` of everything one message produces (`what`: `submitted`,
+    `delivered:KH-AHTJP`, `outcome`...). Keyed on all three, so two messages can never
+    share a key, and one message always produces the same keys."""
+    return f"{sender}:{message_id}:{header_hash[:32]}:{what}"
+
+
+class MessageIds:
+    """`pub`: when given, a first claim is one pipelined publish (transport/jspub.py)
+    instead of nats-py's request with its timer and JSON parse; the same condition
+    (`Nats-Expected-Last-Subject-Sequence: 0`, what `KeyValue.create` sends), so
+    exactly one writer still wins."""
+
+    def __init__(self, js: JetStreamContext, pub: AckPublisher | None = None) -> None:
+        self.js = js
+        self._pub = pub
+        self._kv: KeyValue | None = None
+
+    async def start(self) -> None:
+        # Replicated like the submissions it guards: in a cluster, losing one node must
+        # not stop routing.
+        submit = await self.js.stream_info(s.SUBMIT_STREAM)
+        self._kv = await self.js.create_key_value(KeyValueConfig(
+            bucket=BUCKET, history=1, ttl=TTL.total_seconds(), storage=StorageType.FILE,
+            replicas=submit.config.num_replicas or 1))
+
+    async def claim(self, sender: str, message_id: str, header_hash: str) -> Claim:
+        assert self._kv is not None, "MessageIds.start() first"
+        name = f"{sender}.{message_id}"
+        value = header_hash.encode()
+        if self._pub is not None:
+            try:
+                await self._pub.wait([await self._pub.publish(
+                    f"$KV.{BUCKET}.{name}", value, None,
+                    headers={"Nats-Expected-Last-Subject-Sequence": "0"})])
+                return Claim.NEW
+            except PublishNotAcknowledged as exc:
+                if exc.err_code != _WRONG_LAST_SEQUENCE:
+                    raise
+            # Claimed before (or deleted since): the full KeyValue path below decides.
+        try:
+            await self._kv.create(name, value)
+            return Claim.NEW
+        except KeyWrongLastSequenceError:
+            entry = await self._kv.get(name)
+            return Claim.SAME if entry.value == value else Claim.CONFLICT

@@ -1,0 +1,713 @@
+"""The routing service: verify, decide, deliver, audit. It never reads a body.
+
+A submission is acknowledged to JetStream only after every delivery, the sender's
+outcome report and every audit event are stored (publish acknowledgements), so a crash
+at any point leads to redelivery, and redelivery is harmless: every publish carries a
+`Nats-Msg-Id` derived from (sender, message id, header hash) (broker/routing/dedupe.py), which
+JetStream de-duplicates.
+
+The broker is TOTAL: `route` never raises. Whatever a submission contains, its sender
+gets a typed outcome, the log gets an event (bounded, see broker/routing/rejections.py) and the
+submission is acknowledged; a defect in routing becomes rule `internal`. Only a store
+refusing the result leaves a submission for redelivery, and after the consumer's
+delivery limit it goes to the dead-letter stream (broker/routing/deadletter.py). Limits are
+checked on the raw bytes before decoding (schemas/limits.py). Submissions are taken
+round-robin per agency (broker/routing/fairness.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+import schemas
+from broker.audit.events import AuditEvent, EventType
+from broker.audit.sequencer import encode_events, event_with_id
+from broker.metrics import Metrics
+from broker.routing import deadletter, dedupe, resolve, streams
+from broker.routing.dedupe import Claim, MessageIds
+from broker.routing.fairness import FairQueue
+from broker.routing.rejections import RejectionTally, Tally, bounded
+from keys.directory import Directory
+from keys.envelope import for_recipient, header_hash, verify
+from keys.errors import CryptoError, KeysError
+from policies import acts as lifecycle
+from policies.engine import Decision, PolicyEngine
+from schemas import limits
+from schemas.acts import (
+    FORWARD_TAG,
+    ForwardSubmission,
+    decode_forward,
+    encode_forward,
+    is_forward,
+)
+from transport import subjects as s
+from transport.jspub import AckPublisher
+from transport.pull import StandingPulls
+
+
+class _Log:
+    """The broker's log, which never raises: a broken log sink (a closed stream, a full
+    disk) must not decide whether a submission is routed, or route() would not be
+    total any more."""
+
+    def __init__(self, name: str) -> None:
+        self._log = structlog.get_logger(name)
+
+    def _emit(self, level: str, event: str, **fields: object) -> None:
+        with contextlib.suppress(Exception):
+            getattr(self._log, level)(event, **fields)
+
+    def debug(self, event: str, **fields: object) -> None:
+        self._emit("debug", event, **fields)
+
+    def info(self, event: str, **fields: object) -> None:
+        self._emit("info", event, **fields)
+
+    def warning(self, event: str, **fields: object) -> None:
+        self._emit("warning", event, **fields)
+
+    def error(self, event: str, **fields: object) -> None:
+        self._emit("error", event, **fields)
+
+
+log = _Log("orcon.broker")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class BrokerConfig:
+    broker_id: str = "broker-1"
+    max_message_bytes: int = 1024 * 1024
+    fetch_batch: int = 128  # submissions handled at once, all agencies together
+    clock: Callable[[], datetime] = utcnow
+    # `created_at` must lie in [now - max_age, now + max_skew] of the broker's clock: a
+    # stolen key cannot date a message years ahead or just before its revocation.
+    created_at_max_age: timedelta = timedelta(minutes=10)
+    created_at_max_skew: timedelta = timedelta(minutes=5)
+    per_agency: int = 64  # submissions of one agency in hand at once (fairness.py)
+    # Back-off before a submission whose result could not be stored is tried again,
+    # by attempt; after the consumer's max_deliver it is dead-lettered.
+    retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
+    tally_interval_s: float = 1.0  # how often aggregated rejections are audited
+
+
+class Rejected(Exception):
+    """A submission refused as a whole; `rule` is machine-readable, str() one sentence."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.rule = rule
+
+
+INTERNAL = ("the broker could not route this submission (an internal error, logged for "
+            "its operators); it was not delivered to anyone")
+
+
+@dataclass
+class Routed:
+    """What the broker decided for one submission; published by `Broker._publish`."""
+
+    outcome: schemas.Outcome
+    deliveries: dict[str, bytes] = field(default_factory=dict)  # recipient -> envelope
+    events: list[tuple[str, AuditEvent]] = field(default_factory=list)  # (dedupe id, event)
+    # (sender, message id, header hash) of a signed message that delivers or acts: it
+    # is claimed in the message-id registry before anything is published.
+    ident: tuple[str, str, str] | None = None
+    outcome_key: str = ""
+
+
+class Broker:
+    def __init__(
+        self,
+        nc: NATS,
+        engine: PolicyEngine,
+        directory: Directory,
+        config: BrokerConfig | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.engine = engine
+        self.directory = directory
+        self.config = config or BrokerConfig()
+        self.metrics = metrics or Metrics()
+        self._pub = AckPublisher(nc)
+        self.ids = MessageIds(self.js, self._pub)
+        self._queue = FairQueue(self.config.per_agency, self.config.fetch_batch)
+        self._pulls = StandingPulls(nc, s.SUBMIT_STREAM, self._queue.put_one, self._queue.room,
+                                    lambda msg: s.agency_of(msg.subject))
+        self._queue.on_done = self._pulls.top_up  # room again: ask for more at once
+        self._tally = RejectionTally(self.config.clock)
+        self._max_deliver: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()  # stop fetching
+        self._drained = asyncio.Event()  # fetchers stopped: workers end when the queue is empty
+        # Set while one submission is routed (route() is synchronous, so never shared):
+        # the header hash once the signature verified, for rejections after that point.
+        self._signed_hh: str | None = None
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._pub.start()
+        await self.ids.start()
+        await self._pulls.start()
+        await self._follow_agencies()
+        await self.nc.subscribe("orcon.resolve.*", s.BROKER_QUEUE, cb=self._on_resolve)
+        await self.nc.subscribe("orcon.directory.*", s.BROKER_QUEUE, cb=self._on_directory)
+        self._tasks += [
+            *(asyncio.create_task(self._work(), name=f"broker-worker-{i}")
+              for i in range(self.config.fetch_batch)),
+            asyncio.create_task(self._watch_agencies(), name="broker-agencies"),
+            asyncio.create_task(self._tick_pulls(), name="broker-pulls"),
+            asyncio.create_task(self._flush_tally_periodically(), name="broker-tally"),
+        ]
+        log.info("broker_started", broker=self.config.broker_id, policy=self.engine.version)
+
+    async def stop(self) -> None:
+        """Graceful: stop fetching, finish the submissions in hand, then stop."""
+        self._stopping.set()
+        self._queue.wake()
+        with contextlib.suppress(Exception):
+            await self._pulls.stop()  # what was owed and not yet sent is redelivered
+        self._drained.set()
+        self._queue.wake()
+        await _finish(self._tasks)
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self._flush_tally()
+        self._pub.close()
+        log.info("broker_stopped", broker=self.config.broker_id)
+
+    # ---- fetching: one consumer per agency, standing pull requests (pull.py), taken
+    # round-robin (fairness.py) ---------------------------------------------------------
+
+    async def _follow_agencies(self) -> None:
+        """Fetch for every agency of the federation, including ones registered since."""
+        for agency in sorted(a.id for a in self.engine.federation.agencies):
+            if self._pulls.has(agency) or not s.AGENCY_ID_RE.match(agency):
+                continue
+            name = s.submit_consumer(agency)
+            try:
+                info = await self.js.consumer_info(s.SUBMIT_STREAM, name)
+            except Exception:
+                info = await self.js.add_consumer(s.SUBMIT_STREAM,
+                                                  streams.submit_consumer_config(agency))
+            self._max_deliver[agency] = info.config.max_deliver or streams.SUBMIT_MAX_DELIVER
+            self._pulls.add(agency, name)
+            self._pulls.top_up(agency)
+
+    async def _watch_agencies(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
+            if self._stopping.is_set():
+                return
+            try:
+                await self._follow_agencies()
+            except Exception as exc:  # the next round tries again
+                log.warning("follow_agencies_failed", error=type(exc).__name__)
+
+    async def _tick_pulls(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=0.5)
+            if not self._stopping.is_set():
+                self._pulls.tick()
+
+    async def _work(self) -> None:
+        while (item := await self._queue.take(self._drained)) is not None:
+            agency, msg = item
+            try:
+                await self._handle(msg)
+            finally:
+                self._queue.done(agency, msg)
+
+    async def _handle(self, msg: Msg) -> None:
+        started = time.perf_counter()
+        try:
+            routed = self.route(msg.subject, msg.data)
+            if (routed.ident is not None
+                    and await self.ids.claim(*routed.ident) is Claim.CONFLICT):
+                routed = self._reused_id(*routed.ident)
+            await self._publish(routed)
+            await msg.ack()
+        except Exception as exc:
+            # A store refused the result (routing itself never raises): try again later,
+            # and after the delivery limit, hand it to the operators.
+            await self._retry_or_dead_letter(msg, exc)
+            return
+        self.metrics.latency.observe(time.perf_counter() - started)
+
+    async def _retry_or_dead_letter(self, msg: Msg, exc: Exception) -> None:
+        agency = s.agency_of(msg.subject)
+        attempt = msg.metadata.num_delivered or 1
+        error = f"{type(exc).__name__}: {bounded(str(exc), 200)}"
+        if attempt < self._max_deliver.get(agency, streams.SUBMIT_MAX_DELIVER):
+            log.error("route_failed", sender=agency, attempt=attempt, error=error)
+            self.metrics.errors.inc()
+            delays = self.config.retry_delays
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delays[min(attempt, len(delays)) - 1])
+            return
+        mid = _peek_message_id(msg.data) or ""
+        seq = msg.metadata.sequence.stream
+        log.error("dead_lettered", sender=agency, message_id=mid, attempts=attempt,
+                  stream_seq=seq, error=error)
+        self.metrics.dead_letters.inc()
+        now = self.config.clock()
+        pub = self._pub
+        try:
+            acks = [await pub.publish(
+                s.DEADLETTER_SUBJECT, msg.data, f"dead:{seq}",
+                headers=deadletter.headers(sender=agency, message_id=mid, attempts=attempt,
+                                           error=error, broker=self.config.broker_id,
+                                           stream_seq=seq, at=now))]
+            event = self._event("dead_lettered", actor=agency, message_id=mid or None,
+                                rule="dead-letter",
+                                reason=f"not routed after {attempt} attempts "
+                                       f"({type(exc).__name__}); kept for the operators")
+            acks.append(await pub.publish(s.AUDIT_IN_SUBJECT,
+                                          encode_events([event_with_id(event, f"dead:{seq}")]),
+                                          f"dead:{seq}:events"))
+            await pub.wait(acks)
+            await msg.ack()
+        except Exception as inner:  # JetStream stops redelivering; the log says why
+            log.error("dead_letter_failed", sender=agency, stream_seq=seq,
+                      error=type(inner).__name__)
+            return
+        outcome = schemas.Outcome(message_id=mid, sender=agency, status="rejected",
+                                  error=f"internal: {INTERNAL}",
+                                  policy_version=self.engine.version)
+        with contextlib.suppress(Exception):  # best effort: the store may be what failed
+            await pub.wait([await pub.publish(s.report(agency), schemas.encode(outcome),
+                                              f"dead:{seq}:outcome")])
+
+    # ---- rejections of unauthenticated submissions, aggregated (rejections.py) ---------
+
+    async def _flush_tally_periodically(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(),
+                                       timeout=self.config.tally_interval_s)
+            try:
+                await self._flush_tally()
+            except Exception as exc:
+                log.warning("rejection_tally_not_stored", error=type(exc).__name__)
+
+    def rejection_tally(self) -> list[tuple[str, AuditEvent]]:
+        """The aggregated `rejected` events of unauthenticated submissions since the last
+        call, as (dedupe id, event); they are forgotten here (the caller stores them)."""
+        return [(_tally_key(self.config.broker_id, t), self._tally_event(t))
+                for t in self._tally.drain()]
+
+    async def _flush_tally(self) -> None:
+        tallies = self._tally.drain()
+        if not tallies:
+            return
+        events = [event_with_id(self._tally_event(t), _tally_key(self.config.broker_id, t))
+                  for t in tallies]
+        try:
+            await self._pub.wait([await self._pub.publish(
+                s.AUDIT_IN_SUBJECT, encode_events(events), f"{events[0].details['event_id']}:b")])
+        except Exception:
+            self._tally.restore(tallies)
+            raise
+
+    def _tally_event(self, t: Tally) -> AuditEvent:
+        details = {"count": str(t.count), "first_at": t.first_at.isoformat(),
+                   "last_at": t.last_at.isoformat()}
+        if t.message_ids:
+            details["message_ids"] = ",".join(t.message_ids)
+        return self._event("rejected", actor=t.sender, rule=t.rule, reason=t.reason,
+                           policy_version=self.engine.version, details=details)
+
+    # ---- routing (no I/O: easy to test and to reason about) ---------------------------
+
+    def route(self, subject: str, data: bytes) -> Routed:
+        """Total: every submission gets a Routed, whatever it contains."""
+        submitter = s.agency_of(subject)
+        self._signed_hh = None
+        try:
+            return self._route(submitter, data)
+        except Rejected as rej:
+            return self._rejected(submitter, data, rej)
+        except Exception as exc:
+            # A defect, not the sender's fault: no detail leaves the broker but the log.
+            log.error("route_internal_error", sender=submitter, error=type(exc).__name__,
+                      detail=bounded(str(exc), 200))
+            self.metrics.internal_errors.inc()
+            return self._rejected(submitter, data, Rejected("internal", INTERNAL))
+        finally:
+            self._signed_hh = None
+
+    def _rejected(self, submitter: str, data: bytes, rej: Rejected) -> Routed:
+        self.metrics.rejected.labels(rule=rej.rule).inc()
+        message_id = _peek_message_id(data)
+        reason = bounded(str(rej))
+        outcome = schemas.Outcome(
+            message_id=message_id or "",
+            sender=submitter,
+            status="rejected",
+            error=f"{rej.rule}: {reason}",
+            policy_version=self.engine.version,
+        )
+        log.info("rejected", sender=submitter, rule=rej.rule, message_id=message_id)
+        hh = self._signed_hh
+        if hh is not None and message_id:
+            # Signed by its sender: accountable, audited one by one.
+            event = self._event("rejected", actor=submitter, message_id=message_id,
+                                rule=rej.rule, reason=reason, header_hash=hh,
+                                policy_version=self.engine.version)
+            return Routed(outcome=outcome,
+                          events=[(dedupe.key(submitter, message_id, hh, "rejected"), event)],
+                          outcome_key=dedupe.key(submitter, message_id, hh, "outcome"))
+        self._tally.add(submitter, rej.rule, message_id, reason)
+        digest = hashlib.sha256(data).hexdigest()
+        return Routed(outcome=outcome, outcome_key=f"{submitter}:junk:{digest}:outcome")
+
+    def _reused_id(self, sender: str, message_id: str, hh: str) -> Routed:
+        rule = "dedupe.reused-id"
+        reason = (f"message id {message_id} was already used by {sender} for another "
+                  "message (another signed header); one id names one message")
+        self.metrics.rejected.labels(rule=rule).inc()
+        log.info("rejected", sender=sender, rule=rule, message_id=message_id)
+        event = self._event("rejected", actor=sender, message_id=message_id, rule=rule,
+                            reason=reason, header_hash=hh, policy_version=self.engine.version)
+        return Routed(
+            outcome=schemas.Outcome(message_id=message_id, sender=sender, status="rejected",
+                                    error=f"{rule}: {reason}",
+                                    policy_version=self.engine.version),
+            events=[(dedupe.key(sender, message_id, hh, "rejected"), event)],
+            outcome_key=dedupe.key(sender, message_id, hh, "outcome"))
+
+    def _route(self, submitter: str, data: bytes) -> Routed:
+        now = self.config.clock()
+        if len(data) > self.config.max_message_bytes:
+            raise Rejected(
+                "envelope.size",
+                f"the submission is {len(data)} bytes, above the limit of "
+                f"{self.config.max_message_bytes}",
+            )
+        if is_forward(data):
+            return self._route_forward(submitter, data, now)
+        env, header = self._verified(submitter, data, now)
+        act: lifecycle.Verdict | None = None
+        if header.kind in lifecycle.ACT_KINDS:
+            try:
+                act = lifecycle.check_act(header, self.engine, self.directory, now)
+            except lifecycle.ActError as exc:
+                raise Rejected(exc.rule, str(exc)) from None
+            if not act.allowed:
+                return self._act_refused(submitter, header, act)
+        routed = self._route_verified(submitter, env, header, now)
+        if act is not None:
+            routed.events.append(self._act_event(submitter, header.id, act))
+        return routed
+
+    def _verified(
+        self, submitter: str, data: bytes, now: datetime
+    ) -> tuple[schemas.Envelope, schemas.Header]:
+        """Decode a submitted envelope and verify its sender, signature and time."""
+        try:
+            env = schemas.decode_envelope(data)
+            if len(env.stanzas) > limits.MAX_STANZAS:
+                raise Rejected("limits.items",
+                               f"envelope.stanzas: {len(env.stanzas)} stanzas, above the "
+                               f"limit of {limits.MAX_STANZAS}")
+            # decode_header checks depth, counts (recipients) and text lengths on the
+            # raw bytes before it decodes anything (schemas/limits.py).
+            header = schemas.decode_header(env.header)
+        except limits.LimitExceeded as exc:
+            raise Rejected(exc.rule, str(exc)) from None
+        except schemas.SchemaError as exc:
+            raise Rejected("schema", str(exc)) from None
+        if header.sender != submitter:
+            raise Rejected(
+                "sender.subject",
+                f"the header names sender {header.sender} but it was submitted by {submitter}",
+            )
+        earliest = now - self.config.created_at_max_age
+        latest = now + self.config.created_at_max_skew
+        if not earliest <= header.created_at <= latest:
+            raise Rejected("created_at.window",
+                           f"created_at {header.created_at.isoformat()} is outside the "
+                           f"broker's window: from {earliest.isoformat()} to "
+                           f"{latest.isoformat()} (the broker's clock)")
+        try:
+            signer = self.directory.signing_key(
+                header.sender, header.sender_key, now, created_at=header.created_at
+            )
+        except KeysError as exc:
+            raise Rejected("sender.key", f"sender key refused: {exc}") from None
+        # A revocation applies to everything received after it, whatever date the
+        # message claims: a stolen key cannot sign "before" its revocation.
+        revocation = self.directory.revocation(header.sender_key)
+        if revocation is not None and now >= revocation.revoked_at:
+            raise Rejected("sender.key",
+                           f"sender key refused: {header.sender}: signing key "
+                           f"{header.sender_key} was revoked at "
+                           f"{revocation.revoked_at.isoformat()}")
+        try:
+            verify(env, signer)
+        except CryptoError:
+            raise Rejected("signature", "the signature does not verify") from None
+        self._signed_hh = header_hash(env.header).hex()
+        if (unresolved := resolve.unresolved(self.engine, header)) is not None:
+            raise Rejected(*unresolved)  # fail closed: never route on a name nobody has
+        return env, header
+
+    def _route_verified(
+        self, submitter: str, env: schemas.Envelope, header: schemas.Header, now: datetime
+    ) -> Routed:
+        listed = set(header.recipients)
+        stray = sorted({st.recipient for st in env.stanzas} - listed)
+        if stray:
+            raise Rejected(
+                "envelope.stanza",
+                f"stanzas for {', '.join(stray)} who are not among the signed recipients",
+            )
+        hh = header_hash(env.header).hex()
+        decisions = self.engine.decide_receive(header, header.recipients, now)
+        with_stanza = {st.recipient for st in env.stanzas}
+
+        routed = Routed(outcome=schemas.Outcome(message_id=header.id, sender=submitter,
+                                                status="routed"),
+                        ident=(submitter, header.id, hh))
+        delivered: list[str] = []
+        refused: list[schemas.Refusal] = []
+        common = {
+            "message_id": header.id,
+            "header_hash": hh,
+            "policy_version": self.engine.version,
+        }
+        details = _restriction_details(header, self._country)
+        routed.events.append((dedupe.key(submitter, header.id, hh, "submitted"),
+                              self._event("submitted", actor=submitter, details=details,
+                                          **common)))
+        for d in decisions:
+            if d.allowed and d.recipient not in with_stanza:
+                d = Decision(d.recipient, False, "envelope.no-stanza",
+                             f"refused: the sender sealed no key for {d.recipient}",
+                             d.policy_version)
+            if d.allowed:
+                routed.deliveries[d.recipient] = schemas.encode_envelope(
+                    for_recipient(env, d.recipient)
+                )
+                delivered.append(d.recipient)
+                kind = "delivered"
+                self.metrics.routed.inc()
+            else:
+                refused.append(schemas.Refusal(d.recipient, d.rule, d.reason))
+                kind = "refused"
+                self.metrics.refused.labels(rule=d.rule).inc()
+            per_recipient = {**details, "recipient_country": self._country(d.recipient)}
+            event = self._event(
+                kind, actor=submitter, counterpart=d.recipient, rule=d.rule, reason=d.reason,
+                **{**common, "details": per_recipient},
+            )
+            routed.events.append((dedupe.key(submitter, header.id, hh, f"{kind}:{d.recipient}"),
+                                  event))
+        routed.outcome = schemas.Outcome(
+            message_id=header.id,
+            sender=submitter,
+            status="routed",
+            delivered=delivered,
+            refused=refused,
+            policy_version=self.engine.version,
+        )
+        return routed
+
+    # ---- life cycle (checks in policies/acts.py) -------------------------------------
+
+    def _act_event(self, submitter: str, act_id: str,
+                   v: lifecycle.Verdict) -> tuple[str, AuditEvent]:
+        """The audit event of a checked act. It is about the original information (its
+        id and header hash); `details.event_id`-style dedupe uses the act's own id."""
+        details = {**_restriction_details(v.original, self._country), **v.details}
+        if v.event in (EventType.FORWARDED, EventType.FORWARD_REFUSED):
+            details["forward_to"] = v.counterpart or ""
+        event = self._event(
+            v.event.value, actor=submitter, message_id=v.original.id,
+            counterpart=v.counterpart, rule=v.rule, reason=v.reason,
+            header_hash=v.original_hash, policy_version=self.engine.version,
+            details=details,
+        )
+        hh = self._signed_hh or v.original_hash
+        return (dedupe.key(submitter, act_id, hh, v.event.value), event)
+
+    def _act_refused(self, submitter: str, header: schemas.Header,
+                     v: lifecycle.Verdict) -> Routed:
+        """A use or forward the restrictions forbid: nothing is delivered; the holder is
+        told the deciding rule and why, and the refusal is logged."""
+        refusal = schemas.Refusal(v.counterpart or "", v.rule or "", v.reason or "")
+        self.metrics.refused.labels(rule=refusal.rule).inc()
+        log.info(v.event.value, message_id=v.original.id, actor=submitter, rule=v.rule)
+        return Routed(
+            outcome=schemas.Outcome(message_id=header.id, sender=submitter, status="refused",
+                                    refused=[refusal], policy_version=self.engine.version),
+            events=[self._act_event(submitter, header.id, v)],
+            ident=(submitter, header.id, self._signed_hh) if self._signed_hh else None,
+        )
+
+    def _route_forward(self, submitter: str, data: bytes, now: datetime) -> Routed:
+        """A holder passes information on: the notice (signed by the holder, sealed to the
+        originator) is routed as usual; the original envelope, with one stanza for the
+        third party, goes to the third party only if `lifecycle.check_forward` allows."""
+        try:
+            sub = decode_forward(data)
+            original_env = schemas.decode_envelope(sub.original)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            raise Rejected("forward.schema", f"not a valid forward submission: {exc}") from None
+        except schemas.SchemaError as exc:
+            raise Rejected("forward.schema", str(exc)) from None
+        env, notice = self._verified(submitter, sub.notice, now)
+        try:
+            v = lifecycle.check_forward(notice, original_env, self.engine, self.directory, now)
+        except lifecycle.ActError as exc:
+            raise Rejected(exc.rule, str(exc)) from None
+        if not v.allowed:
+            return self._act_refused(submitter, notice, v)
+        assert v.counterpart is not None
+        routed = self._route_verified(submitter, env, notice, now)
+        third = v.counterpart
+        # The third party gets the notice without stanzas (it verifies the holder's
+        # signature, it cannot read the note to the originator) and the original.
+        routed.deliveries[third] = encode_forward(ForwardSubmission(
+            tag=FORWARD_TAG,
+            notice=schemas.encode_envelope(for_recipient(env, third)),
+            original=schemas.encode_envelope(original_env),
+        ))
+        routed.outcome = msgspec.structs.replace(
+            routed.outcome, delivered=[*routed.outcome.delivered, third])
+        routed.events.append(self._act_event(submitter, notice.id, v))
+        return routed
+
+    def _country(self, agency: str) -> str:
+        try:
+            return self.engine.federation.agency(agency).country
+        except Exception:  # an unknown agency is refused elsewhere; here it has no country
+            return "??"
+
+    def _event(self, type_: str, *, actor: str, **fields: object) -> AuditEvent:
+        return AuditEvent(
+            type=EventType(type_), at=self.config.clock(), broker=self.config.broker_id,
+            actor=actor, **fields,  # type: ignore[arg-type]
+        )
+
+    # ---- I/O ----------------------------------------------------------------------------
+
+    async def _publish(self, routed: Routed) -> None:
+        pub = self._pub
+        ident = routed.ident
+        acks = [await pub.publish(s.deliver(rcpt), env,
+                                  dedupe.key(*ident, f"to:{rcpt}") if ident else
+                                  f"{routed.outcome_key}:{rcpt}")
+                for rcpt, env in routed.deliveries.items()]
+        if routed.events:
+            batch = encode_events([event_with_id(ev, key) for key, ev in routed.events])
+            acks.append(await pub.publish(s.AUDIT_IN_SUBJECT, batch,
+                                          f"{routed.events[0][0]}:events"))
+        # Deliveries and audit events first; the sender learns the outcome only once
+        # they are durable, so an outcome never reports a delivery that could be lost.
+        await pub.wait(acks)
+        if routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender):
+            key = routed.outcome_key or (dedupe.key(*ident, "outcome") if ident else "")
+            await pub.wait([await pub.publish(s.report(routed.outcome.sender),
+                                              schemas.encode(routed.outcome), key)])
+
+    async def _on_resolve(self, msg: Msg) -> None:
+        res = resolve.resolve_draft(self.engine, s.agency_of(msg.subject), msg.data,
+                                    self.config.clock(), self.config.broker_id)
+        reply = res.reply
+        if res.events:
+            # Every refusal the sender is shown is logged before it is shown.
+            try:
+                batch = encode_events([event_with_id(ev, key) for key, ev in res.events])
+                await self._pub.wait([await self._pub.publish(
+                    s.AUDIT_IN_SUBJECT, batch, f"{res.events[0][0]}:events")])
+            except Exception as exc:
+                log.warning("resolve_audit_failed", error=type(exc).__name__)
+                reply = schemas.ResolveReply(
+                    error="audit.unavailable: the decision could not be logged; retry",
+                    policy_version=self.engine.version)
+        await msg.respond(schemas.encode(reply))
+
+    async def _on_directory(self, msg: Msg) -> None:
+        # The directory is signed by the federation root: serving it gives the broker no
+        # power to forge an entry, and clients verify every entry they use.
+        await msg.respond(self.directory.dump())
+
+
+async def _finish(tasks: list[asyncio.Task[None]], timeout: float = 10.0) -> None:
+    for task in tasks:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _tally_key(broker_id: str, t: Tally) -> str:
+    return (f"{t.sender}:{t.rule}:{t.first_at.isoformat()}:{t.count}:{broker_id}"
+            ":rejected")
+
+
+class _IdOnly(msgspec.Struct):
+    id: str | None = None
+
+
+_id_only = msgspec.msgpack.Decoder(_IdOnly)
+
+
+def _peek_message_id(data: bytes) -> str | None:
+    """Best effort: the id of a submission that failed validation, for the report."""
+    if not data:
+        return None
+    try:
+        if is_forward(data):  # a forward is reported under its notice's id
+            data = decode_forward(data).notice
+        # No validation (a header refused for a missing key commitment still has an
+        # id the sender must see); typed: msgspec skips every other field.
+        env = msgspec.msgpack.decode(data, type=schemas.Envelope)
+        mid = _id_only.decode(env.header).id
+    except Exception:
+        return None
+    if isinstance(mid, str) and len(mid) == 26 and mid.isalnum():
+        return mid
+    return None
+
+
+def _restriction_details(
+    header: schemas.Header, country: Callable[[str], str]
+) -> dict[str, str]:
+    """Metadata an auditor needs to judge later use against the restrictions."""
+    r = header.restrictions
+    details = {
+        "kind": str(header.kind),
+        "category": str(header.category),
+        "level": str(header.level),
+        "origin_country": country(header.sender),
+        "no_evidential_use": str(r.no_evidential_use).lower(),
+        "no_onward_dissemination": str(r.no_onward_dissemination).lower(),
+    }
+    if r.purposes:
+        details["purposes"] = ",".join(sorted(str(p) for p in r.purposes))
+    if r.expires_at is not None:
+        details["expires_at"] = r.expires_at.isoformat()
+    return details

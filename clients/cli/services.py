@@ -1,0 +1,202 @@
+"""`orcon service --role broker|sequencer|ack-watcher` (and `orcon broker`, the broker
+role under its historical name): one long-running service per process, each dialling
+NATS with its own credential, assembled by broker/hosting/node.py exactly as `orcon dev`
+assembles them in one process. The systemd units of deploy/systemd/ run these."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from clients.cli.logs import configure
+from clients.cli.render import plain
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the data directory "
+                                       "(connection.json, creds/)")]
+HttpPort = Annotated[int | None, typer.Option(
+    "--http", help="serve /healthz, /readyz and /metrics on this port (brokers)")]
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="settings (TOML); ORCON_* variables override it")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(Text.assemble(("error:", "red"), " ", plain(message)))
+    return typer.Exit(1)
+
+
+def _run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(stop)
+
+    asyncio.run(main())
+
+
+def service(
+    role: Annotated[str, typer.Option(help="broker, sequencer or ack-watcher")],
+    data_dir: DataDir,
+    service_id: Annotated[str | None, typer.Option("--id", help="name in logs and audit "
+                                                   "events (brokers)")] = None,
+    creds: Annotated[Path | None, typer.Option(
+        help="the role's NATS nkey seed (default DATA/creds/orcon-ROLE.nk)")] = None,
+    http: HttpPort = None,
+    config: ConfigFile = None,
+    log_key: Annotated[Path | None, typer.Option(
+        help="sequencer: the log's signing key (default DATA/keys/ORCON-LOG.key; "
+             "passphrase from ORCON_PASSPHRASE)")] = None,
+    replicas: Annotated[int, typer.Option(
+        min=1, max=5, help="sequencer: stream replicas (3 on a hub cluster)")] = 1,
+    urgent_ack_timeout: Annotated[float, typer.Option(
+        min=1, envvar="ORCON_URGENT_ACK_TIMEOUT",
+        help="ack-watcher: seconds before an urgent message not acknowledged is "
+             "re-notified")] = 900,
+) -> None:
+    """Run one service until SIGTERM/SIGINT (which drain it), with its own credential."""
+    from broker.hosting.config import ConfigError, load_settings
+    from broker.hosting.node import ROLE_USER, SERVICE_ROLES
+
+    if role not in SERVICE_ROLES:
+        raise _fail(f"--role: {role!r} is not a service role (valid: "
+                    f"{', '.join(SERVICE_ROLES)})")
+    try:
+        settings = load_settings(config, overrides={"broker_id": service_id,
+                                                    "http_port": http})
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    configure(json=True)
+    user = ROLE_USER[role]
+    seed = creds or data_dir / "creds" / f"{user}.nk"
+    if not seed.is_file():
+        raise _fail(f"--creds: {seed} does not exist (the {role}'s NATS credential)")
+    try:
+        if role == "broker":
+            _run_until_signal(lambda stop: _broker(data_dir, seed, settings, stop))
+        elif role == "sequencer":
+            _run_until_signal(lambda stop: _sequencer(
+                data_dir, seed, settings.nats_url, log_key, replicas, stop))
+        else:
+            _run_until_signal(lambda stop: _ack_watcher(
+                data_dir, seed, settings.nats_url, timedelta(seconds=urgent_ack_timeout),
+                stop))
+    except (FileNotFoundError, LookupError, TimeoutError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def broker(
+    data_dir: DataDir,
+    broker_id: Annotated[str | None, typer.Option("--id")] = None,
+    http: HttpPort = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run one broker process (`orcon service --role broker`): brokers share the
+    submission consumer, so run as many as you like.
+
+    SIGTERM or SIGINT drains: the batch in hand is routed and acknowledged, then the
+    process exits 0."""
+    service(role="broker", data_dir=data_dir, service_id=broker_id or "broker-x",
+            creds=None, http=http, config=config, log_key=None, replicas=1,
+            urgent_ack_timeout=900)
+
+
+def _servers(nats_url: str | None, default: list[str]) -> list[str]:
+    if nats_url:
+        return [u.strip() for u in nats_url.split(",") if u.strip()]
+    return default
+
+
+async def _broker(data_dir: Path, seed: Path, settings: object,
+                  stop: asyncio.Event) -> None:
+    from broker.hosting.config import BrokerSettings
+    from broker.hosting.health import HealthServer
+    from broker.hosting.node import BROKER_NAME, BrokerNode, dial_service
+    from broker.routing.service import BrokerConfig
+    from keys.directory import Directory
+    from policies.federation import load_federation
+    from transport.connection import load_connection
+
+    assert isinstance(settings, BrokerSettings)
+    conn = load_connection(data_dir)
+    servers = _servers(settings.nats_url, conn.servers)
+    tls = conn.tls_context()
+
+    def dial(label: str) -> Awaitable[NATS]:
+        return dial_service(servers, str(seed), BROKER_NAME, label, tls=tls)
+
+    node = BrokerNode(
+        dial, load_federation(Path(conn.federation)),
+        Directory.load(Path(conn.directory).read_bytes(), bytes.fromhex(conn.root_public)),
+        bytes.fromhex(conn.root_public),
+        config=lambda bid: BrokerConfig(broker_id=bid,
+                                        max_message_bytes=settings.max_message_bytes,
+                                        fetch_batch=settings.fetch_batch))
+    health: HealthServer | None = None
+    try:
+        await node.start([settings.broker_id])
+        if settings.http_port is not None:
+            health = HealthServer(node.brokers[0].nc, node.metrics,
+                                  ready=lambda: not stop.is_set(),
+                                  host=settings.http_host, port=settings.http_port)
+            await health.start()
+        await stop.wait()
+    finally:
+        if health is not None:
+            await health.stop()
+        await node.stop()
+
+
+async def _sequencer(data_dir: Path, seed: Path, nats_url: str | None, log_key: Path | None,
+                     replicas: int, stop: asyncio.Event) -> None:
+    from broker.hosting.node import SEQUENCER_NAME, SequencerNode, dial_service
+    from broker.hosting.stack import LOG_KEY_NAME
+    from keys.keyfile import load_identity
+    from policies.federation import load_federation
+    from transport.connection import load_connection
+
+    conn = load_connection(data_dir)
+    identity = await asyncio.to_thread(
+        load_identity, log_key or data_dir / "keys" / f"{LOG_KEY_NAME}.key", conn.passphrase())
+    fed = load_federation(Path(conn.federation))
+    nc = await dial_service(_servers(nats_url, conn.servers), str(seed), SEQUENCER_NAME,
+                            "sequencer", tls=conn.tls_context())
+    try:
+        async with SequencerNode(nc, identity, [a.id for a in fed.agencies],
+                                 replicas=replicas, ready_timeout=120.0):
+            await stop.wait()
+    finally:
+        await nc.close()
+
+
+async def _ack_watcher(data_dir: Path, seed: Path, nats_url: str | None, timeout: timedelta,
+                       stop: asyncio.Event) -> None:
+    from broker.hosting.node import ACK_WATCHER_NAME, AckWatcherNode, dial_service
+    from transport.connection import load_connection
+
+    conn = load_connection(data_dir)
+    nc = await dial_service(_servers(nats_url, conn.servers), str(seed), ACK_WATCHER_NAME,
+                            "ack-watcher", tls=conn.tls_context())
+    try:
+        async with AckWatcherNode(nc, timeout=timeout, ready_timeout=120.0):
+            await stop.wait()
+    finally:
+        await nc.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("service")(service)
+    app.command("broker")(broker)

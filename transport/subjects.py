@@ -1,0 +1,85 @@
+"""Every NATS subject, stream and consumer name orcon uses, in one place.
+
+Permissions (broker/hosting/provision.py) are derived from these functions, so a subject can
+never be renamed here without the server-side permissions following it.
+"""
+
+from __future__ import annotations
+
+import re
+
+AGENCY_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
+
+SUBMIT_STREAM = "SUBMIT"
+DELIVER_STREAM = "DELIVER"
+AUDIT_STREAM = "AUDIT"
+AUDIT_HEAD_STREAM = "AUDITHEAD"
+AUDIT_IN_STREAM = "AUDITIN"
+
+BROKER_QUEUE = "brokers"
+DEADLETTER_STREAM = "DEADLETTER"
+DEADLETTER_SUBJECT = "orcon.deadletter"
+
+AUDIT_SUBJECT = "orcon.audit"
+AUDIT_IN_SUBJECT = "orcon.auditin"
+AUDIT_HEAD_SUBJECT = "orcon.audithead"
+HEAD_REQUEST_SUBJECT = "orcon.audithead.request"
+
+
+# Inside an agency's or the auditors' account, JetStream API calls (`$JS.API.…`, what
+# every client library sends) are mapped to this prefix, under which the services
+# account's API is imported: the server would otherwise answer `$JS.API` itself in an
+# account without JetStream ("not enabled") before the import could.
+JS_API = "$JS.API"
+IMPORTED_JS_API = "ORCON.JS.API"
+
+
+def _token(agency: str) -> str:
+    # An id that is not a single safe token could widen a subscription (e.g. "A.>").
+    if not AGENCY_ID_RE.match(agency):
+        raise ValueError(f"agency id {agency!r} is not a valid subject token")
+    return agency
+
+
+def submit(agency: str) -> str:
+    return f"orcon.submit.{_token(agency)}"
+
+
+def deliver(agency: str) -> str:
+    return f"orcon.deliver.{_token(agency)}"
+
+
+def report(agency: str) -> str:
+    return f"orcon.report.{_token(agency)}"
+
+
+def resolve(agency: str) -> str:
+    return f"orcon.resolve.{_token(agency)}"
+
+
+def directory(agency: str) -> str:
+    return f"orcon.directory.{_token(agency)}"
+
+
+def inbox_prefix(agency: str) -> str:
+    """Each principal gets its own reply-inbox prefix so no one can listen on another's."""
+    return f"_INBOX.{_token(agency)}"
+
+
+def submit_consumer(agency: str) -> str:
+    """Brokers pull each agency's submissions through a consumer of its own, so one
+    agency's backlog never stands in front of another's (broker/routing/fairness.py)."""
+    return f"brokers-{_token(agency)}"
+
+
+def inbox_consumer(agency: str) -> str:
+    return f"inbox-{_token(agency)}"
+
+
+def report_consumer(agency: str) -> str:
+    return f"reports-{_token(agency)}"
+
+
+def agency_of(subject: str) -> str:
+    """The agency token of `orcon.<verb>.<agency>` (the last token)."""
+    return subject.rsplit(".", 1)[-1]
