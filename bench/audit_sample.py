@@ -13,7 +13,8 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
+from schemas.events import EventType
 
 AGENCIES: dict[str, str] = {
     "IT-NCB": "IT",

@@ -37,7 +37,7 @@ from nats.js import JetStreamContext
 import schemas
 from bench.proc import die_with_parent
 from broker.routing.fairness import queue_state
-from clients.sdk.client import AgencyClient, Received, connect_nats
+from clients.sdk.client import AgencyClient, Received
 from keys.directory import Directory
 from keys.envelope import seal
 from keys.keyfile import load_identity
@@ -45,7 +45,7 @@ from policies.countries import ISO_COUNTRIES
 from policies.federation import dumps, federation_from_dict
 from schemas.examples import _en, arrest_alert, mekong_route_report
 from transport import subjects as s
-from transport.connection import Connection, load_connection
+from transport.connection import Connection, connect_nats, load_connection
 
 SENDER = "HQ-BENCH"
 BASIS = "BENCH-BASIS"
@@ -498,8 +498,9 @@ async def audit_end_to_end(admin: NATS, n: int, per_message: int = 2) -> dict[st
     window of 256 messages in flight, as a busy broker has); timed until the sequencer
     has appended the last one to AUDIT. The sequencer's own CPU is measured over the
     same interval."""
-    from broker.audit.events import AuditEvent, EventType
+    from broker.audit.events import AuditEvent
     from broker.audit.sequencer import encode_events, event_with_id
+    from schemas.events import EventType
     from transport.jspub import AckPublisher
 
     js = admin.jetstream()

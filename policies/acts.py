@@ -31,13 +31,13 @@ import msgspec
 import structlog
 
 import schemas
-from broker.audit.events import EventType
 from keys.directory import Directory
 from keys.envelope import header_hash, verify, verify_signed_header
 from keys.errors import CryptoError, KeysError
 from policies.engine import Consent, PolicyEngine
 from schemas.acts import Act, SignedHeader
 from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
+from schemas.events import EventType
 from schemas.restrictions import Restrictions, effective_restrictions
 
 log = structlog.get_logger("orcon.lifecycle")

@@ -3,13 +3,22 @@ federation root key (written by `orcon dev`, read by the SDK and the CLI)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
+import nats
+import structlog
+from nats.aio.client import Client as NATS
 
+from transport import subjects as s
 from transport.tls import client_context
+
+log = structlog.get_logger("orcon.connection")
 
 CONNECTION_FILE = "connection.json"
 PASSPHRASE_ENV = "ORCON_PASSPHRASE"
@@ -78,3 +87,60 @@ def load_connection(data_dir: Path) -> Connection:
         raise FileNotFoundError(
             f"{path} does not exist: start a stack with 'orcon dev --data-dir {data_dir}'"
         ) from None
+
+
+class StackUnreachable(ConnectionError):
+    """No NATS server listed in connection.json accepts a connection (the stack is
+    stopped, or connection.json is stale)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"no NATS server answers at {url}")
+        self.url = url
+
+
+PROBE_TIMEOUT = 2.0
+
+
+async def _answers(url: str, timeout: float) -> bool:
+    u = urlsplit(url if "://" in url else f"nats://{url}")
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(u.hostname, u.port or 4222), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _quiet_error(exc: Exception) -> None:
+    # nats-py's default prints a traceback per failed attempt; one line is enough.
+    log.debug("nats_error", error=type(exc).__name__, detail=str(exc))
+
+
+async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: object) -> NATS:
+    # With a CA in connection.json the server requires TLS and is verified against
+    # that CA alone; `conn.servers` lists every cluster node so a client survives the
+    # loss of the one it first reached.
+    tls = conn.tls_context()
+    if tls is not None:
+        kwargs.setdefault("tls", tls)
+    # nats-py retries the first connection `max_reconnect_attempts` times (30 s by
+    # default) when nothing listens: a stopped stack would look like a hang. A plain TCP
+    # probe of every listed node fails fast; reconnecting later is still allowed.
+    for url in conn.servers:
+        if await _answers(url, PROBE_TIMEOUT):
+            break
+    else:
+        raise StackUnreachable(conn.url)
+    kwargs.setdefault("error_cb", _quiet_error)
+    return await nats.connect(
+        conn.servers,
+        nkeys_seed=nkey_path,
+        inbox_prefix=s.inbox_prefix(name).encode(),
+        name=f"orcon-{name}",
+        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),
+        reconnect_time_wait=0.5,
+        **kwargs,
+    )

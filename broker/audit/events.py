@@ -20,36 +20,12 @@ one writer (the log maintainer, `AuditLog`) sequences all events; see `log.py`.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from broker.audit.merkle import HASH_SIZE
-
-
-class EventType(StrEnum):
-    SUBMITTED = "submitted"
-    REJECTED = "rejected"
-    DELIVERED = "delivered"
-    REFUSED = "refused"
-    ACKNOWLEDGED = "acknowledged"
-    CONSENT_REQUESTED = "consent_requested"
-    CONSENT_GRANTED = "consent_granted"
-    CONSENT_REFUSED = "consent_refused"
-    FORWARDED = "forwarded"
-    FORWARD_REFUSED = "forward_refused"
-    USE_DECLARED = "use_declared"
-    USE_REFUSED = "use_refused"
-    PURGED = "purged"
-    AMENDED = "amended"
-    AMEND_REFUSED = "amend_refused"
-    WITHDRAWN = "withdrawn"
-    AMEND_APPLIED = "amend_applied"
-    KEY_CHANGED = "key_changed"
-    POLICY_CHANGED = "policy_changed"
-    DEAD_LETTERED = "dead_lettered"
-
+from schemas.events import EventType
 
 # The `details` vocabulary the report understands. Values are strings so the event
 # stays a flat, schema-stable record; booleans are "true"/"false", lists are

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from broker.audit.events import AuditEvent, EventType, decode_record
+from broker.audit.events import AuditEvent, decode_record
 from broker.audit.store import Bundle
 from broker.audit.verify import VerifyReport
 from policies.acts import ACT_KINDS
+from schemas.events import EventType
 
 E = EventType
 

@@ -21,10 +21,11 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import KeyNotFoundError
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.routing.kvwatch import KeyWatcher, bucket
 from keys.directory import Directory
 from keys.errors import CryptoError, KeysError, RollbackError
+from schemas.events import EventType
 
 log = structlog.get_logger("orcon.keysync")
 

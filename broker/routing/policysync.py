@@ -22,13 +22,14 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import KeyNotFoundError, NoKeysError
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.routing.kvwatch import KeyWatcher, bucket
 from keys.directory import FederationRoot, next_serial, verify_registry
 from keys.errors import CryptoError, KeysError, RollbackError
 from keys.records import RegistryRecord, encoder
 from policies.engine import PolicyEngine
 from policies.federation import Federation, FederationError, federation_from_dict
+from schemas.events import EventType
 
 log = structlog.get_logger("orcon.policysync")
 

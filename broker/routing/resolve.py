@@ -22,10 +22,11 @@ from datetime import datetime
 import msgspec
 
 import schemas
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from policies.engine import PolicyEngine
 from policies.names import header_errors, raw_header_errors
 from schemas.errors import FieldError
+from schemas.events import EventType
 from schemas.ids import MESSAGE_ID_PATTERN
 
 RULE_SENDER = "sender.subject"

@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 import schemas
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.audit.sequencer import encode_events, event_with_id
 from broker.metrics import Metrics
 from broker.routing import deadletter, dedupe, resolve, streams
@@ -52,6 +52,7 @@ from schemas.acts import (
     encode_forward,
     is_forward,
 )
+from schemas.events import EventType
 from transport import subjects as s
 from transport.jspub import AckPublisher
 from transport.pull import StandingPulls

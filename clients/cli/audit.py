@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from broker.audit.events import AuditEvent, EventType, decode_record
+from broker.audit.events import AuditEvent, decode_record
 from broker.audit.report import render_report
 from broker.audit.store import BundleError, iter_entries, read_bundle, read_public_key
 from broker.audit.verify import VerifyReport, verify_bundle
+from schemas.events import EventType
 
 app = typer.Typer(help="audit commands", no_args_is_help=True)
 

@@ -75,9 +75,10 @@ def to_builtins(value: Any) -> Any:
 def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None:
     """The one line (and exit code) for the errors commands share; None if not one."""
     import schemas
-    from clients.sdk.client import SendError, StackUnreachable
+    from clients.sdk.client import SendError
     from clients.sdk.holder import LifecycleError
     from keys.errors import CryptoError, KeysError
+    from transport.connection import StackUnreachable
 
     where = f"--data-dir {data_dir}" if data_dir is not None else "--data-dir DIR"
     if isinstance(exc, StackUnreachable):

@@ -7,7 +7,7 @@ ORCON_ROOT_PASSPHRASE when set (the root normally has its own).
 
 With `--data-dir` (a running federation's connection.json) and `--root`, rotation and
 revocation finish in one command: signed by the root, published to the brokers, which
-audit the change (clients/sdk/operator.py).
+audit the change (broker/hosting/operator.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Annotated, NoReturn, TypeVar
 import msgspec
 import typer
 
-from clients.sdk.operator import load_root, operate
+from broker.hosting.operator import load_root, operate
 from keys.directory import Directory, FederationRoot, Revocation, RevocationList
 from keys.errors import CryptoError, KeysError
 from keys.identity import SUITES, X25519, Identity
@@ -70,7 +70,7 @@ def _fail(message: str) -> NoReturn:
 def _errors() -> Iterator[None]:
     from nats.errors import Error as NatsError
 
-    from clients.sdk.operator import OperatorError
+    from broker.hosting.operator import OperatorError
 
     try:
         yield
@@ -185,7 +185,7 @@ def rotate(
 
 
 def _sign_and_publish(data_dir: Path, root: Path, keys: DirectoryEntry, now: datetime) -> None:
-    from clients.sdk.operator import sign_entry
+    from broker.hosting.operator import sign_entry
 
     with _errors():
         fed_root = load_root(root)
@@ -252,7 +252,7 @@ def revoke(
     now = datetime.now(UTC)
     revoked_at = now if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
     if data_dir is not None:
-        from clients.sdk.operator import revoke as revoke_key
+        from broker.hosting.operator import revoke as revoke_key
 
         with _errors():
             fed_root = load_root(root)
@@ -300,7 +300,7 @@ def publish(
 ) -> None:
     """Push the stack's directory file (after an offline rotate/revoke and re-signing) to
     every broker; clients pick it up within seconds."""
-    from clients.sdk.operator import publish_directory_file
+    from broker.hosting.operator import publish_directory_file
 
     with _errors():
         revision = operate(data_dir, publish_directory_file)

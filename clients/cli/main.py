@@ -208,8 +208,8 @@ def wait_cmd(
     """Wait until the stack in DIR answers (its connection.json written, a broker serving
     the key directory): `orcon dev -d DIR & orcon wait -d DIR && orcon send ...`.
     Exit 3 if it does not within --timeout."""
-    from clients.sdk.client import connect_nats, fetch_directory
-    from transport.connection import load_connection
+    from clients.sdk.client import fetch_directory
+    from transport.connection import connect_nats, load_connection
 
     configure(level="ERROR")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import msgspec
 import typer
 
-from clients.sdk.operator import load_root, operate
+from broker.hosting.operator import load_root, operate
 from keys.directory import verify_registry
 from keys.errors import CryptoError, KeysError
 from keys.keyfile import load_identity, passphrase_from_env_or_prompt
@@ -161,7 +161,7 @@ RootOpt = Annotated[
 def _publishing() -> Iterator[None]:
     from nats.errors import Error as NatsError
 
-    from clients.sdk.operator import OperatorError
+    from broker.hosting.operator import OperatorError
 
     try:
         yield
@@ -206,8 +206,8 @@ def publish(
     """Put a registry in force in every running broker (no restart): --federation with
     --root signs it (serial above the one in force) and publishes; --signed publishes
     one signed offline. Brokers log a policy_changed audit event."""
+    from broker.hosting.operator import publish_registry_toml
     from broker.routing.policysync import publish_registry
-    from clients.sdk.operator import publish_registry_toml
 
     if signed is None and (federation is None or root is None):
         raise typer.BadParameter("give --federation and --root, or --signed")
@@ -258,7 +258,7 @@ def add_agency(
     """Register an agency (and so, possibly, a new country) in a running federation:
     the registry with it added and its directory entry, both signed by the root and
     published; brokers audit both changes."""
-    from clients.sdk.operator import register_agency
+    from broker.hosting.operator import register_agency
 
     if (key is None) == (public is None):
         raise typer.BadParameter("give one of --key or --public")

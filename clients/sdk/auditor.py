@@ -18,9 +18,9 @@ from nats.js.errors import NotFoundError
 
 from broker.audit.heads import SignedTreeHead
 from broker.audit.store import write_bundle
-from clients.sdk.client import connect_nats, fetch_directory
+from clients.sdk.client import fetch_directory
 from transport import subjects as s
-from transport.connection import Connection
+from transport.connection import Connection, connect_nats
 
 LOG_AGENCY = "ORCON-LOG"
 _CONCURRENCY = 64

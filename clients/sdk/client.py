@@ -17,10 +17,8 @@ from collections.abc import Callable, MutableSet, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import msgspec
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -36,7 +34,7 @@ from keys.identity import Identity, Recipient
 from keys.keyfile import load_identity
 from schemas.validate import check_body
 from transport import subjects as s
-from transport.connection import Connection
+from transport.connection import Connection, connect_nats
 
 log = structlog.get_logger("orcon.client")
 
@@ -50,36 +48,6 @@ REPLAY_WINDOW = timedelta(days=30)
 
 class SendError(Exception):
     """The message could not be submitted (nothing was sent)."""
-
-
-class StackUnreachable(ConnectionError):
-    """No NATS server listed in connection.json accepts a connection (the stack is
-    stopped, or connection.json is stale)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(f"no NATS server answers at {url}")
-        self.url = url
-
-
-PROBE_TIMEOUT = 2.0
-
-
-async def _answers(url: str, timeout: float) -> bool:
-    u = urlsplit(url if "://" in url else f"nats://{url}")
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(u.hostname, u.port or 4222), timeout)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
-async def _quiet_error(exc: Exception) -> None:
-    # nats-py's default prints a traceback per failed attempt; one line is enough.
-    log.debug("nats_error", error=type(exc).__name__, detail=str(exc))
 
 
 @dataclass(frozen=True)
@@ -112,33 +80,6 @@ class Rejection:
 class InboxBatch:
     messages: list[Received] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-
-
-async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: object) -> NATS:
-    # With a CA in connection.json the server requires TLS and is verified against
-    # that CA alone; `conn.servers` lists every cluster node so a client survives the
-    # loss of the one it first reached.
-    tls = conn.tls_context()
-    if tls is not None:
-        kwargs.setdefault("tls", tls)
-    # nats-py retries the first connection `max_reconnect_attempts` times (30 s by
-    # default) when nothing listens: a stopped stack would look like a hang. A plain TCP
-    # probe of every listed node fails fast; reconnecting later is still allowed.
-    for url in conn.servers:
-        if await _answers(url, PROBE_TIMEOUT):
-            break
-    else:
-        raise StackUnreachable(conn.url)
-    kwargs.setdefault("error_cb", _quiet_error)
-    return await nats.connect(
-        conn.servers,
-        nkeys_seed=nkey_path,
-        inbox_prefix=s.inbox_prefix(name).encode(),
-        name=f"orcon-{name}",
-        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),
-        reconnect_time_wait=0.5,
-        **kwargs,
-    )
 
 
 class AgencyClient:

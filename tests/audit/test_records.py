@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker.audit.events import (
     GENESIS_PREV,
     AuditEvent,
-    EventType,
     LogRecord,
     decode_event,
     decode_record,
@@ -30,6 +29,7 @@ from broker.audit.heads import (
 from broker.audit.log import AuditLog, AuditLogError
 from broker.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from broker.audit.store import BundleError, read_bundle, write_bundle
+from schemas.events import EventType
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from bench.audit_sample import sample_events
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.audit.heads import SignedTreeHead
 from broker.audit.log import AuditLog
 from broker.audit.report import analyse, render_report
 from broker.audit.store import read_bundle
 from broker.audit.verify import verify_bundle
+from schemas.events import EventType
 
 Builder = Callable[..., tuple[AuditLog, list[SignedTreeHead]]]
 Maker = Callable[..., Path]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
 from broker.hosting.stack import DevStack
 from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level, Restrictions, examples
+from schemas.events import EventType
 
 
 async def test_fetched_log_verifies_and_records_every_decision(

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
 from keys.directory import Directory, FederationRoot
@@ -15,6 +15,7 @@ from keys.keyfile import load_identity
 from keys.records import Revocation, RevocationList
 from policies.federation import load_federation
 from schemas import Category, Level, examples
+from schemas.events import EventType
 
 
 def _root_and_directory(stack: DevStack) -> tuple[FederationRoot, Directory, Path]:

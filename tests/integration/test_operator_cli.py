@@ -19,14 +19,15 @@ import msgspec
 import pytest
 from typer.testing import CliRunner, Result
 
-from broker.audit.events import AuditEvent, EventType, decode_record
+from broker.audit.events import AuditEvent, decode_record
 from broker.hosting.stack import DevStack
 from clients.cli.main import app
-from clients.sdk.client import AgencyClient, connect_nats
+from clients.sdk.client import AgencyClient
 from keys.directory import FederationRoot
 from keys.keyfile import load_identity
 from schemas import Category, Level, examples
-from transport.connection import write_connection
+from schemas.events import EventType
+from transport.connection import connect_nats, write_connection
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 runner = CliRunner()

@@ -7,11 +7,12 @@ import asyncio
 
 import pytest
 
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
 from policies.federation import FederationError
 from schemas import Category, Level, examples
+from schemas.events import EventType
 
 NEW_AGREEMENT = b'''
 

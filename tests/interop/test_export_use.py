@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.hosting.stack import DevStack
 from clients.cli.main import app
 from clients.interop import markings as mk
@@ -26,6 +26,7 @@ from clients.sdk.holder import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.acts import Act
 from schemas.codes import ConsentScope, UseKind
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.audit.report import analyse
 from broker.hosting.stack import DevStack
 from clients.sdk.holder import Holder, LifecycleError, UseRefused
@@ -19,6 +19,7 @@ from policies.acts import proof_of
 from schemas import Amendment, Category, Level, Purpose, Restrictions, decode_envelope, examples
 from schemas.acts import Act
 from schemas.codes import PurgeReason
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 Audit = Callable[..., Awaitable[list[AuditEvent]]]

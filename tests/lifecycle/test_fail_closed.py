@@ -30,7 +30,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import schemas
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from clients.cli.main import app
 from clients.sdk.client import AgencyClient
@@ -38,6 +37,7 @@ from clients.sdk.holder import ForwardRefused, Holder
 from keys.directory import FederationRoot
 from keys.records import Revocation, RevocationList
 from schemas import TLP, Category, Level, Restrictions, examples
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 AgencyFactory = Callable[[str], Awaitable[Any]]

@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from clients.sdk.holder import ForwardRefused, Holder
 from keys.envelope import add_stanzas, seal, unwrap_content_key
@@ -19,6 +18,7 @@ from policies.acts import proof_of
 from schemas import Category, Level, Purpose, Restrictions, examples
 from schemas.acts import FORWARD_TAG, Act, ForwardSubmission, encode_forward
 from schemas.codes import ConsentScope
+from schemas.events import EventType
 from transport import subjects as s
 
 HolderFactory = Callable[[str], Awaitable[Holder]]

@@ -12,11 +12,12 @@ from typing import Any
 from clihelp import orcon
 from rich.console import Console
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.hosting.stack import DevStack
 from clients.sdk.alerts import watch
 from clients.sdk.holder import Holder
 from schemas import Category, Level, Purpose, Restrictions, examples
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 Audit = Callable[..., Awaitable[list[AuditEvent]]]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from broker.audit.events import AuditEvent, EventType
+from broker.audit.events import AuditEvent
 from broker.audit.report import analyse
 from broker.hosting.stack import DevStack
 from clients.sdk.holder import Holder
 from schemas import Category, Level, Purpose, Restrictions, examples
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 Audit = Callable[..., Awaitable[list[AuditEvent]]]

@@ -14,11 +14,11 @@ from typing import Any
 
 import msgspec
 
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from broker.routing.acks import AckWatcher
 from clients.sdk.holder import Holder
 from schemas import Category, Level, Restrictions, Topics, Urgency, UrgencyReason, examples
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 URGENT: dict[str, Any] = {"urgency": Urgency.URGENT,

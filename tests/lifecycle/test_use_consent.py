@@ -10,12 +10,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from clients.sdk.holder import Holder, UseRefused
 from schemas import Category, Level, Purpose, Restrictions, examples
 from schemas.acts import Act
 from schemas.codes import ConsentScope
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 

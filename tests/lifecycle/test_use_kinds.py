@@ -23,13 +23,13 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from clients.cli.life import store_path
 from clients.cli.main import app
 from clients.sdk.holder import Holder, UseRefused
 from schemas import TLP, Category, Level, Purpose, Restrictions, examples
 from schemas.codes import USE_CONSENT, ConsentScope, UseKind
+from schemas.events import EventType
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 

@@ -37,7 +37,7 @@ from orcon_harness import (
 )
 
 import schemas
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
 from broker.hosting.stack import DevStack
@@ -47,6 +47,7 @@ from keys.envelope import seal
 from policies import reference
 from policies.federation import Federation, load_federation
 from schemas import Category, Level, Restrictions, examples
+from schemas.events import EventType
 
 N = 100_000 if slow() else env_int("ORCON_LOAD_N", 3_000)
 AGENCIES = 50

@@ -21,7 +21,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 import schemas
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.hosting.stack import DevStack, provision_federation
 from broker.routing.service import Broker, BrokerConfig
 from clients.sdk.client import AgencyClient
@@ -32,6 +32,7 @@ from keys.keyfile import load_identity
 from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from schemas import Category, Level
+from schemas.events import EventType
 from transport import subjects as s
 from transport.connection import Connection
 

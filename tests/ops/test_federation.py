@@ -14,11 +14,12 @@ import pytest
 from nats.js.errors import ServiceUnavailableError
 
 import schemas
-from broker.audit.events import EventType, decode_record
+from broker.audit.events import decode_record
 from broker.audit.store import iter_entries
 from broker.audit.verify import verify_bundle
 from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level
+from schemas.events import EventType
 from tests.ops.fedrig import DeployedFederation
 
 SLOW = pytest.mark.skipif(not os.environ.get("ORCON_SLOW"),

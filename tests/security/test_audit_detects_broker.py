@@ -20,7 +20,7 @@ import msgspec
 from orcon_harness import Collected, collect
 
 import schemas
-from broker.audit.events import EventType, LogRecord, decode_record, encode_record
+from broker.audit.events import LogRecord, decode_record, encode_record
 from broker.audit.merkle import leaf_hash
 from broker.audit.store import MAGIC, iter_entries
 from broker.audit.verify import MODIFIED, verify_bundle
@@ -28,6 +28,7 @@ from broker.hosting.stack import DevStack
 from clients.sdk.auditor import fetch_bundle
 from keys.envelope import for_recipient, seal
 from schemas import Category, Level, Restrictions, examples
+from schemas.events import EventType
 from transport import subjects as s
 
 

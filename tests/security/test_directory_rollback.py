@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.audit.events import AuditEvent, EventType, decode_record
+from broker.audit.events import AuditEvent, decode_record
 from broker.hosting.stack import DevStack
 from broker.routing.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
 from clients.sdk.client import AgencyClient
 from keys.directory import Directory, FederationRoot
 from keys.errors import DirectoryError
 from keys.records import Revocation, RevocationList
+from schemas.events import EventType
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

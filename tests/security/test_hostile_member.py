@@ -22,14 +22,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from broker.audit.events import (
-    GENESIS_PREV,
-    AuditEvent,
-    EventType,
-    LogRecord,
-    decode_record,
-    encode_record,
-)
+from broker.audit.events import GENESIS_PREV, AuditEvent, LogRecord, decode_record, encode_record
 from broker.audit.heads import SignedTreeHead
 from broker.audit.sequencer import decode_events
 from broker.audit.verify import VerifyReport, verify_bundle
@@ -38,6 +31,7 @@ from broker.routing.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
 from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
 from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level, examples
+from schemas.events import EventType
 from transport import subjects as s
 
 A, B, AUDITOR = "KH-AHTJP", "VN-MPS", "XX-AUDIT"

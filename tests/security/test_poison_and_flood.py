@@ -35,11 +35,11 @@ from attack_helpers import (
 )
 
 import schemas
-from broker.audit.events import EventType
 from broker.hosting.stack import DevStack
 from broker.routing.streams import SUBMIT_MAX_DELIVER, stream_configs
 from clients.sdk.holder import ForwardRefused, Holder
 from schemas import Category, Level, Restrictions, examples
+from schemas.events import EventType
 from transport import subjects as s
 
 

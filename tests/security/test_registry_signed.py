@@ -14,9 +14,10 @@ import asyncio
 
 import msgspec
 
-from broker.audit.events import AuditEvent, EventType, decode_record
+from broker.audit.events import AuditEvent, decode_record
 from broker.hosting.stack import DevStack
 from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
+from schemas.events import EventType
 
 ROGUE_AGREEMENT = b'''
 

@@ -33,14 +33,13 @@ from nats.js.errors import BadRequestError
 from broker.routing.keysync import current_directory, publish_directory
 from broker.routing.policysync import current_registry, sign_and_publish_registry
 from broker.routing.streams import delivery_consumer_configs
-from clients.sdk.client import connect_nats
 from keys.directory import Directory, FederationRoot, next_serial
 from keys.errors import DirectoryError
 from keys.keyfile import atomic_write, passphrase_from_env_or_prompt
 from keys.records import DirectoryEntry, RegistryRecord, Revocation, RevocationList
 from policies.federation import Agency, with_agency
 from transport import subjects as s
-from transport.connection import Connection, load_connection
+from transport.connection import Connection, connect_nats, load_connection
 
 _T = TypeVar("_T")
 
