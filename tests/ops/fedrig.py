@@ -18,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from broker.hosting import operator
 from broker.hosting.natsserver import EmbeddedNats, port_in_use
 from broker.hosting.stack import LOG_KEY_NAME, provision_federation
 from broker.hosting.topology import Plan, countries_of
-from broker.hosting import operator
 from clients.sdk.client import AgencyClient
 from keys.directory import FederationRoot
 from policies.federation import load_federation
