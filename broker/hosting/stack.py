@@ -386,4 +386,4 @@ def members(federation: Federation) -> list[tuple[str, provision.Role]]:
 
 def default_federation() -> Path:
     """The sample federation shipped in deploy/ (the repository checkout)."""
-    return Path(__file__).resolve().parent.parent / "deploy" / "federation.toml"
+    return Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
