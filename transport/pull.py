@@ -14,11 +14,23 @@ which covers requests a server restart forgot and any drift in the count.
 A status message is told from a message by its reply subject: every JetStream
 delivery carries a `$JS.ACK` reply, a status never does. (A `Status` header alone
 would not do: a submitter may set any header it likes.)
+
+Stopping: the server counts what it sends into a request as delivered (ack pending)
+whether or not anyone still reads it, and a plain unsubscribe drops what is already
+on the wire. So `stop` asks for nothing more and keeps handing over what arrives while
+the server is still sending: until every open request has ended (fulfilled, a status,
+its deadline) or nothing at all has come for `QUIET_S` and a round trip (a request
+still open then waits on an idle consumer, which sends nothing). Then it drains the
+subscription: the server drops the interest (no request of ours is served after
+that), a round trip, and what arrived before it is handed over. A delivery the server
+picked for us in the instant the interest went away is not lost either: the server
+finds no one to deliver it to and queues it again at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -27,6 +39,10 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 EXPIRES_S = 5.0
+GRACE_S = 1.0  # past the server's expiry: its 408 normally comes first
+# While the server sends, messages follow each other within microseconds; this long
+# without any, plus a round trip, and it has nothing more for us.
+QUIET_S = 0.025
 
 
 class StandingPulls:
@@ -49,15 +65,49 @@ class StandingPulls:
         self._n = 0
         self._sub: Subscription | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._ended = asyncio.Event()  # while stopping: no request is open any more
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.prefix + ".>", cb=self._on_msg,
                                             pending_msgs_limit=-1, pending_bytes_limit=-1)
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        """Ask for nothing more, hand over what is still on its way, then unsubscribe
+        (see the module's docstring)."""
+        self._stopping = True
+        sub = self._sub
+        seen = -1
+        while sub is not None and self._expire(asyncio.get_running_loop().time()):
+            if sub.delivered == seen:
+                with contextlib.suppress(Exception):
+                    await self.nc.flush(timeout=2)
+                if sub.delivered == seen:
+                    break
+            seen = sub.delivered
+            self._ended.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), timeout=QUIET_S)
+        self._sub = None
+        if sub is not None:
+            try:
+                await sub.drain()  # type: ignore[no-untyped-call]  # unannotated in nats-py
+            except Exception:  # a closed or reconnecting connection: nothing more comes
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    def _expire(self, now: float) -> bool:
+        """Forget requests past their deadline; whether any request is still open."""
+        open_ = False
+        for requests in self._open.values():
+            for token in [t for t, (_, deadline) in requests.items() if deadline <= now]:
+                del requests[token]
+            open_ = open_ or bool(requests)
+        return open_
+
+    def _ended_one(self) -> None:
+        if self._stopping and not any(self._open.values()):
+            self._ended.set()
 
     def add(self, key: str, consumer: str) -> None:
         self._consumers[key] = consumer
@@ -72,7 +122,7 @@ class StandingPulls:
     def top_up(self, key: str) -> None:
         """Ask for what `key` has room for beyond what is already asked for: at once
         when nothing is asked for, else once the gap is worth a request."""
-        if self._sub is None or key not in self._consumers:
+        if self._sub is None or self._stopping or key not in self._consumers:
             return
         owed = self.owed(key)
         want = self.room(key) - owed
@@ -81,8 +131,7 @@ class StandingPulls:
         self._n += 1
         token = f"{self._n:x}"
         loop = asyncio.get_running_loop()
-        # A second of grace past the server's expiry: its 408 normally comes first.
-        self._open[key][token] = [float(want), loop.time() + self.expires + 1.0]
+        self._open[key][token] = [float(want), loop.time() + self.expires + GRACE_S]
         payload = json.dumps({"batch": want, "expires": int(self.expires * 1e9)}).encode()
         task = loop.create_task(self.nc.publish(
             f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self._consumers[key]}", payload,
@@ -98,10 +147,8 @@ class StandingPulls:
 
     def tick(self) -> None:
         """End requests past their deadline, and ask again wherever nothing is asked."""
-        now = asyncio.get_running_loop().time()
-        for key, requests in self._open.items():
-            for token in [t for t, (_, deadline) in requests.items() if deadline <= now]:
-                del requests[token]
+        self._expire(asyncio.get_running_loop().time())
+        for key in self._open:
             self.top_up(key)
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -115,6 +162,7 @@ class StandingPulls:
                 # so a server that refuses every request is not asked in a tight loop.
                 if msg.headers and msg.headers.get("Status") == "408":
                     self.top_up(key)
+                self._ended_one()
             return
         key = self.key_of(msg)
         requests = self._open.get(key)
@@ -123,4 +171,5 @@ class StandingPulls:
             entry[0] -= 1
             if entry[0] <= 0:
                 del requests[token]
+                self._ended_one()
         self.on_msg(key, msg)

@@ -114,10 +114,12 @@ class AuditSequencer:
         ]
 
     async def stop(self) -> None:
-        self._stop.set()
-        self._arrived.set()
+        """Graceful: append what the open pull requests still bring (broker/pull.py),
+        then what is in hand, then sign a last head."""
         with contextlib.suppress(Exception):
             await self._pulls.stop()
+        self._stop.set()
+        self._arrived.set()
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=5)
@@ -179,7 +181,9 @@ class AuditSequencer:
                 self._recent.popitem(last=False)
 
     async def _sequence(self) -> None:
-        while not self._stop.is_set():
+        # Once stopping, the events in hand are still appended: left unacknowledged,
+        # each would wait out the consumer's ack_wait before anyone sequenced it.
+        while not self._stop.is_set() or self._inbox:
             if not self._inbox:
                 self._arrived.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -194,6 +198,8 @@ class AuditSequencer:
                 # Another writer, a lost publish or a server restart: trust the stream,
                 # not our state, and keep trying until the stream answers again.
                 log.error("audit_append_failed", error=type(exc).__name__)
+                if self._stop.is_set():  # no retry while stopping: hand them all back
+                    msgs, self._inbox = msgs + self._inbox, []
                 for m in msgs:
                     with contextlib.suppress(Exception):
                         await m.nak(delay=0.5)

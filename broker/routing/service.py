@@ -185,7 +185,9 @@ class Broker:
         self._stopping.set()
         self._queue.wake()
         with contextlib.suppress(Exception):
-            await self._pulls.stop()  # what was owed and not yet sent is redelivered
+            # Asks for nothing more and queues what the open requests still bring, so
+            # nothing the server counts as delivered to this broker is left behind.
+            await self._pulls.stop()
         self._drained.set()
         self._queue.wake()
         await _finish(self._tasks)

@@ -12,17 +12,25 @@ import sys
 import time
 from pathlib import Path
 
+import nats
 import pytest
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
 
 import schemas
+from broker.audit.events import AuditEvent
+from broker.audit.sequencer import SEQUENCER_CONSUMER, encode_events, event_with_id
 from broker.hosting.config import ConfigError, load_settings
 from broker.hosting.health import HealthServer
+from broker.hosting.natsserver import EmbeddedNats
 from broker.hosting.stack import DevStack
 from broker.routing.fairness import queue_state
 from clients.sdk.client import AgencyClient
 from keys.envelope import seal
 from schemas import Category, Level
+from schemas.events import EventType
 from transport import subjects as s
+from transport.pull import StandingPulls
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "deploy" / "federation.toml"
@@ -161,6 +169,86 @@ def _gauge(text: bytes, name: str) -> float:
 
 
 # ---- SIGTERM drain ------------------------------------------------------------------
+
+async def test_standing_pulls_stop_hands_over_everything_the_server_sent(
+    tmp_path: Path,
+) -> None:
+    """Stopping the standing pull requests while the server is streaming a backlog into
+    them: every message the server counts as delivered reaches the callback, so once
+    those are acknowledged nothing is left pending (a plain unsubscribe dropped what
+    was already on the wire, and the server kept it pending until its ack_wait)."""
+    srv = EmbeddedNats(tmp_path)
+    srv.start(f'{{"listen": "127.0.0.1:{srv.port}", '
+              f'"jetstream": {{"store_dir": "{tmp_path / "js"}"}}}}')
+    nc = await nats.connect(srv.url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="S", subjects=["s.>"])
+        await js.add_consumer("S", ConsumerConfig(
+            durable_name="c", ack_policy=AckPolicy.EXPLICIT, ack_wait=60,
+            max_ack_pending=1000))
+        n = 2000  # 4 KiB each, 1000 sent at once (max_ack_pending): a while on the wire
+        for i in range(0, n, 500):
+            await asyncio.gather(*(js.publish("s.k", bytes(4096)) for _ in range(i, i + 500)))
+        got: list[Msg] = []
+        first = asyncio.Event()
+
+        def on_msg(_key: str, msg: Msg) -> None:
+            got.append(msg)
+            first.set()
+
+        pulls = StandingPulls(nc, "S", on_msg, lambda _k: n, lambda _m: "k")
+        await pulls.start()
+        pulls.add("k", "c")
+        pulls.top_up("k")
+        await asyncio.wait_for(first.wait(), timeout=10)
+        at_stop = len(got)
+        await pulls.stop()
+        await asyncio.gather(*(m.ack_sync() for m in got))
+        info = await js.consumer_info("S", "c")
+        assert info.num_ack_pending == 0
+        assert info.delivered.consumer_seq == len(got)
+        assert info.num_pending == n - len(got)  # the rest waits for the next consumer
+        assert len(got) > at_stop, "nothing was on its way when stopping: proves nothing"
+    finally:
+        await nc.close()
+        srv.stop()
+
+
+
+async def test_sequencer_stop_appends_what_is_in_hand_and_leaves_nothing_pending(
+    tmp_path: Path,
+) -> None:
+    """The audit sequencer stopped while events stream in: what it was handed is
+    appended and acknowledged (before, the events queued behind the batch in progress
+    stayed unacknowledged until the consumer's ack_wait)."""
+    async with DevStack(tmp_path / "s", SAMPLE, fast_kdf=True, head_interval=0.2) as st:
+        node, seq = st.sequencer, st.audit
+        assert node is not None and seq is not None
+        nc = await st.broker_connection("events")
+        ops = await st.sequencer_connection("observer")
+        try:
+            js = nc.jetstream()
+            start, n = seq.size, 3000
+            now = st.clock()
+            await asyncio.gather(*(js.publish(s.AUDIT_IN_SUBJECT, encode_events([
+                event_with_id(AuditEvent(type=EventType.DELIVERED, at=now, broker="b-1",
+                                         actor="TH-AHTD", counterpart="KH-AHTJP",
+                                         message_id=f"m{i}"), f"drain-{i}")]))
+                for i in range(n)))
+            for _ in range(400):
+                if seq.size > start:
+                    break
+                await asyncio.sleep(0.005)
+            await node.stop()
+            appended = seq.size - start
+            info = await ops.jetstream().consumer_info(s.AUDIT_IN_STREAM, SEQUENCER_CONSUMER)
+            assert info.num_ack_pending == 0
+            assert appended + info.num_pending == n
+            assert 0 < appended < n, "stopped before or after the stream: proves nothing"
+        finally:
+            await nc.close()
+            await ops.close()
 
 
 async def test_sigterm_drains_an_orcon_broker_process(tmp_path: Path) -> None:
