@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -36,6 +35,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from bench.proc import die_with_parent
+from broker.hosting.node import BROKER_NAME
 from broker.routing.fairness import queue_state
 from clients.sdk.client import AgencyClient, Received
 from keys.directory import Directory
@@ -412,10 +412,17 @@ class Arrivals:
                                   pending_bytes_limit=(self.n + 10) * 2 * PAYLOAD)
 
 
-async def pubsub(admin: NATS, url: str, seed: str, n: int) -> float:
-    """Plain nats-py: one connection publishes `n` 1 KB messages, another receives."""
-    sink = await nats.connect(url, nkeys_seed=seed, name="orcon-bench-sink",
+async def broker_dial(conn: Connection, label: str) -> NATS:
+    """A connection with the brokers' credential (it may read every delivery), through
+    the one dial (transport.connection.connect_nats), with room for a flood."""
+    assert conn.broker_nkey is not None
+    return await connect_nats(conn, BROKER_NAME, conn.broker_nkey, service=True, label=label,
                               pending_size=256 * 1024 * 1024, error_cb=_quiet)
+
+
+async def pubsub(admin: NATS, conn: Connection, n: int) -> float:
+    """Plain nats-py: one connection publishes `n` 1 KB messages, another receives."""
+    sink = await broker_dial(conn, "bench-sink")
     try:
         arrivals = Arrivals(n)
         await arrivals.subscribe(sink, "bench.raw")
@@ -749,8 +756,7 @@ async def run_live(plan: Plan, work: Path,
         conn = load_connection(data_dir)
         assert conn.broker_nkey is not None
         url, seed = conn.url, conn.broker_nkey
-        admin = await nats.connect(url, nkeys_seed=seed, name="orcon-bench",
-                                   pending_size=256 * 1024 * 1024, error_cb=_quiet)
+        admin = await broker_dial(conn, "bench")
         watcher = Watcher()
         await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg, pending_msgs_limit=10**6,
                               pending_bytes_limit=2**30)
@@ -765,7 +771,7 @@ async def run_live(plan: Plan, work: Path,
         js = admin.jetstream()
 
         progress("limits: plain publish/subscribe and the bare relay")
-        out["nats_pubsub_msgs_per_s"] = await pubsub(admin, url, seed, plan.pubsub_n)
+        out["nats_pubsub_msgs_per_s"] = await pubsub(admin, conn, plan.pubsub_n)
         out["relay_msgs_per_s"] = await relay(children, admin, url, seed, plan.relay_n)
         out["relay_js_msgs_per_s"] = await js_relay(children, admin, url, seed, plan.routed_n * 2)
 
