@@ -98,7 +98,7 @@ class LocalCluster(Running):
         fed = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(fed))
         if self.tls:
-            self.tls_files = devtls.ensure_dev_ca(self.data_dir / "tls")
+            self.tls_files = devtls.ensure_dev_ca(self.data_dir / "tls", now=self.clock())
         for i in range(1, self.size + 1):
             name = f"n{i}"
             node_dir = self.data_dir / "nodes" / name

@@ -227,7 +227,8 @@ class DevStack(Running):
         principals = provision.provision(self.data_dir / "creds", members(self.federation))
         self.server = EmbeddedNats(self.data_dir / "nats", port=self.port)
         if self.tls:
-            self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls")
+            self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls",
+                                                     now=self.clock())
         config = provision.server_config(
             host=self.server.host,
             port=self.server.port,
@@ -377,4 +378,4 @@ def members(federation: Federation) -> list[tuple[str, provision.Role]]:
 
 def default_federation() -> Path:
     """The sample federation shipped in deploy/ (the repository checkout)."""
-    return Path(__file__).resolve().parent.parent / "deploy" / "federation.toml"
+    return Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"

@@ -15,6 +15,7 @@ from broker.hosting import tls
 from broker.hosting.natsserver import find_binary
 from broker.hosting.topology import Plan, countries_of, render
 from policies.federation import load_federation
+from schemas.clock import utcnow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
@@ -26,7 +27,7 @@ def _load(path: Path) -> dict[str, object]:
 
 @pytest.fixture
 def rendered(tmp_path: Path) -> tuple[Path, Plan]:
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     plan = dataclasses.replace(
         Plan.sample(countries_of(load_federation(SAMPLE)), data_root=str(tmp_path / "var")),
         tls_dir=str(files.ca.parent))

@@ -17,6 +17,7 @@ from broker.hosting import tls
 from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
 from schemas import Category, Level
+from schemas.clock import utcnow
 from transport.connection import load_connection
 from transport.tls import client_context
 
@@ -24,9 +25,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
 
 def test_dev_ca_is_idempotent_and_keys_are_private(tmp_path: Path) -> None:
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     first = {p: p.read_bytes() for p in (files.ca, files.cert, files.key)}
-    again = tls.ensure_dev_ca(tmp_path / "tls")
+    again = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     assert again == files
     assert {p: p.read_bytes() for p in first} == first  # nothing regenerated
     for key in (files.key, tmp_path / "tls" / "ca.key"):
@@ -40,11 +41,12 @@ def test_dev_ca_is_idempotent_and_keys_are_private(tmp_path: Path) -> None:
 
 
 def test_server_certificate_is_reissued_near_expiry_but_the_ca_is_kept(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    now = utcnow()
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=now)
     ca_before, cert_before = files.ca.read_bytes(), files.cert.read_bytes()
-    later = datetime.now(UTC) + timedelta(days=tls.SERVER_DAYS - 10)
+    later = now + timedelta(days=tls.SERVER_DAYS - 10)
     tls.ensure_dev_ca(tmp_path / "tls", now=later)
     assert files.ca.read_bytes() == ca_before
     assert files.cert.read_bytes() != cert_before
@@ -89,7 +91,7 @@ async def test_exchange_over_tls_and_plain_or_untrusted_clients_are_refused(
         assert b"PONG" not in answer
         writer.close()
         # ... and a client that trusts another CA refuses the server.
-        other = tls.ensure_dev_ca(tmp_path / "other")
+        other = tls.ensure_dev_ca(tmp_path / "other", now=utcnow())
         with pytest.raises(Exception) as failure:
             await nats.connect(conn.url, nkeys_seed=seed, allow_reconnect=False,
                                connect_timeout=2, max_reconnect_attempts=0,
