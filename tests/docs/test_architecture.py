@@ -116,3 +116,21 @@ def test_docs_stand_alone() -> None:
     docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     citing = [d.name for d in docs if re.search(r"DESIGN\.md|\.\./shared", d.read_text())]
     assert citing == []
+
+
+def test_the_readme_layout_table_lists_every_folder() -> None:
+    """README's layout table names every top-level folder of the repository, and only
+    folders that exist (the subfolders it names included)."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    table = table[:table.index("\n\n", table.index("| folder |"))]
+    named = set(re.findall(r"^\| `([\w-]+)/` \|", table, re.MULTILINE))
+    # The repository's folders, not whatever a run left in the checkout (.venv, build).
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                             timeout=60)
+    assert tracked.returncode == 0, tracked.stderr
+    folders = {f.split("/")[0] for f in tracked.stdout.splitlines()
+               if "/" in f and not f.startswith(".")}
+    assert named == folders
+    for sub in re.findall(r"`([\w-]+/[\w/-]+)/`", table):
+        assert (REPO / sub).is_dir(), sub
