@@ -101,7 +101,7 @@ def provision_federation(
     if root_path.exists():
         root = FederationRoot.load(root_path, passphrase)
     else:
-        root = FederationRoot.generate()
+        root = FederationRoot.generate(now)
         root.save(root_path, passphrase, fast=fast_kdf)
     directory = Directory(root.public_bytes)
     dir_path = data_dir / "directory.bin"
