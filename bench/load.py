@@ -440,9 +440,9 @@ async def pubsub(admin: NATS, conn: Connection, n: int) -> float:
         await sink.close()
 
 
-async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) -> float:
+async def relay(children: Children, admin: NATS, data_dir: Path, n: int) -> float:
     """Publish `n` 1 KB messages into the relay process, count them out the other side."""
-    child, _ = await children.start("relay", ["-m", "bench.proc", "relay", url, seed,
+    child, _ = await children.start("relay", ["-m", "bench.proc", "relay", str(data_dir),
                                               "bench.relay.in", "bench.relay.out"], ready=True)
     try:
         arrivals = Arrivals(n)
@@ -463,7 +463,7 @@ async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) ->
         await children.stop(child)
 
 
-async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int) -> float:
+async def js_relay(children: Children, admin: NATS, data_dir: Path, n: int) -> float:
     """A backlog of `n` 1 KB messages in a JetStream work queue, drained by the JetStream
     relay process into a second stream: the ceiling of one Python JetStream hop."""
     from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
@@ -481,8 +481,8 @@ async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int)
     arrivals = Arrivals(n)
     sub = await arrivals.subscribe(admin, "bench.jsout")
     await admin.flush()
-    child, _ = await children.start("jsrelay", ["-m", "bench.proc", "jsrelay", url,
-                                                seed, "BENCHIN", "bench.jsout"], ready=True)
+    child, _ = await children.start("jsrelay", ["-m", "bench.proc", "jsrelay", str(data_dir),
+                                                "BENCHIN", "bench.jsout"], ready=True)
     t0 = time.perf_counter()
     try:
         try:
@@ -755,7 +755,6 @@ async def run_live(plan: Plan, work: Path,
             ready=True, timeout=180)
         conn = load_connection(data_dir)
         assert conn.broker_nkey is not None
-        url, seed = conn.url, conn.broker_nkey
         admin = await broker_dial(conn, "bench")
         watcher = Watcher()
         await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg, pending_msgs_limit=10**6,
@@ -772,8 +771,9 @@ async def run_live(plan: Plan, work: Path,
 
         progress("limits: plain publish/subscribe and the bare relay")
         out["nats_pubsub_msgs_per_s"] = await pubsub(admin, conn, plan.pubsub_n)
-        out["relay_msgs_per_s"] = await relay(children, admin, url, seed, plan.relay_n)
-        out["relay_js_msgs_per_s"] = await js_relay(children, admin, url, seed, plan.routed_n * 2)
+        out["relay_msgs_per_s"] = await relay(children, admin, data_dir, plan.relay_n)
+        out["relay_js_msgs_per_s"] = await js_relay(children, admin, data_dir,
+                                                     plan.routed_n * 2)
 
         progress("audit appends through NATS, end to end")
         stack0 = proc_status(stack.pid).get("cpu_s", 0.0)

@@ -134,3 +134,18 @@ def test_the_readme_layout_table_lists_every_folder() -> None:
     assert named == folders
     for sub in re.findall(r"`([\w-]+/[\w/-]+)/`", table):
         assert (REPO / sub).is_dir(), sub
+
+
+def test_one_way_to_dial_nats() -> None:
+    """Only transport.connection.connect_nats calls nats-py's connect, so no program can
+    dial without its own inbox or without the TLS of connection.json."""
+    dialling = []
+    for package in _importlinter()["root_packages"]:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "connect"
+                        and isinstance(node.func.value, ast.Name | ast.Call)
+                        and ast.unparse(node.func.value) in {"nats", "NATS()"}):
+                    dialling.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert [d.split(":")[0] for d in dialling] == ["transport/connection.py"], dialling

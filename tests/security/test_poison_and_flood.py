@@ -269,7 +269,7 @@ async def test_a_submission_that_cannot_be_stored_is_dead_lettered(stack: DevSta
     where `orcon ops dead-letters` shows it; a metric counts it and the log names it."""
 
     broker = stack.brokers[0]
-    broker.hosting.config.retry_delays = (0.05, 0.1, 0.2)
+    broker.config.retry_delays = (0.05, 0.1, 0.2)
     ops = await stack.sequencer_connection("test-ops")  # the stream administrator (provision)
     th = await connect(stack, "TH-AHTD")
     deliver = next(c for c in stream_configs() if c.name == s.DELIVER_STREAM)
