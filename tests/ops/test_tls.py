@@ -108,3 +108,36 @@ def _is_ssl_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+async def test_every_dial_follows_connection_json_and_none_can_drop_tls(
+    tmp_path: Path,
+) -> None:
+    """One way to dial NATS: services, the operator, an agency and `orcon ops` all reach
+    a server that requires TLS with the CA of connection.json, and a caller cannot hand
+    the dial a TLS setting of its own (two dial sites once lacked TLS)."""
+    from typer.testing import CliRunner
+
+    from clients.cli.main import app
+    from transport.connection import connect_nats
+
+    async with DevStack(tmp_path / "s", SAMPLE, fast_kdf=True, tls=True) as stack:
+        conn = stack.connection
+        assert conn is not None and conn.ca is not None
+        with pytest.raises(TypeError, match=r"connection\.json"):
+            await connect_nats(conn, "TH-AHTD", conn.credentials("TH-AHTD").nkey, tls=None)
+        assert stack.sequencer is not None and stack.ack_node is not None
+        running = [stack.brokers[0].nc, stack.sequencer.nc, stack.ack_node.nc]
+        dialled = [await stack.operator_connection("t"),
+                   await connect_nats(conn, "TH-AHTD", conn.credentials("TH-AHTD").nkey)]
+        try:
+            # The server refuses plain connections (the test above), so a connection
+            # that is up is a TLS one that trusted the development CA.
+            assert all(nc.is_connected for nc in running + dialled)
+            argv = ["ops", "dead-letters", "--data-dir", str(stack.data_dir)]
+            ops = await asyncio.to_thread(CliRunner().invoke, app, argv)
+            assert ops.exit_code == 0, ops.output
+            assert "0 dead letter(s)" in ops.output
+        finally:
+            for nc in dialled:
+                await nc.close()
