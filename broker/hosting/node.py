@@ -1,7 +1,9 @@
 """One assembly of each long-running service, used by `orcon dev` (all of them in one
-process, for one machine) and by `orcon service --role ROLE` (one process each, as the
-systemd units and tests/ops/ run them). Whatever the setting, a service is the same
-objects wired the same way, dialling NATS with its own credential:
+process, for one machine), by `orcon service --role ROLE` (one process each, as the
+systemd units and tests/ops/ run them) and by the cluster tooling. Whatever the
+setting, a service is the same objects wired the same way by a `ServiceNode`: one
+connection policy (each role dials NATS with its own credential through
+transport.connection.connect_nats), one clock, one metrics registry:
 
     sequencer    creates streams, consumers and buckets, then appends the audit log
                  and signs its heads (the only writer of the log)
