@@ -5,10 +5,10 @@ pythonpath ["."], so `tests` is a package root under --import-mode=importlib):
                 a recipient loop (fault, load and security tests)
     attacks     a hostile member's tools: raw submissions, the audit log as events,
                 the submission queue's state
-    nats        raw NATS connections as one principal, and the permission violations
-                the server reports to them
-    registry    the signed registry and key directory written straight into their
-                buckets (rollback attacks)
+    raw_nats    raw NATS connections (no SDK) as one principal, through the one dial,
+                and the permission violations the server reports to them
+    buckets     the signed registry and key directory read and written straight in
+                their buckets, and the brokers' verdicts in the log (rollback attacks)
     cli         `orcon` commands run in-process against a stack
     keys        identities, a root-signed directory and bit flips (keys tests)
     strategies  Hypothesis strategies derived from the Structs
