@@ -10,6 +10,7 @@ pythonpath ["."], so `tests` is a package root under --import-mode=importlib):
     buckets     the signed registry and key directory read and written straight in
                 their buckets, and the brokers' verdicts in the log (rollback attacks)
     cli         `orcon` commands run in-process against a stack
+    console     a running `orcon console` process
     keys        identities, a root-signed directory and bit flips (keys tests)
     strategies  Hypothesis strategies derived from the Structs
 """
