@@ -32,8 +32,8 @@ from tests.support.harness import (
     publish_all,
     submit_state,
 )
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 N = env_int("ORCON_FAULT_N", 10_000)
 SENDER, RECIPIENT = "TH-AHTD", "KH-AHTJP"
 

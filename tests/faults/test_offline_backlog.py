@@ -21,9 +21,9 @@ from tests.support.harness import (
     preseal,
     submit_state,
 )
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 BACKLOG = 500
 
 

@@ -34,10 +34,10 @@ from policies.federation import load_federation
 from schemas import Category, Level
 from schemas.clock import utcnow
 from schemas.events import EventType
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
 from transport.connection import Connection
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 LIMIT = 64 * 1024
 
 

@@ -16,8 +16,7 @@ from broker.hosting.natsserver import find_binary
 from broker.hosting.topology import Plan, countries_of, render
 from policies.federation import load_federation
 from schemas.clock import utcnow
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
 
 def _load(path: Path) -> dict[str, object]:

@@ -18,10 +18,9 @@ from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
 from schemas import Category, Level
 from schemas.clock import utcnow
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport.connection import load_connection
 from transport.tls import client_context
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
 
 def test_dev_ca_is_idempotent_and_keys_are_private(tmp_path: Path) -> None:

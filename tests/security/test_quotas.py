@@ -16,10 +16,10 @@ from nats.js.errors import APIError
 
 from broker.hosting.provision import AccountLimits
 from broker.hosting.stack import DevStack
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from tests.support.raw_nats import connect_as
 from transport import subjects as s
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 FLOODER, VICTIM = "KH-AHTJP", "VN-MPS"
 LIMITS = AccountLimits(max_connections=2, max_subscriptions=20, max_payload=64 * 1024)
 PENDING = 5

@@ -13,4 +13,5 @@ pythonpath ["."], so `tests` is a package root under --import-mode=importlib):
     console     a running `orcon console` process
     keys        identities, a root-signed directory and bit flips (keys tests)
     strategies  Hypothesis strategies derived from the Structs
+    paths       the repository and the sample federation
 """
