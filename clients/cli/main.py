@@ -335,10 +335,6 @@ def main() -> None:
         app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _bench_app() -> typer.Typer:
     """`bench/` lives beside the packages in a checkout, not inside them: found from the
     checkout this program was installed from (an editable install), else refused."""
@@ -353,3 +349,6 @@ def _bench_app() -> typer.Typer:
         from bench.run import app as bench_app
     return bench_app
 
+
+if __name__ == "__main__":
+    main()
