@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -36,6 +35,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from bench.proc import die_with_parent
+from broker.hosting.node import BROKER_NAME
 from broker.routing.fairness import queue_state
 from clients.sdk.client import AgencyClient, Received
 from keys.directory import Directory
@@ -412,10 +412,17 @@ class Arrivals:
                                   pending_bytes_limit=(self.n + 10) * 2 * PAYLOAD)
 
 
-async def pubsub(admin: NATS, url: str, seed: str, n: int) -> float:
-    """Plain nats-py: one connection publishes `n` 1 KB messages, another receives."""
-    sink = await nats.connect(url, nkeys_seed=seed, name="orcon-bench-sink",
+async def broker_dial(conn: Connection, label: str) -> NATS:
+    """A connection with the brokers' credential (it may read every delivery), through
+    the one dial (transport.connection.connect_nats), with room for a flood."""
+    assert conn.broker_nkey is not None
+    return await connect_nats(conn, BROKER_NAME, conn.broker_nkey, service=True, label=label,
                               pending_size=256 * 1024 * 1024, error_cb=_quiet)
+
+
+async def pubsub(admin: NATS, conn: Connection, n: int) -> float:
+    """Plain nats-py: one connection publishes `n` 1 KB messages, another receives."""
+    sink = await broker_dial(conn, "bench-sink")
     try:
         arrivals = Arrivals(n)
         await arrivals.subscribe(sink, "bench.raw")
@@ -433,9 +440,9 @@ async def pubsub(admin: NATS, url: str, seed: str, n: int) -> float:
         await sink.close()
 
 
-async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) -> float:
+async def relay(children: Children, admin: NATS, data_dir: Path, n: int) -> float:
     """Publish `n` 1 KB messages into the relay process, count them out the other side."""
-    child, _ = await children.start("relay", ["-m", "bench.proc", "relay", url, seed,
+    child, _ = await children.start("relay", ["-m", "bench.proc", "relay", str(data_dir),
                                               "bench.relay.in", "bench.relay.out"], ready=True)
     try:
         arrivals = Arrivals(n)
@@ -456,7 +463,7 @@ async def relay(children: Children, admin: NATS, url: str, seed: str, n: int) ->
         await children.stop(child)
 
 
-async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int) -> float:
+async def js_relay(children: Children, admin: NATS, data_dir: Path, n: int) -> float:
     """A backlog of `n` 1 KB messages in a JetStream work queue, drained by the JetStream
     relay process into a second stream: the ceiling of one Python JetStream hop."""
     from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
@@ -474,8 +481,8 @@ async def js_relay(children: Children, admin: NATS, url: str, seed: str, n: int)
     arrivals = Arrivals(n)
     sub = await arrivals.subscribe(admin, "bench.jsout")
     await admin.flush()
-    child, _ = await children.start("jsrelay", ["-m", "bench.proc", "jsrelay", url,
-                                                seed, "BENCHIN", "bench.jsout"], ready=True)
+    child, _ = await children.start("jsrelay", ["-m", "bench.proc", "jsrelay", str(data_dir),
+                                                "BENCHIN", "bench.jsout"], ready=True)
     t0 = time.perf_counter()
     try:
         try:
@@ -748,9 +755,7 @@ async def run_live(plan: Plan, work: Path,
             ready=True, timeout=180)
         conn = load_connection(data_dir)
         assert conn.broker_nkey is not None
-        url, seed = conn.url, conn.broker_nkey
-        admin = await nats.connect(url, nkeys_seed=seed, name="orcon-bench",
-                                   pending_size=256 * 1024 * 1024, error_cb=_quiet)
+        admin = await broker_dial(conn, "bench")
         watcher = Watcher()
         await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg, pending_msgs_limit=10**6,
                               pending_bytes_limit=2**30)
@@ -765,9 +770,10 @@ async def run_live(plan: Plan, work: Path,
         js = admin.jetstream()
 
         progress("limits: plain publish/subscribe and the bare relay")
-        out["nats_pubsub_msgs_per_s"] = await pubsub(admin, url, seed, plan.pubsub_n)
-        out["relay_msgs_per_s"] = await relay(children, admin, url, seed, plan.relay_n)
-        out["relay_js_msgs_per_s"] = await js_relay(children, admin, url, seed, plan.routed_n * 2)
+        out["nats_pubsub_msgs_per_s"] = await pubsub(admin, conn, plan.pubsub_n)
+        out["relay_msgs_per_s"] = await relay(children, admin, data_dir, plan.relay_n)
+        out["relay_js_msgs_per_s"] = await js_relay(children, admin, data_dir,
+                                                     plan.routed_n * 2)
 
         progress("audit appends through NATS, end to end")
         stack0 = proc_status(stack.pid).get("cpu_s", 0.0)

@@ -2,8 +2,10 @@
 production: in a process of its own, on its own core when there is one.
 
     python -m bench.proc stack DATA_DIR FEDERATION   NATS + audit sequencer, no broker
-    python -m bench.proc relay URL SEED IN OUT       the bare Python relay
-    python -m bench.proc jsrelay URL SEED STREAM OUT the same hop on JetStream
+    python -m bench.proc relay DATA_DIR IN OUT       the bare Python relay
+    python -m bench.proc jsrelay DATA_DIR STREAM OUT the same hop on JetStream
+
+(the relays dial DATA_DIR's stack with the brokers' credential)
 
 Both print one line `READY ...` on stdout once they serve, and stop cleanly when their
 standard input closes (the parent exited, even by SIGKILL) or on SIGTERM / SIGINT.
@@ -18,7 +20,9 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 
@@ -57,14 +61,21 @@ async def run_stack(data_dir: Path, federation: Path) -> None:
         await stop.wait()
 
 
-async def run_relay(url: str, seed: str, subject_in: str, subject_out: str) -> None:
+async def _broker_dial(data_dir: Path, label: str, **options: Any) -> NATS:
+    from broker.hosting.node import BROKER_NAME
+    from transport.connection import connect_nats, load_connection
+
+    conn = load_connection(data_dir)
+    assert conn.broker_nkey is not None
+    return await connect_nats(conn, BROKER_NAME, conn.broker_nkey, service=True, label=label,
+                              **options)
+
+
+async def run_relay(data_dir: Path, subject_in: str, subject_out: str) -> None:
     """Subscribe and republish: no cryptography, no policy, no JetStream. What one Python
     hop on nats-py can forward on this machine."""
-    import nats
-
     stop = _stop_event()
-    nc = await nats.connect(url, nkeys_seed=seed, name="orcon-bench-relay",
-                            pending_size=256 * 1024 * 1024)
+    nc = await _broker_dial(data_dir, "bench-relay", pending_size=256 * 1024 * 1024)
     publish = nc.publish
 
     async def forward(msg: object) -> None:
@@ -79,16 +90,15 @@ async def run_relay(url: str, seed: str, subject_in: str, subject_out: str) -> N
         await nc.close()
 
 
-async def run_js_relay(url: str, seed: str, stream: str, subject_out: str) -> None:
+async def run_js_relay(data_dir: Path, stream: str, subject_out: str) -> None:
     """The same hop on JetStream, shaped like the broker's loop: fetch a batch from a
     durable pull consumer, publish each message to a stream and wait for its
     acknowledgement, then acknowledge the input. Still no cryptography, no policy,
     no audit: one publish per message where the broker makes four."""
-    import nats
     from nats.errors import TimeoutError as NatsTimeoutError
 
     stop = _stop_event()
-    nc = await nats.connect(url, nkeys_seed=seed, name="orcon-bench-jsrelay")
+    nc = await _broker_dial(data_dir, "bench-jsrelay")
     js = nc.jetstream()
     sub = await js.pull_subscribe_bind("relay", stream)
 
@@ -115,10 +125,10 @@ def main(argv: list[str]) -> int:
         from broker.hosting import eventloop
 
         eventloop.run(run_stack(Path(argv[1]), Path(argv[2])))  # ORCON_UVLOOP=1: uvloop
-    elif len(argv) == 5 and argv[0] == "relay":
-        asyncio.run(run_relay(*argv[1:]))
-    elif len(argv) == 5 and argv[0] == "jsrelay":
-        asyncio.run(run_js_relay(*argv[1:]))
+    elif len(argv) == 4 and argv[0] == "relay":
+        asyncio.run(run_relay(Path(argv[1]), *argv[2:]))
+    elif len(argv) == 4 and argv[0] == "jsrelay":
+        asyncio.run(run_js_relay(Path(argv[1]), *argv[2:]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

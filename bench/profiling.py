@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import nats
-
 from bench.load import (
     SENDER,
     Children,
     Watcher,
+    broker_dial,
     focal_ids,
     local_client,
     preseal,
@@ -57,12 +56,12 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
             await submit_all(sender.js, sealed)
             await sender.close()
 
-            watch_nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey)
+            watch_nc = await broker_dial(conn, "profile-watch")
             watcher = Watcher()
             watcher.expect(n)
             await watch_nc.subscribe("orcon.deliver.*", cb=watcher.on_msg,
                                      pending_msgs_limit=10**6, pending_bytes_limit=2**30)
-            nc = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey)
+            nc = await broker_dial(conn, "broker-profile")
             broker = Broker(nc, PolicyEngine(load_federation(Path(conn.federation))),
                             Directory.load(Path(conn.directory).read_bytes(),
                                            bytes.fromhex(conn.root_public)),

@@ -15,7 +15,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 
 from keys.errors import CryptoError, DirectoryError, UnknownRecipient, UnsupportedSuite
 from keys.records import DirectoryEntry, PublicKey
+from schemas.clock import utcnow
 from schemas.envelope import Stanza
 
 Rand = Callable[[int], bytes]
@@ -82,7 +83,7 @@ def hpke_suite(suite: str) -> hpke.Suite:
 
 def _utc(when: datetime | None) -> datetime:
     if when is None:
-        return datetime.now(UTC)
+        return utcnow()
     if when.tzinfo is None:
         raise ValueError("naive datetime: orcon times are timezone-aware (UTC)")
     return when

@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from schemas.clock import utcnow
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}\Z"
 
@@ -14,7 +16,7 @@ def new_message_id(
     now: datetime | None = None, rand: Callable[[int], bytes] = os.urandom
 ) -> str:
     """A 26-character id that sorts by creation time; `now` and `rand` are injectable."""
-    ts = now if now is not None else datetime.now(UTC)
+    ts = now if now is not None else utcnow()
     millis = int(ts.timestamp() * 1000)
     value = (millis << 80) | int.from_bytes(rand(10), "big")
     chars = []

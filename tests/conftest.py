@@ -13,13 +13,12 @@ import pytest
 import structlog
 
 from broker.hosting.stack import DevStack
+from tests.support.paths import SAMPLE_FEDERATION
 
 if TYPE_CHECKING:
     from broker.audit.events import AuditEvent
     from clients.sdk.holder import Holder
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_FEDERATION = REPO / "deploy" / "federation.toml"
 
 
 @pytest.fixture(autouse=True)

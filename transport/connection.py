@@ -1,5 +1,6 @@
 """`connection.json`: how a program finds the NATS URL, its credentials and the pinned
-federation root key (written by `orcon dev`, read by the SDK and the CLI)."""
+federation root key (written by `orcon dev` and `orcon deploy render`, read by every
+program), and `connect_nats`, the one way any orcon program dials NATS with them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import contextlib
 import os
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -119,28 +123,68 @@ async def _quiet_error(exc: Exception) -> None:
     log.debug("nats_error", error=type(exc).__name__, detail=str(exc))
 
 
-async def connect_nats(conn: Connection, name: str, nkey_path: str, **kwargs: object) -> NATS:
+async def _service_error(exc: Exception) -> None:
+    # A service's operator wants to see connection trouble, in one line, not a traceback.
+    log.warning("nats_error", error=type(exc).__name__, detail=str(exc))
+
+
+@dataclass(frozen=True)
+class DialPolicy:
+    """How a program keeps its NATS connection. Two exist, one per kind of program."""
+
+    # How often a lost connection is re-dialled (-1: for as long as the process runs).
+    max_reconnect_attempts: int
+    reconnect_time_wait: float
+    # Probe every listed node with plain TCP first and raise StackUnreachable when none
+    # answers: nats-py would otherwise retry the first connection for the whole
+    # reconnect budget, and a stopped stack would look like a hang.
+    probe: bool
+
+
+# A person's command, the SDK, an auditor: fail fast when the stack is down, ride out a
+# node's restart (60 × 0.5 s).
+CLIENT = DialPolicy(max_reconnect_attempts=60, reconnect_time_wait=0.5, probe=True)
+# A service (broker, sequencer, watcher, operator setup): a unit started before
+# nats-server waits for it, and a lost node is re-dialled for as long as it runs.
+SERVICE = DialPolicy(max_reconnect_attempts=-1, reconnect_time_wait=0.25, probe=False)
+
+
+async def connect_nats(
+    conn: Connection, name: str, nkey_path: str | Path, *, service: bool = False,
+    label: str | None = None, servers: Sequence[str] | None = None,
+    policy: DialPolicy | None = None, **options: Any,
+) -> NATS:
+    """The one way orcon dials NATS: as principal `name` (an agency or auditor id; with
+    `service`, a services-account user) with its nkey seed, on that principal's own
+    reply inboxes (the only ones the server lets it use), to every node of
+    `conn.servers` (or `servers`, e.g. an operator's override), with the TLS of
+    connection.json whenever it names a CA. `options` go to nats-py as they are
+    (`error_cb`, `allow_reconnect`, `max_reconnect_attempts`, `dont_randomize`...);
+    `tls` cannot be among them."""
+    if "tls" in options:
+        raise TypeError("connect_nats: TLS comes from connection.json (its `ca`), never "
+                        "from the caller")
+    policy = policy or (SERVICE if service else CLIENT)
+    urls = list(servers) if servers else conn.servers
     # With a CA in connection.json the server requires TLS and is verified against
-    # that CA alone; `conn.servers` lists every cluster node so a client survives the
-    # loss of the one it first reached.
+    # that CA alone; every cluster node is listed so a client survives the loss of the
+    # one it first reached.
     tls = conn.tls_context()
-    if tls is not None:
-        kwargs.setdefault("tls", tls)
-    # nats-py retries the first connection `max_reconnect_attempts` times (30 s by
-    # default) when nothing listens: a stopped stack would look like a hang. A plain TCP
-    # probe of every listed node fails fast; reconnecting later is still allowed.
-    for url in conn.servers:
-        if await _answers(url, PROBE_TIMEOUT):
-            break
-    else:
-        raise StackUnreachable(conn.url)
-    kwargs.setdefault("error_cb", _quiet_error)
+    if policy.probe:
+        for url in urls:
+            if await _answers(url, PROBE_TIMEOUT):
+                break
+        else:
+            raise StackUnreachable(",".join(urls) if servers else conn.url)
+    options.setdefault("error_cb", _service_error if service else _quiet_error)
+    options.setdefault("max_reconnect_attempts", policy.max_reconnect_attempts)
+    options.setdefault("reconnect_time_wait", policy.reconnect_time_wait)
+    inbox = s.service_inbox(name) if service else s.inbox_prefix(name)
     return await nats.connect(
-        conn.servers,
-        nkeys_seed=nkey_path,
-        inbox_prefix=s.inbox_prefix(name).encode(),
-        name=f"orcon-{name}",
-        max_reconnect_attempts=kwargs.pop("max_reconnect_attempts", 60),
-        reconnect_time_wait=0.5,
-        **kwargs,
+        urls,
+        nkeys_seed=str(nkey_path),
+        inbox_prefix=inbox.encode(),
+        name=f"orcon-{label or name}",
+        tls=tls,
+        **options,
     )

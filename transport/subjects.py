@@ -66,6 +66,12 @@ def inbox_prefix(agency: str) -> str:
     return f"_INBOX.{_token(agency)}"
 
 
+def service_inbox(user: str) -> str:
+    """The reply-inbox prefix of a services user (its NATS user name): each service
+    listens on its own, so one service's credential cannot read another's answers."""
+    return f"_INBOX.{user.upper()}"
+
+
 def submit_consumer(agency: str) -> str:
     """Brokers pull each agency's submissions through a consumer of its own, so one
     agency's backlog never stands in front of another's (broker/routing/fairness.py)."""

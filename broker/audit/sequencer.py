@@ -16,8 +16,6 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import msgspec
 import structlog
@@ -36,6 +34,7 @@ from broker.audit.events import (
 from broker.audit.heads import SignedTreeHead, head_signing_bytes
 from broker.audit.merkle import MerkleTree, leaf_hash
 from keys.identity import Identity
+from schemas.clock import Clock, utcnow
 from transport import subjects as s
 from transport.jspub import AckPublisher
 from transport.pull import StandingPulls
@@ -55,7 +54,7 @@ class AuditSequencer:
         log_identity: Identity,
         *,
         interval: float = 1.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
         batch: int = 256,
     ) -> None:
         self.nc = nc

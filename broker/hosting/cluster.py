@@ -20,7 +20,7 @@ import contextlib
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
@@ -30,7 +30,7 @@ from nats.aio.client import Client as NATS
 from broker.hosting import provision
 from broker.hosting import tls as devtls
 from broker.hosting.natsserver import EmbeddedNats, free_port
-from broker.hosting.node import BROKER_NAME, SEQUENCER_NAME, Running, dial_service
+from broker.hosting.node import Running, ServiceNode, ensure_federation_streams
 from broker.hosting.stack import (
     dev_passphrase,
     members,
@@ -38,6 +38,7 @@ from broker.hosting.stack import (
 )
 from broker.routing import streams
 from policies.federation import load_federation
+from schemas.clock import Clock, utcnow
 from transport import subjects as s
 from transport.connection import Connection, write_connection
 
@@ -68,8 +69,10 @@ class LocalCluster(Running):
         fast_kdf: bool = False,
         ack_wait_s: float = 30.0,
         passphrase: str | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.clock = clock
         self.federation_path = Path(federation_path)
         self.size = size
         self.tls = tls
@@ -81,18 +84,21 @@ class LocalCluster(Running):
         self.configs: dict[str, str] = {}
         self.tls_files: devtls.TlsFiles | None = None
         self.connection: Connection | None = None
+        # The assembly of broker/hosting/node.py (the one `orcon dev` and `orcon service`
+        # use), made once the nodes' URLs are known.
+        self.services: ServiceNode | None = None
 
     # ---- configuration -------------------------------------------------------------
 
     def write_configs(self) -> dict[str, str]:
         """Provision keys and credentials, pick loopback ports and build each node's
         config (kept in `self.configs`; EmbeddedNats writes it to node/nats.conf)."""
-        conn = provision_federation(self.data_dir, self.federation_path, fast_kdf=self.fast_kdf,
-                                    passphrase=self.passphrase)
+        conn = provision_federation(self.data_dir, self.federation_path, now=self.clock(),
+                                    fast_kdf=self.fast_kdf, passphrase=self.passphrase)
         fed = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(fed))
         if self.tls:
-            self.tls_files = devtls.ensure_dev_ca(self.data_dir / "tls")
+            self.tls_files = devtls.ensure_dev_ca(self.data_dir / "tls", now=self.clock())
         for i in range(1, self.size + 1):
             name = f"n{i}"
             node_dir = self.data_dir / "nodes" / name
@@ -111,6 +117,7 @@ class LocalCluster(Running):
             ca=str(self.tls_files.ca) if self.tls_files else None,
         )
         write_connection(self.data_dir, self.connection)
+        self.services = ServiceNode(self.connection, self.data_dir / "creds", clock=self.clock)
         return self.configs
 
     # ---- life cycle ----------------------------------------------------------------
@@ -126,13 +133,12 @@ class LocalCluster(Running):
                                for name, srv in self.servers.items()))
         # The sequencer's user creates the streams: the brokers' may not reconfigure
         # the audit streams (broker/hosting/provision.py).
-        nc = await self.broker_connection("setup", user=SEQUENCER_NAME)
+        nc = await self.broker_connection("setup", role="sequencer")
         try:
-            js = nc.jetstream()
-            await _retry(lambda: streams.ensure_streams(js, replicas=self.size), timeout)
             fed = load_federation(self.federation_path)
-            await _retry(lambda: streams.ensure_consumers(
-                js, [a.id for a in fed.agencies], ack_wait_s=self.ack_wait_s), timeout)
+            await ensure_federation_streams(
+                nc, [a.id for a in fed.agencies], replicas=self.size,
+                ack_wait_s=self.ack_wait_s, ready_timeout=timeout, buckets=False)
             await self.wait_healthy(nc, timeout)
         finally:
             await nc.close()
@@ -157,18 +163,14 @@ class LocalCluster(Running):
         raise LookupError(f"{url} is not a node of this cluster")
 
     async def broker_connection(
-        self, label: str, *, first: str | None = None, user: str = BROKER_NAME
+        self, label: str, *, first: str | None = None, role: str = "broker"
     ) -> NATS:
-        """A connection with the brokers' credentials (or another services user's);
-        `first` is tried first (the others stay in the pool for reconnection)."""
-        assert self.connection is not None
-        urls = self.connection.servers
-        if first is not None:
-            own = self.nodes[first].url(HOST, self.tls)
-            urls = [own] + [u for u in urls if u != own]
-        return await dial_service(
-            urls, str(self.data_dir / "creds" / f"{user}.nk"), user, label,
-            tls=self.connection.tls_context(), dont_randomize=True)
+        """A connection with the brokers' credentials (or another service role's);
+        node `first` is tried first (the others stay in the pool for reconnection)."""
+        assert self.services is not None
+        return await self.services.dial(
+            role, label, first=self.nodes[first].url(HOST, self.tls) if first else None,
+            dont_randomize=True)
 
     async def wait_healthy(self, nc: NATS, timeout: float = 30.0) -> None:
         """Until every stream and the brokers' consumer have a leader and a full set of
@@ -200,25 +202,11 @@ class LocalCluster(Running):
         return [name for name, srv in self.servers.items() if srv.running]
 
 
-async def _retry(make: Callable[[], Awaitable[object]], timeout: float) -> None:
-    """JetStream answers 'insufficient resources' or times out until the meta leader is
-    elected after a cold start; retry within a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await make()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.25)
-
-
-def write_sample(out: Path, data_dir: Path, federation: Path) -> list[Path]:
+def write_sample(out: Path, data_dir: Path, federation: Path, now: datetime) -> list[Path]:
     """Write node configs for `deploy/cluster/`: the federation's real users and
     permissions (public nkeys from a provisioning under `data_dir`), with fixed ports,
     production paths and placeholders where a secret belongs."""
-    conn = provision_federation(data_dir, federation)
+    conn = provision_federation(data_dir, federation, now=now)
     principals = provision.provision(data_dir / "creds", members(load_federation(
         Path(conn.federation))))
     nodes = [provision.ClusterNode(name=f"n{i}", client_port=4221 + i, cluster_port=6221 + i,
@@ -255,7 +243,7 @@ def main() -> None:
                         help="only write the three node configs to OUT")
     args = parser.parse_args()
     if args.write_only:
-        for p in write_sample(args.write_only, args.data_dir, args.federation):
+        for p in write_sample(args.write_only, args.data_dir, args.federation, utcnow()):
             print(p)
         return
 

@@ -1,7 +1,9 @@
 """One assembly of each long-running service, used by `orcon dev` (all of them in one
-process, for one machine) and by `orcon service --role ROLE` (one process each, as the
-systemd units and tests/ops/ run them). Whatever the setting, a service is the same
-objects wired the same way, dialling NATS with its own credential:
+process, for one machine), by `orcon service --role ROLE` (one process each, as the
+systemd units and tests/ops/ run them) and by the cluster tooling. Whatever the
+setting, a service is the same objects wired the same way by a `ServiceNode`: one
+connection policy (each role dials NATS with its own credential through
+transport.connection.connect_nats), one clock, one metrics registry:
 
     sequencer    creates streams, consumers and buckets, then appends the audit log
                  and signs its heads (the only writer of the log)
@@ -20,21 +22,21 @@ rather than failing for good.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-import nats
 import structlog
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 
 from broker.audit.sequencer import AuditSequencer
-from broker.hosting.provision import service_inbox
 from broker.metrics import Metrics
 from broker.routing import streams
 from broker.routing.acks import URGENT_ACK_TIMEOUT, AckWatcher, watch_interval
@@ -45,6 +47,8 @@ from keys.directory import Directory
 from keys.identity import Identity
 from policies.engine import PolicyEngine
 from policies.federation import Federation
+from schemas.clock import Clock, utcnow
+from transport.connection import SERVICE, Connection, DialPolicy, connect_nats
 
 log = structlog.get_logger("orcon.node")
 
@@ -64,13 +68,6 @@ ROLE_USER: dict[str, str] = {
     "ack-watcher": ACK_WATCHER_NAME,
     "operator": OPERATOR_NAME,
 }
-
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class Running:
     """`async with` for anything with `start()` and `stop()`: a start that fails half-way
@@ -99,20 +96,54 @@ class Running:
         await self.stop()
 
 
-async def dial_service(
-    servers: Sequence[str], seed: str, user: str, label: str, *,
-    tls: ssl.SSLContext | None = None, max_reconnect_attempts: int = -1,
-    dont_randomize: bool = False,
-) -> NATS:
-    """A services-account connection: its own credential, its own reply inboxes (the
-    permissions of broker/hosting/provision.py allow each user only its own), every URL of a
-    cluster, reconnecting for as long as the process runs."""
-    return await nats.connect(
-        list(servers), nkeys_seed=seed, name=f"orcon-{label}",
-        inbox_prefix=service_inbox(user).encode(), tls=tls,
-        max_reconnect_attempts=max_reconnect_attempts, reconnect_time_wait=0.25,
-        dont_randomize=dont_randomize,
-    )
+@dataclass
+class ServiceNode:
+    """What every service of one process shares, whoever assembles them (`orcon dev`,
+    `orcon service`, the cluster tooling): one connection policy (each role dials with
+    its own credential through transport.connection.connect_nats, the SERVICE policy,
+    the TLS of connection.json), one clock and one metrics registry (Prometheus
+    scrapes a process; the counters of several brokers in it add up)."""
+
+    conn: Connection
+    creds_dir: Path  # holds each role's nkey seed, `<user>.nk`
+    servers: Sequence[str] | None = None  # default: every node of connection.json
+    clock: Clock = utcnow
+    metrics: Metrics = field(default_factory=Metrics)
+    # A role's seed somewhere else than creds_dir (`orcon service --creds`).
+    seeds: dict[str, Path] = field(default_factory=dict)
+    policy: DialPolicy = SERVICE
+
+    def seed(self, role: str) -> Path:
+        return self.seeds.get(role) or self.creds_dir / f"{ROLE_USER[role]}.nk"
+
+    async def dial(self, role: str, label: str, *, first: str | None = None,
+                   **options: Any) -> NATS:
+        """A connection as `role` (broker, sequencer, ack-watcher, operator); `first`
+        (a URL) is tried first and the other nodes stay in the pool for reconnection."""
+        servers = list(self.servers or self.conn.servers)
+        if first is not None:
+            servers = [first] + [u for u in servers if u != first]
+            options.setdefault("dont_randomize", True)
+        return await connect_nats(self.conn, ROLE_USER[role], self.seed(role), service=True,
+                                  label=label, servers=servers, policy=self.policy, **options)
+
+    def broker_config(self, broker_id: str, **settings: Any) -> BrokerConfig:
+        return BrokerConfig(broker_id=broker_id, clock=self.clock, **settings)
+
+    def sequencer(self, nc: NATS, log_identity: Identity, agencies: Sequence[str],
+                  **options: Any) -> SequencerNode:
+        return SequencerNode(nc, log_identity, agencies, clock=self.clock, **options)
+
+    def brokers(self, federation: Federation, directory: Directory, *,
+                ready_timeout: float = 30.0, **settings: Any) -> BrokerNode:
+        """The brokers' node; `settings` are BrokerConfig fields (max_message_bytes...)."""
+        return BrokerNode(lambda label: self.dial("broker", label), federation, directory,
+                          bytes.fromhex(self.conn.root_public),
+                          config=lambda bid: self.broker_config(bid, **settings),
+                          metrics=self.metrics, clock=self.clock, ready_timeout=ready_timeout)
+
+    def ack_watcher(self, nc: NATS, **options: Any) -> AckWatcherNode:
+        return AckWatcherNode(nc, clock=self.clock, **options)
 
 
 async def until_ready(make: Callable[[], Awaitable[object]], what: str,
@@ -132,6 +163,36 @@ async def until_ready(make: Callable[[], Awaitable[object]], what: str,
             await asyncio.sleep(0.25)
 
 
+async def ensure_federation_streams(
+    nc: NATS, agencies: Sequence[str], *, replicas: int = 1, ack_wait_s: float = 30.0,
+    max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
+    ready_timeout: float = 30.0, buckets: bool = True,
+) -> None:
+    """Streams, durable consumers and (with `buckets`) the key-value buckets of a
+    federation, made sure of (idempotent; retried until JetStream answers)."""
+    js = nc.jetstream()
+    await until_ready(lambda: streams.ensure_streams(
+        js, replicas=replicas, max_pending_submissions=max_pending_submissions),
+        "streams", ready_timeout)
+    await until_ready(lambda: streams.ensure_consumers(js, agencies, ack_wait_s=ack_wait_s),
+                      "consumers", ready_timeout)
+    if not buckets:
+        return
+    for name in (DIRECTORY_BUCKET, REGISTRY_BUCKET):
+        await until_ready(lambda n=name: _bucket(js, n, replicas),  # type: ignore[misc]
+                          name, ready_timeout)
+
+
+async def _bucket(js: JetStreamContext, name: str, replicas: int) -> None:
+    # Created with the streams' replicas (a hub bucket must survive a node), before the
+    # operator's first write.
+    try:
+        await js.key_value(name)
+    except BucketNotFoundError:
+        await js.create_key_value(KeyValueConfig(
+            bucket=name, history=16, storage=StorageType.FILE, replicas=replicas))
+
+
 class SequencerNode(Running):
     """The sequencer's process: streams, durable consumers and key-value buckets made
     sure of (idempotent), then the audit sequencer."""
@@ -140,7 +201,7 @@ class SequencerNode(Running):
         self, nc: NATS, log_identity: Identity, agencies: Sequence[str], *,
         replicas: int = 1, ack_wait_s: float = 30.0,
         max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
-        head_interval: float = 1.0, clock: Clock = _utcnow, ready_timeout: float = 30.0,
+        head_interval: float = 1.0, clock: Clock = utcnow, ready_timeout: float = 30.0,
     ) -> None:
         self.nc = nc
         self.agencies = list(agencies)
@@ -152,25 +213,10 @@ class SequencerNode(Running):
         self._started = False
 
     async def setup(self) -> None:
-        js = self.nc.jetstream()
-        await until_ready(lambda: streams.ensure_streams(
-            js, replicas=self.replicas, max_pending_submissions=self.max_pending_submissions),
-            "streams", self.ready_timeout)
-        await until_ready(lambda: streams.ensure_consumers(
-            js, self.agencies, ack_wait_s=self.ack_wait_s), "consumers", self.ready_timeout)
-        for name in (DIRECTORY_BUCKET, REGISTRY_BUCKET):
-            await until_ready(lambda n=name: self._bucket(n), name,  # type: ignore[misc]
-                              self.ready_timeout)
-
-    async def _bucket(self, name: str) -> None:
-        # Created here with the streams' replicas (a hub bucket must survive a node),
-        # before the operator's first write.
-        js = self.nc.jetstream()
-        try:
-            await js.key_value(name)
-        except BucketNotFoundError:
-            await js.create_key_value(KeyValueConfig(
-                bucket=name, history=16, storage=StorageType.FILE, replicas=self.replicas))
+        await ensure_federation_streams(
+            self.nc, self.agencies, replicas=self.replicas, ack_wait_s=self.ack_wait_s,
+            max_pending_submissions=self.max_pending_submissions,
+            ready_timeout=self.ready_timeout)
 
     async def start(self) -> None:
         await self.setup()
@@ -192,7 +238,7 @@ class BrokerNode(Running):
         self, dial: Callable[[str], Awaitable[NATS]], federation: Federation,
         directory: Directory, root_public: bytes, *,
         config: Callable[[str], BrokerConfig], metrics: Metrics | None = None,
-        clock: Clock = _utcnow, ready_timeout: float = 30.0,
+        clock: Clock = utcnow, ready_timeout: float = 30.0,
     ) -> None:
         self.dial = dial
         self.federation = federation
@@ -262,7 +308,7 @@ class AckWatcherNode(Running):
     """The acknowledgment watcher's process (one per federation)."""
 
     def __init__(self, nc: NATS, *, timeout: timedelta = URGENT_ACK_TIMEOUT,
-                 clock: Clock = _utcnow, ready_timeout: float = 30.0) -> None:
+                 clock: Clock = utcnow, ready_timeout: float = 30.0) -> None:
         self.nc = nc
         self.ready_timeout = ready_timeout
         self.watcher = AckWatcher(nc, clock=clock, timeout=timeout,

@@ -30,6 +30,7 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.js.errors import BadRequestError
 
+from broker.hosting.node import OPERATOR_NAME
 from broker.routing.keysync import current_directory, publish_directory
 from broker.routing.policysync import current_registry, sign_and_publish_registry
 from broker.routing.streams import delivery_consumer_configs
@@ -39,11 +40,10 @@ from keys.keyfile import atomic_write, passphrase_from_env_or_prompt
 from keys.records import DirectoryEntry, RegistryRecord, Revocation, RevocationList
 from policies.federation import Agency, with_agency
 from transport import subjects as s
-from transport.connection import Connection, connect_nats, load_connection
+from transport.connection import CLIENT, Connection, connect_nats, load_connection
 
 _T = TypeVar("_T")
 
-OPERATOR = "ORCON-OPERATOR"  # the operator tools' NATS client name and inbox token
 
 
 class OperatorError(Exception):
@@ -51,12 +51,13 @@ class OperatorError(Exception):
 
 
 async def dial(conn: Connection) -> NATS:
-    """The operator tools' NATS connection: the same TLS-aware dial as the agencies'
-    (CA from connection.json, every cluster URL), with the operator credential."""
+    """The operator tools' NATS connection: the one dial (CA from connection.json, every
+    cluster URL) as the operator's services user, failing fast like any command."""
     if conn.operator_nkey is None:
         raise OperatorError("this connection file carries no operator credential "
                             "(operator_nkey)")
-    return await connect_nats(conn, OPERATOR, conn.operator_nkey, max_reconnect_attempts=3)
+    return await connect_nats(conn, OPERATOR_NAME, conn.operator_nkey, service=True,
+                              policy=CLIENT, label="operator", max_reconnect_attempts=3)
 
 
 def load_root(path: Path) -> FederationRoot:

@@ -165,12 +165,6 @@ def auditor_services(auditor: str) -> list[str]:
 KV_BUCKETS = ("orcon-directory", "orcon-registry")
 
 
-def service_inbox(name: str) -> str:
-    """The reply-inbox prefix of a services user (its NATS client name): each service
-    listens on its own, so one service's credential cannot read another's answers."""
-    return f"_INBOX.{name.upper()}"
-
-
 def _kv_reads(bucket: str) -> list[str]:
     stream = f"KV_{bucket}"
     return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}",
@@ -216,7 +210,7 @@ def permissions(principal: Principal) -> dict[str, Any]:
     - the operator writes the directory and registry buckets and creates delivery
       consumers for an agency joining a running federation."""
     name = principal.name
-    own_inbox = f"{service_inbox(name)}.>"
+    own_inbox = f"{s.service_inbox(name)}.>"
     if principal.role == "sequencer":
         return {
             "publish": {"allow": [

@@ -19,8 +19,7 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -37,7 +36,7 @@ from broker.hosting.node import (
     AckWatcherNode,
     BrokerNode,
     SequencerNode,
-    dial_service,
+    ServiceNode,
 )
 
 # Re-exported: callers know these names from here.
@@ -49,14 +48,14 @@ from broker.routing import streams
 from broker.routing.acks import URGENT_ACK_TIMEOUT, AckWatcher
 from broker.routing.keysync import DirectoryWatcher, publish_directory
 from broker.routing.policysync import RegistryWatcher, sign_and_publish_registry
-from broker.routing.service import Broker, BrokerConfig
+from broker.routing.service import Broker
 from keys.directory import Directory, FederationRoot
 from keys.identity import Identity
 from keys.keyfile import load_identity, save_identity
 from policies.engine import PolicyEngine
 from policies.federation import Federation, load_federation
+from schemas.clock import Clock, utcnow
 from transport.connection import AgencyCredentials, Connection, write_connection
-from transport.tls import client_context
 
 log = structlog.get_logger("orcon.stack")
 
@@ -81,15 +80,14 @@ def provision_federation(
     data_dir: Path,
     federation_path: Path,
     *,
+    now: datetime,
     suites: tuple[str, ...] = ("x25519",),
-    now: datetime | None = None,
     fast_kdf: bool = False,
     passphrase: str | None = None,
 ) -> Connection:
-    """Idempotent: existing keys and credentials are kept, missing ones are created.
-    Returns the connection description (without the URL, which the server decides).
-    Keys are encrypted with `passphrase` (default: `dev_passphrase()`)."""
-    now = now or datetime.now(UTC)
+    """Idempotent: existing keys and credentials are kept, missing ones are created
+    (dated `now`). Returns the connection description (without the URL, which the
+    server decides). Keys are encrypted with `passphrase` (default: `dev_passphrase()`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fed = load_federation(federation_path)
     fed_copy = data_dir / "federation.toml"
@@ -103,7 +101,7 @@ def provision_federation(
     if root_path.exists():
         root = FederationRoot.load(root_path, passphrase)
     else:
-        root = FederationRoot.generate()
+        root = FederationRoot.generate(now)
         root.save(root_path, passphrase, fast=fast_kdf)
     directory = Directory(root.public_bytes)
     dir_path = data_dir / "directory.bin"
@@ -167,7 +165,7 @@ class DevStack(Running):
         *,
         brokers: int = 1,
         port: int | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utcnow,
         fast_kdf: bool = False,
         suites: tuple[str, ...] = ("x25519",),
         head_interval: float = 1.0,
@@ -185,15 +183,15 @@ class DevStack(Running):
         self.federation_path = Path(federation_path)
         self.n_brokers = brokers
         self.port = port
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self.fast_kdf = fast_kdf
         self.suites = suites
         self.head_interval = head_interval
         # How long JetStream waits for an ack before redelivering (fault tests shorten it).
         self.ack_wait_s = ack_wait_s
-        # TLS with the development CA. Off by default here only because some callers
-        # (orcon demo, orcon bench, tests/integration/test_permissions.py) still dial
-        # `connection.url` with a bare nats.connect; `orcon dev` turns it on.
+        # TLS with the development CA; `orcon dev` turns it on. Off by default for the
+        # throwaway stacks of tests, `orcon demo` and `orcon bench` (every dial follows
+        # connection.json, so either works: tests/ops/test_tls.py runs with it on).
         self.tls = tls
         self.max_message_bytes = max_message_bytes
         # Per-agency quotas (connections, subscriptions, payload) on each agency account.
@@ -205,6 +203,8 @@ class DevStack(Running):
         # One registry per process, shared by its brokers: Prometheus scrapes a process,
         # and counters of several brokers in it add up (broker/hosting/health.py serves it).
         self.metrics = Metrics()
+        # The assembly `orcon service` uses too, made once the server's URL is known.
+        self.services: ServiceNode | None = None
         self.server: EmbeddedNats | None = None
         self.connection: Connection | None = None
         self.brokers: list[Broker] = []
@@ -220,14 +220,15 @@ class DevStack(Running):
 
     async def start(self) -> None:
         conn = await asyncio.to_thread(
-            provision_federation, self.data_dir, self.federation_path,
+            provision_federation, self.data_dir, self.federation_path, now=self.clock(),
             suites=self.suites, fast_kdf=self.fast_kdf, passphrase=self._passphrase,
         )
         self.federation = load_federation(Path(conn.federation))
         principals = provision.provision(self.data_dir / "creds", members(self.federation))
         self.server = EmbeddedNats(self.data_dir / "nats", port=self.port)
         if self.tls:
-            self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls")
+            self.tls_files = await asyncio.to_thread(devtls.ensure_dev_ca, self.data_dir / "tls",
+                                                     now=self.clock())
         config = provision.server_config(
             host=self.server.host,
             port=self.server.port,
@@ -246,14 +247,16 @@ class DevStack(Running):
 
         # The services of broker/hosting/node.py, in their production order, each with its own
         # credential: the same assembly as `orcon service --role ...`, in one process.
+        self.services = ServiceNode(self.connection, self.data_dir / "creds",
+                                    clock=self.clock, metrics=self.metrics)
         passphrase = self.passphrase()
         log_identity = load_identity(self.data_dir / "keys" / f"{LOG_KEY_NAME}.key", passphrase)
         seq_nc = await self.sequencer_connection("audit")
         self._broker_ncs.append(seq_nc)
-        self.sequencer = SequencerNode(
+        self.sequencer = self.services.sequencer(
             seq_nc, log_identity, [a.id for a in self.federation.agencies],
             ack_wait_s=self.ack_wait_s, max_pending_submissions=self.max_pending_submissions,
-            head_interval=self.head_interval, clock=self.clock)
+            head_interval=self.head_interval)
         await self.sequencer.start()
         self.audit = self.sequencer.audit
         # The operator's first publication; a development stack keeps its root online.
@@ -265,24 +268,17 @@ class DevStack(Running):
                                             now=self.clock())
         finally:
             await op.close()
-        self.node = BrokerNode(self.broker_connection, self.federation, self.directory(),
-                               bytes.fromhex(conn.root_public), config=self._broker_config,
-                               metrics=self.metrics, clock=self.clock)
+        settings = ({} if self.max_message_bytes is None
+                    else {"max_message_bytes": self.max_message_bytes})
+        self.node = self.services.brokers(self.federation, self.directory(), **settings)
         await self.node.start([f"broker-{i + 1}" for i in range(self.n_brokers)])
         self.keysync, self.registry = self.node.keysync, self.node.registry
         self.brokers = self.node.brokers
-        ack_nc = await self._services_connection(ACK_WATCHER_NAME, "ack-watch")
+        ack_nc = await self.services.dial("ack-watcher", "ack-watch")
         self._broker_ncs.append(ack_nc)
-        self.ack_node = AckWatcherNode(ack_nc, timeout=self.urgent_ack_timeout,
-                                       clock=self.clock)
+        self.ack_node = self.services.ack_watcher(ack_nc, timeout=self.urgent_ack_timeout)
         await self.ack_node.start()
         self.ack_watcher = self.ack_node.watcher
-
-    def _broker_config(self, broker_id: str) -> BrokerConfig:
-        config = BrokerConfig(broker_id=broker_id, clock=self.clock)
-        if self.max_message_bytes is not None:
-            config.max_message_bytes = self.max_message_bytes
-        return config
 
     def passphrase(self) -> str:
         return self._passphrase
@@ -296,23 +292,19 @@ class DevStack(Running):
 
     async def broker_connection(self, label: str) -> NATS:
         """A connection in the services account with the brokers' credentials."""
-        return await self._services_connection(BROKER_NAME, label)
+        assert self.services is not None
+        return await self.services.dial("broker", label)
 
     async def sequencer_connection(self, label: str) -> NATS:
         """A connection with the audit sequencer's credentials (appends to the log)."""
-        return await self._services_connection(SEQUENCER_NAME, label)
+        assert self.services is not None
+        return await self.services.dial("sequencer", label)
 
     async def operator_connection(self, label: str) -> NATS:
         """A connection with the operator's credentials (writes the directory and
         registry buckets)."""
-        return await self._services_connection(OPERATOR_NAME, label)
-
-    async def _services_connection(self, user: str, label: str) -> NATS:
-        assert self.server is not None
-        seed = self.data_dir / "creds" / f"{user}.nk"
-        ctx = client_context(self.tls_files.ca) if self.tls_files else None
-        return await dial_service([self.url], str(seed), user, label, tls=ctx,
-                                  max_reconnect_attempts=120)
+        assert self.services is not None
+        return await self.services.dial("operator", label)
 
     def engine(self) -> PolicyEngine:
         assert self.federation is not None

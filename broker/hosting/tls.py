@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -151,14 +151,14 @@ def _covers(cert: x509.Certificate, hosts: tuple[str, ...]) -> bool:
 
 
 def ensure_dev_ca(
-    tls_dir: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS, now: datetime | None = None
+    tls_dir: Path, *, now: datetime, hosts: tuple[str, ...] = DEFAULT_HOSTS
 ) -> TlsFiles:
-    """The CA and a server certificate for `hosts` under `tls_dir`, created on first use.
+    """The CA and a server certificate for `hosts` under `tls_dir`, created on first use
+    (valid from `now`).
 
     Existing files are kept, so clients that already pinned the CA keep working; the
     server certificate alone is reissued when it nears expiry or lacks a host.
     """
-    now = now or datetime.now(UTC)
     tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = TlsFiles(ca=tls_dir / "ca.pem", cert=tls_dir / "server.pem",
                      key=tls_dir / "server.key")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import msgspec
@@ -16,6 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 import schemas
+from schemas.clock import Clock, utcnow
 from schemas.codes import Urgency
 from transport import subjects as s
 
@@ -76,7 +76,7 @@ class AckWatcher:
 
     def __init__(self, nc: NATS, *, timeout: timedelta = URGENT_ACK_TIMEOUT,
                  max_reminders: int = 3, interval: float = 5.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = utcnow) -> None:
         self.nc, self.js = nc, nc.jetstream()
         self.timeout, self.max_reminders, self.interval = timeout, max_reminders, interval
         self.clock = clock

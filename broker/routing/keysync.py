@@ -15,7 +15,6 @@ way (clients/sdk/client.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -25,6 +24,7 @@ from broker.audit.events import AuditEvent
 from broker.routing.kvwatch import KeyWatcher, bucket
 from keys.directory import Directory
 from keys.errors import CryptoError, KeysError, RollbackError
+from schemas.clock import Clock, utcnow
 from schemas.events import EventType
 
 log = structlog.get_logger("orcon.keysync")
@@ -89,7 +89,7 @@ class DirectoryWatcher(KeyWatcher):
         on_change: Callable[[Directory], None],
         *,
         broker_id: str = "keysync",
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         super().__init__(nc, broker_id=broker_id, clock=clock)
         self.current = initial

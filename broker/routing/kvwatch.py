@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -16,6 +14,7 @@ from nats.js.kv import KeyValue
 
 from broker.audit.events import AuditEvent, encode_event
 from broker.audit.sequencer import event_with_id
+from schemas.clock import Clock, utcnow
 from transport import subjects as s
 
 log = structlog.get_logger("orcon.kvwatch")
@@ -44,7 +43,7 @@ class KeyWatcher:
         nc: NATS,
         *,
         broker_id: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self.nc = nc
         self.broker_id = broker_id

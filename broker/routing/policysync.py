@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -29,6 +29,7 @@ from keys.errors import CryptoError, KeysError, RollbackError
 from keys.records import RegistryRecord, encoder
 from policies.engine import PolicyEngine
 from policies.federation import Federation, FederationError, federation_from_dict
+from schemas.clock import Clock, utcnow
 from schemas.events import EventType
 
 log = structlog.get_logger("orcon.policysync")
@@ -109,7 +110,7 @@ class RegistryWatcher(KeyWatcher):
         *,
         actor: str = "operator",
         broker_id: str = "policysync",
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         super().__init__(nc, broker_id=broker_id, clock=clock)
         self.engines = engines

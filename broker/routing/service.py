@@ -23,7 +23,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 import structlog
@@ -52,6 +52,7 @@ from schemas.acts import (
     encode_forward,
     is_forward,
 )
+from schemas.clock import utcnow
 from schemas.events import EventType
 from transport import subjects as s
 from transport.jspub import AckPublisher
@@ -84,10 +85,6 @@ class _Log:
 
 
 log = _Log("orcon.broker")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

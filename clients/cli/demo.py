@@ -8,7 +8,6 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import nats
 from rich.console import Console
 from rich.rule import Rule
 
@@ -18,7 +17,7 @@ from clients.cli.render import message_panel, refusals_table
 from clients.sdk.client import AgencyClient, Sent
 from schemas import Category, Level, Restrictions, examples
 from transport import subjects as s
-from transport.connection import Connection
+from transport.connection import Connection, connect_nats
 
 
 class DemoFailed(RuntimeError):
@@ -147,15 +146,14 @@ async def _show_outcome(
 
 
 async def _try_snoop(conn: Connection, agency: str, victim: str) -> str:
-    """Plain nats-py with `agency`'s own credentials subscribes to `victim`'s deliveries."""
+    """A raw NATS connection (no SDK) with `agency`'s own credentials subscribes to
+    `victim`'s deliveries."""
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    nc = await nats.connect(conn.url, nkeys_seed=conn.credentials(agency).nkey,
-                            error_cb=on_error, tls=conn.tls_context(),
-                            inbox_prefix=s.inbox_prefix(agency).encode())
+    nc = await connect_nats(conn, agency, conn.credentials(agency).nkey, error_cb=on_error)
     try:
         await nc.subscribe(s.deliver(victim))
         await nc.flush()

@@ -124,9 +124,10 @@ def generate(
         _fail(f"{out} exists; refusing to overwrite a key (use --force)")
     with _errors():
         passphrase = passphrase_from_env_or_prompt(confirm=True)
-        ident = Identity.generate(agency, suites=suites)
+        now = datetime.now(UTC)
+        ident = Identity.generate(agency, suites=suites, now=now)
         save_identity(ident, out, passphrase, fast=fast_kdf)
-    _describe(ident, datetime.now(UTC))
+    _describe(ident, now)
 
 
 @app.command("generate-root")
@@ -142,7 +143,7 @@ def generate_root(
     with _errors():
         passphrase = (os.environ.get("ORCON_ROOT_PASSPHRASE")
                       or passphrase_from_env_or_prompt(confirm=True))
-        fed_root = FederationRoot.generate()
+        fed_root = FederationRoot.generate(datetime.now(UTC))
         fed_root.save(out, passphrase, fast=fast_kdf)
     typer.echo(f"federation root: {fed_root.key_id}")
     typer.echo(f"public key:      {fed_root.public_bytes.hex()}")

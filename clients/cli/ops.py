@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import nats
 import typer
 from nats.js.errors import NotFoundError
 
+from broker.hosting.node import BROKER_NAME
 from broker.routing.deadletter import DeadLetter, list_dead_letters
-from transport.connection import load_connection
+from transport.connection import connect_nats, load_connection
 
 app = typer.Typer(help="operator commands", no_args_is_help=True)
 
@@ -35,9 +35,9 @@ def dead_letters(
         raise typer.Exit(1)
 
     async def fetch() -> list[DeadLetter]:
-        nc = await nats.connect(conn.servers, nkeys_seed=conn.broker_nkey,
-                                name="orcon-ops", tls=conn.tls_context(),
-                                max_reconnect_attempts=2)
+        assert conn.broker_nkey is not None
+        nc = await connect_nats(conn, BROKER_NAME, conn.broker_nkey, service=True,
+                                label="ops", max_reconnect_attempts=2)
         try:
             return await list_dead_letters(nc, limit)
         finally:

@@ -20,7 +20,7 @@ from clients.cli.logs import configure
 from clients.cli.render import plain
 
 if TYPE_CHECKING:
-    from nats.aio.client import Client as NATS
+    from broker.hosting.node import ServiceNode
 
 err = Console(stderr=True)
 
@@ -114,37 +114,31 @@ def broker(
             urgent_ack_timeout=900)
 
 
-def _servers(nats_url: str | None, default: list[str]) -> list[str]:
-    if nats_url:
-        return [u.strip() for u in nats_url.split(",") if u.strip()]
-    return default
+def _services(data_dir: Path, role: str, seed: Path, nats_url: str | None) -> ServiceNode:
+    """The assembly `orcon dev` uses too (broker/hosting/node.py): this role's seed, the
+    URLs of `--nats-url`/ORCON_NATS_URL or else connection.json, its TLS, the clock."""
+    from broker.hosting.node import ServiceNode
+    from transport.connection import load_connection
+
+    servers = [u.strip() for u in nats_url.split(",") if u.strip()] if nats_url else None
+    return ServiceNode(load_connection(data_dir), data_dir / "creds", servers=servers,
+                       seeds={role: seed})
 
 
 async def _broker(data_dir: Path, seed: Path, settings: object,
                   stop: asyncio.Event) -> None:
     from broker.hosting.config import BrokerSettings
     from broker.hosting.health import HealthServer
-    from broker.hosting.node import BROKER_NAME, BrokerNode, dial_service
-    from broker.routing.service import BrokerConfig
     from keys.directory import Directory
     from policies.federation import load_federation
-    from transport.connection import load_connection
 
     assert isinstance(settings, BrokerSettings)
-    conn = load_connection(data_dir)
-    servers = _servers(settings.nats_url, conn.servers)
-    tls = conn.tls_context()
-
-    def dial(label: str) -> Awaitable[NATS]:
-        return dial_service(servers, str(seed), BROKER_NAME, label, tls=tls)
-
-    node = BrokerNode(
-        dial, load_federation(Path(conn.federation)),
+    services = _services(data_dir, "broker", seed, settings.nats_url)
+    conn = services.conn
+    node = services.brokers(
+        load_federation(Path(conn.federation)),
         Directory.load(Path(conn.directory).read_bytes(), bytes.fromhex(conn.root_public)),
-        bytes.fromhex(conn.root_public),
-        config=lambda bid: BrokerConfig(broker_id=bid,
-                                        max_message_bytes=settings.max_message_bytes,
-                                        fetch_batch=settings.fetch_batch))
+        max_message_bytes=settings.max_message_bytes, fetch_batch=settings.fetch_batch)
     health: HealthServer | None = None
     try:
         await node.start([settings.broker_id])
@@ -162,21 +156,19 @@ async def _broker(data_dir: Path, seed: Path, settings: object,
 
 async def _sequencer(data_dir: Path, seed: Path, nats_url: str | None, log_key: Path | None,
                      replicas: int, stop: asyncio.Event) -> None:
-    from broker.hosting.node import SEQUENCER_NAME, SequencerNode, dial_service
     from broker.hosting.stack import LOG_KEY_NAME
     from keys.keyfile import load_identity
     from policies.federation import load_federation
-    from transport.connection import load_connection
 
-    conn = load_connection(data_dir)
+    services = _services(data_dir, "sequencer", seed, nats_url)
+    conn = services.conn
     identity = await asyncio.to_thread(
         load_identity, log_key or data_dir / "keys" / f"{LOG_KEY_NAME}.key", conn.passphrase())
     fed = load_federation(Path(conn.federation))
-    nc = await dial_service(_servers(nats_url, conn.servers), str(seed), SEQUENCER_NAME,
-                            "sequencer", tls=conn.tls_context())
+    nc = await services.dial("sequencer", "sequencer")
     try:
-        async with SequencerNode(nc, identity, [a.id for a in fed.agencies],
-                                 replicas=replicas, ready_timeout=120.0):
+        async with services.sequencer(nc, identity, [a.id for a in fed.agencies],
+                                      replicas=replicas, ready_timeout=120.0):
             await stop.wait()
     finally:
         await nc.close()
@@ -184,14 +176,10 @@ async def _sequencer(data_dir: Path, seed: Path, nats_url: str | None, log_key: 
 
 async def _ack_watcher(data_dir: Path, seed: Path, nats_url: str | None, timeout: timedelta,
                        stop: asyncio.Event) -> None:
-    from broker.hosting.node import ACK_WATCHER_NAME, AckWatcherNode, dial_service
-    from transport.connection import load_connection
-
-    conn = load_connection(data_dir)
-    nc = await dial_service(_servers(nats_url, conn.servers), str(seed), ACK_WATCHER_NAME,
-                            "ack-watcher", tls=conn.tls_context())
+    services = _services(data_dir, "ack-watcher", seed, nats_url)
+    nc = await services.dial("ack-watcher", "ack-watcher")
     try:
-        async with AckWatcherNode(nc, timeout=timeout, ready_timeout=120.0):
+        async with services.ack_watcher(nc, timeout=timeout, ready_timeout=120.0):
             await stop.wait()
     finally:
         await nc.close()

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, MutableSet, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -32,15 +32,12 @@ from keys.envelope import open_envelope, seal
 from keys.errors import CryptoError, KeysError, ReplayError
 from keys.identity import Identity, Recipient
 from keys.keyfile import load_identity
+from schemas.clock import utcnow
 from schemas.validate import check_body
 from transport import subjects as s
 from transport.connection import Connection, connect_nats
 
 log = structlog.get_logger("orcon.client")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 REPLAY_WINDOW = timedelta(days=30)

@@ -1,17 +1,11 @@
-"""Fixtures of the person-facing CLI tests (helpers in cliutil.py)."""
+"""Fixtures of the person-facing CLI tests (helpers in tests/support/cli.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cliutil import Orcon, cli
-
 from broker.hosting.stack import DevStack
+from tests.support.cli import Orcon, cli
 
 
 @pytest.fixture

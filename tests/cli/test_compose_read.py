@@ -8,13 +8,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from cliutil import Orcon, body_file, json_out
 from typer.testing import CliRunner
 
 import schemas
 from clients.cli.main import app
 from schemas import examples
 from schemas.examples import EXAMPLES
+from tests.support.cli import Orcon, body_file, json_out
 
 
 def test_draft_writes_a_valid_example_body_for_every_kind(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from cliutil import Orcon, body_file
 
 import schemas
 from schemas import Category, Level, examples
 from schemas.entities import Place
+from tests.support.cli import Orcon, body_file
 
 
 def _bad_alert() -> schemas.Body:

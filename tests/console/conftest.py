@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from broker.hosting.stack import DevStack
+from tests.support.console import RunningConsole
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -23,26 +24,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 URL = re.compile(r"orcon console for (\S+): (http://127\.0\.0\.1:\d+)/login\?token=(\S+)")
-
-
-class RunningConsole:
-    def __init__(self, agency: str, base: str, token: str,
-                 proc: asyncio.subprocess.Process) -> None:
-        self.agency = agency
-        self.base = base
-        self.token = token
-        self.proc = proc
-
-    @property
-    def login(self) -> str:
-        return f"{self.base}/login?token={self.token}"
-
-    async def stop(self) -> str:
-        """Stop the process; everything it printed (to check what it never logs)."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(self.proc.communicate(), timeout=15)
-        return out.decode(errors="replace") + err.decode(errors="replace")
 
 
 ConsoleFactory = Callable[[str], Awaitable[RunningConsole]]

@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 from schemas import Category, Level, examples
-from tests.console.conftest import RunningConsole
+from tests.support.console import RunningConsole
 
 pytestmark = pytest.mark.timeout(300)
 

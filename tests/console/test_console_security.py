@@ -19,7 +19,7 @@ import pytest
 
 from broker.hosting.stack import DevStack
 from schemas import Category, IntelReport, Level, Narrative
-from tests.console.conftest import RunningConsole
+from tests.support.console import RunningConsole
 
 pytestmark = pytest.mark.timeout(120)
 STATIC = Path(__file__).resolve().parents[2] / "clients" / "console"

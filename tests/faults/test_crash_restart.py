@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from orcon_harness import (
+
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
+from tests.support.harness import (
     BrokerProcess,
     Collected,
     collect,
@@ -29,11 +32,8 @@ from orcon_harness import (
     publish_all,
     submit_state,
 )
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
-from broker.hosting.stack import DevStack
-from clients.sdk.client import AgencyClient
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 N = env_int("ORCON_FAULT_N", 10_000)
 SENDER, RECIPIENT = "TH-AHTD", "KH-AHTJP"
 

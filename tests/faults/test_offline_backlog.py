@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from orcon_harness import (
+from broker.hosting.stack import DevStack
+from clients.sdk.client import AgencyClient
+from tests.support.harness import (
     BrokerProcess,
     Collected,
     collect,
@@ -19,12 +21,9 @@ from orcon_harness import (
     preseal,
     submit_state,
 )
-
-from broker.hosting.stack import DevStack
-from clients.sdk.client import AgencyClient
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 BACKLOG = 500
 
 

@@ -27,9 +27,9 @@ from keys.directory import FederationRoot
 from keys.keyfile import load_identity
 from schemas import Category, Level, examples
 from schemas.events import EventType
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport.connection import connect_nats, write_connection
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 runner = CliRunner()
 
 TH_ID_AGREEMENT = '''

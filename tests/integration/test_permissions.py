@@ -1,5 +1,5 @@
-"""Defense in depth (DESIGN.md principle 5): with agency A's own credentials and plain
-nats-py, the nats-server itself refuses everything outside A's lane."""
+"""Defense in depth: with agency A's own credentials and a raw NATS connection (no
+SDK), the nats-server itself refuses everything outside A's lane."""
 
 from __future__ import annotations
 
@@ -7,47 +7,19 @@ import asyncio
 
 import nats
 import pytest
-from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig
 
 from broker.hosting.stack import DevStack
+from tests.support.raw_nats import Violations, connect_as
 from transport import subjects as s
 
 A, B = "KH-AHTJP", "VN-MPS"
 
 
-class Violations:
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    async def on_error(self, exc: Exception) -> None:
-        self.errors.append(str(exc).lower())
-
-    async def wait_for(self, needle: str, timeout: float = 3.0) -> str:
-        for _ in range(int(timeout / 0.05)):
-            for e in self.errors:
-                if "permissions violation" in e and needle.lower() in e:
-                    return e
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no permissions violation for {needle!r}; got {self.errors}")
-
-
-async def connect_as(stack: DevStack, agency: str, violations: Violations) -> NATS:
-    assert stack.connection is not None
-    return await nats.connect(
-        stack.connection.url,
-        nkeys_seed=stack.connection.credentials(agency).nkey,
-        inbox_prefix=s.inbox_prefix(agency).encode(),
-        error_cb=violations.on_error,
-        tls=stack.connection.tls_context(),
-        allow_reconnect=False,
-    )
-
-
 @pytest.fixture
 async def as_a(stack: DevStack):  # type: ignore[no-untyped-def]
     v = Violations()
-    nc = await connect_as(stack, A, v)
+    nc = await connect_as(stack, A, v.on_error)
     yield nc, v
     await nc.close()
 
@@ -132,7 +104,7 @@ async def test_audit_stream_denies_delete_and_purge_even_for_the_broker(stack: D
 
 async def test_auditor_reads_audit_but_not_deliveries(stack: DevStack) -> None:
     v = Violations()
-    nc = await connect_as(stack, "XX-AUDIT", v)
+    nc = await connect_as(stack, "XX-AUDIT", v.on_error)
     try:
         js = nc.jetstream(timeout=2)
         info = await js.stream_info(s.AUDIT_STREAM)

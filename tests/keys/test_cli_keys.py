@@ -6,13 +6,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from keyhelpers import NOW, make_federation
 from typer.testing import CliRunner
 
 from clients.cli.keys import app
 from keys.directory import Directory
 from keys.errors import KeyRevoked
 from keys.keyfile import load_identity
+from tests.support.keys import NOW, make_federation
 
 PASS = "cli test passphrase"
 runner = CliRunner()

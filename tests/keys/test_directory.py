@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import msgspec
 import pytest
-from keyhelpers import NOW, make_federation
 
 from keys.directory import (
     Directory,
@@ -24,6 +23,7 @@ from keys.errors import (
 )
 from keys.identity import MLKEM768X25519, X25519, Identity
 from keys.records import encoder
+from tests.support.keys import NOW, make_federation
 
 DAY = timedelta(days=1)
 

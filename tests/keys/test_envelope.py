@@ -8,7 +8,6 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keyhelpers import NOW, SUITES, flip, sample_bits
 
 from keys.envelope import (
     commit_header,
@@ -29,6 +28,7 @@ from schemas.envelope import (
     encode_envelope,
     read_key_commitment,
 )
+from tests.support.keys import NOW, SUITES, flip, sample_bits
 
 # The envelope layer reads one header field (the key commitment it adds); any map will do.
 HEADER = msgspec.msgpack.encode({"v": "1.0", "id": "TESTHEADER0000000000000000",

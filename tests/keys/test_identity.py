@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from keyhelpers import EMPTY_HEADER, NOW, SUITES
 
 from keys.envelope import header_hash, open_envelope, seal
 from keys.errors import DirectoryError, KeyExpired, UnknownRecipient, UnsupportedSuite
 from keys.identity import MLKEM768X25519, X25519, Identity, Recipient, key_id
 from schemas.envelope import Stanza
+from tests.support.keys import EMPTY_HEADER, NOW, SUITES
 
 KEY_ID = re.compile(r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}$")  # schemas.header.KeyId
 

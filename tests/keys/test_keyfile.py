@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from keyhelpers import EMPTY_HEADER, NOW, SUITES
 
 from keys import keyfile
 from keys.directory import FederationRoot
@@ -21,6 +20,7 @@ from keys.keyfile import (
     peek_kind,
     save_identity,
 )
+from tests.support.keys import EMPTY_HEADER, NOW, SUITES
 
 PASS = "correct horse battery staple"
 

@@ -4,7 +4,6 @@ them recomputes (see tests/vectors/README.md)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from keyhelpers import flip
 from msgspec.structs import replace
 
 from keys.envelope import header_hash, open_envelope, seal, signed_message, verify
@@ -22,17 +20,14 @@ from keys.errors import CryptoError, KeysError
 from keys.identity import Identity, KemKey, SigningKey, stanza_info
 from schemas.envelope import decode_envelope, read_key_commitment
 from schemas.errors import SchemaError
+from tests.support.keys import flip
+from tests.vectors import generate
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("orcon_vector_generate",
-                                                  VECTORS / "generate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return generate
 
 
 @pytest.fixture(scope="module", params=["x25519", "mlkem768x25519"])

@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
 from clients.sdk.holder import Holder, SyncResult
-
-# Shared helpers for CLI-level tests live in tests/lifecycle/clihelp.py.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 async def _sync_until(h: Holder, pred: Callable[[SyncResult], bool],

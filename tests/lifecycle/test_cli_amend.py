@@ -10,10 +10,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clihelp import body_file, message_id, orcon
-
 from broker.hosting.stack import DevStack
 from schemas import examples
+from tests.support.cli import body_file, message_id, orcon
 
 
 async def test_amend_and_withdraw_from_the_cli(stack: DevStack, tmp_path: Path) -> None:

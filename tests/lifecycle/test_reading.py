@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clihelp import orcon
 from rich.console import Console
 
 from broker.audit.events import AuditEvent
@@ -18,6 +17,7 @@ from clients.sdk.alerts import watch
 from clients.sdk.holder import Holder
 from schemas import Category, Level, Purpose, Restrictions, examples
 from schemas.events import EventType
+from tests.support.cli import orcon
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 Audit = Callable[..., Awaitable[list[AuditEvent]]]

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clihelp import body_file, cli_store, message_id, orcon
-
 from broker.hosting.stack import DevStack
 from schemas import examples
+from tests.support.cli import body_file, cli_store, message_id, orcon
 
 
 async def test_cli_sent_request_is_tracked_by_the_requester(stack: DevStack,

@@ -26,15 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from orcon_harness import (
-    BrokerProcess,
-    Collected,
-    collect,
-    env_int,
-    publish_all,
-    slow,
-    submit_state,
-)
 
 import schemas
 from broker.audit.events import decode_record
@@ -48,6 +39,15 @@ from policies import reference
 from policies.federation import Federation, load_federation
 from schemas import Category, Level, Restrictions, examples
 from schemas.events import EventType
+from tests.support.harness import (
+    BrokerProcess,
+    Collected,
+    collect,
+    env_int,
+    publish_all,
+    slow,
+    submit_state,
+)
 
 N = 100_000 if slow() else env_int("ORCON_LOAD_N", 3_000)
 AGENCIES = 50

@@ -25,6 +25,7 @@ from broker.hosting.topology import Plan, countries_of
 from clients.sdk.client import AgencyClient
 from keys.directory import FederationRoot
 from policies.federation import load_federation
+from schemas.clock import utcnow
 from transport.connection import Connection, load_connection, write_connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +57,8 @@ class DeployedFederation:
 
     def prepare(self) -> None:
         keys = self.root / "keys"
-        base = provision_federation(keys, SAMPLE, fast_kdf=True, passphrase=self.passphrase)
+        base = provision_federation(keys, SAMPLE, now=utcnow(), fast_kdf=True,
+                                    passphrase=self.passphrase)
         write_connection(keys, base)  # what `--keys` reads (no URL: render supplies them)
         fed = load_federation(SAMPLE)
         self.plan = Plan.loopback(countries_of(fed), self.root / "run")

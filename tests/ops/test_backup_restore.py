@@ -18,8 +18,8 @@ from broker.hosting.stack import DevStack
 from clients.sdk.auditor import fetch_bundle
 from clients.sdk.client import AgencyClient
 from schemas import Category, Level
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 PASS = "backup test passphrase"
 
 

@@ -32,11 +32,12 @@ from keys.keyfile import load_identity
 from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from schemas import Category, Level
+from schemas.clock import utcnow
 from schemas.events import EventType
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
 from transport.connection import Connection
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 LIMIT = 64 * 1024
 
 
@@ -52,7 +53,7 @@ class Fed:
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     data = tmp_path_factory.mktemp("fed")
     passphrase = "bad-input fixture passphrase"
-    conn = provision_federation(data, SAMPLE, fast_kdf=True, passphrase=passphrase)
+    conn = provision_federation(data, SAMPLE, now=utcnow(), fast_kdf=True, passphrase=passphrase)
     directory = Directory.load(Path(conn.directory).read_bytes(), bytes.fromhex(conn.root_public))
     ids = {a: load_identity(Path(conn.credentials(a).key or ""), passphrase)
            for a in ("TH-AHTD", "KH-AHTJP")}

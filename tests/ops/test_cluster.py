@@ -21,9 +21,9 @@ from keys.envelope import seal
 from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from schemas import Category, Level
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 PER_PHASE = 5
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,8 +15,8 @@ from broker.hosting import tls
 from broker.hosting.natsserver import find_binary
 from broker.hosting.topology import Plan, countries_of, render
 from policies.federation import load_federation
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
+from schemas.clock import utcnow
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
 
 def _load(path: Path) -> dict[str, object]:
@@ -26,7 +26,7 @@ def _load(path: Path) -> dict[str, object]:
 
 @pytest.fixture
 def rendered(tmp_path: Path) -> tuple[Path, Plan]:
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     plan = dataclasses.replace(
         Plan.sample(countries_of(load_federation(SAMPLE)), data_root=str(tmp_path / "var")),
         tls_dir=str(files.ca.parent))

@@ -17,16 +17,16 @@ from broker.hosting import tls
 from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
 from schemas import Category, Level
+from schemas.clock import utcnow
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport.connection import load_connection
 from transport.tls import client_context
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
-
 
 def test_dev_ca_is_idempotent_and_keys_are_private(tmp_path: Path) -> None:
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     first = {p: p.read_bytes() for p in (files.ca, files.cert, files.key)}
-    again = tls.ensure_dev_ca(tmp_path / "tls")
+    again = tls.ensure_dev_ca(tmp_path / "tls", now=utcnow())
     assert again == files
     assert {p: p.read_bytes() for p in first} == first  # nothing regenerated
     for key in (files.key, tmp_path / "tls" / "ca.key"):
@@ -40,11 +40,12 @@ def test_dev_ca_is_idempotent_and_keys_are_private(tmp_path: Path) -> None:
 
 
 def test_server_certificate_is_reissued_near_expiry_but_the_ca_is_kept(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    files = tls.ensure_dev_ca(tmp_path / "tls")
+    now = utcnow()
+    files = tls.ensure_dev_ca(tmp_path / "tls", now=now)
     ca_before, cert_before = files.ca.read_bytes(), files.cert.read_bytes()
-    later = datetime.now(UTC) + timedelta(days=tls.SERVER_DAYS - 10)
+    later = now + timedelta(days=tls.SERVER_DAYS - 10)
     tls.ensure_dev_ca(tmp_path / "tls", now=later)
     assert files.ca.read_bytes() == ca_before
     assert files.cert.read_bytes() != cert_before
@@ -89,7 +90,7 @@ async def test_exchange_over_tls_and_plain_or_untrusted_clients_are_refused(
         assert b"PONG" not in answer
         writer.close()
         # ... and a client that trusts another CA refuses the server.
-        other = tls.ensure_dev_ca(tmp_path / "other")
+        other = tls.ensure_dev_ca(tmp_path / "other", now=utcnow())
         with pytest.raises(Exception) as failure:
             await nats.connect(conn.url, nkeys_seed=seed, allow_reconnect=False,
                                connect_timeout=2, max_reconnect_attempts=0,
@@ -106,3 +107,36 @@ def _is_ssl_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+async def test_every_dial_follows_connection_json_and_none_can_drop_tls(
+    tmp_path: Path,
+) -> None:
+    """One way to dial NATS: services, the operator, an agency and `orcon ops` all reach
+    a server that requires TLS with the CA of connection.json, and a caller cannot hand
+    the dial a TLS setting of its own (two dial sites once lacked TLS)."""
+    from typer.testing import CliRunner
+
+    from clients.cli.main import app
+    from transport.connection import connect_nats
+
+    async with DevStack(tmp_path / "s", SAMPLE, fast_kdf=True, tls=True) as stack:
+        conn = stack.connection
+        assert conn is not None and conn.ca is not None
+        with pytest.raises(TypeError, match=r"connection\.json"):
+            await connect_nats(conn, "TH-AHTD", conn.credentials("TH-AHTD").nkey, tls=None)
+        assert stack.sequencer is not None and stack.ack_node is not None
+        running = [stack.brokers[0].nc, stack.sequencer.nc, stack.ack_node.nc]
+        dialled = [await stack.operator_connection("t"),
+                   await connect_nats(conn, "TH-AHTD", conn.credentials("TH-AHTD").nkey)]
+        try:
+            # The server refuses plain connections (the test above), so a connection
+            # that is up is a TLS one that trusted the development CA.
+            assert all(nc.is_connected for nc in running + dialled)
+            argv = ["ops", "dead-letters", "--data-dir", str(stack.data_dir)]
+            ops = await asyncio.to_thread(CliRunner().invoke, app, argv)
+            assert ops.exit_code == 0, ops.output
+            assert "0 dead letter(s)" in ops.output
+        finally:
+            for nc in dialled:
+                await nc.close()

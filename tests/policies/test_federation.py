@@ -17,8 +17,7 @@ from policies.federation import (
     federation_from_dict,
     load_federation,
 )
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 
 
 def test_sample_loads(sample: Federation) -> None:

@@ -11,7 +11,7 @@ from policies.federation import Subscription, load_federation
 from schemas import TLP, Category, Restrictions, Topics, Urgency, examples
 from schemas.examples import example_header
 from schemas.header import Header
-from tests.conftest import SAMPLE_FEDERATION
+from tests.support.paths import SAMPLE_FEDERATION
 
 
 def _alert(**kw: Any) -> Header:

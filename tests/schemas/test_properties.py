@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from strategies import bodies, headers, json_values
 
 from schemas.bodies import Body
 from schemas.codec import decode_body, decode_header, encode, validate_json
@@ -17,6 +16,7 @@ from schemas.errors import SchemaError
 from schemas.examples import EXAMPLES
 from schemas.header import Header
 from schemas.validate import check_body, check_header
+from tests.support.strategies import bodies, headers, json_values
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

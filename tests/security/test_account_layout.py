@@ -10,9 +10,8 @@ from pathlib import Path
 from broker.hosting import provision
 from broker.hosting.stack import BROKER_NAME, SEQUENCER_NAME, members
 from policies.federation import load_federation
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport import subjects as s
-
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
 
 def layout(tmp_path: Path) -> dict[str, dict[str, object]]:

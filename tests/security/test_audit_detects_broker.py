@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
-from orcon_harness import Collected, collect
 
 import schemas
 from broker.audit.events import LogRecord, decode_record, encode_record
@@ -29,6 +28,7 @@ from clients.sdk.auditor import fetch_bundle
 from keys.envelope import for_recipient, seal
 from schemas import Category, Level, Restrictions, examples
 from schemas.events import EventType
+from tests.support.harness import Collected, collect
 from transport import subjects as s
 
 

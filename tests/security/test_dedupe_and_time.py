@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from attack_helpers import connect, signed, wait_audit, wait_outcomes
-
 import schemas
 from broker.hosting.stack import DevStack
 from keys.directory import FederationRoot
 from keys.envelope import header_hash
 from keys.records import Revocation, RevocationList
+from tests.support.attacks import connect, signed, wait_audit, wait_outcomes
 from transport import subjects as s
 
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -32,6 +31,7 @@ from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
 from clients.sdk.auditor import fetch_bundle
 from schemas import Category, Level, examples
 from schemas.events import EventType
+from tests.support.raw_nats import connect_as, connect_role
 from transport import subjects as s
 
 A, B, AUDITOR = "KH-AHTJP", "VN-MPS", "XX-AUDIT"
@@ -68,22 +68,6 @@ def auditor_requests() -> list[tuple[str, bytes]]:
         (f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}", json.dumps({"seq": 1}).encode()),
         (f"$JS.API.STREAM.INFO.{s.AUDIT_HEAD_STREAM}", b""),
     ]
-
-
-async def connect_as(stack: DevStack, principal: str) -> NATS:
-    assert stack.connection is not None
-
-    async def quiet(_: Exception) -> None:
-        """Permission errors are expected here; what matters is where answers land."""
-
-    return await nats.connect(
-        stack.connection.url,
-        nkeys_seed=stack.connection.credentials(principal).nkey,
-        inbox_prefix=s.inbox_prefix(principal).encode(),
-        tls=stack.connection.tls_context(),
-        error_cb=quiet,
-        allow_reconnect=False,
-    )
 
 
 class Landed:
@@ -262,10 +246,7 @@ async def test_only_the_sequencer_writes_the_audit_log(stack: DevStack) -> None:
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc).lower())
 
-    assert stack.connection is not None and stack.connection.broker_nkey is not None
-    nc = await nats.connect(stack.url, nkeys_seed=stack.connection.broker_nkey,
-                            tls=stack.connection.tls_context(), error_cb=on_error,
-                            allow_reconnect=False)
+    nc = await connect_role(stack, "broker", on_error)
     try:
         js = nc.jetstream()
         before = (await js.stream_info(s.AUDIT_STREAM)).state.last_seq

@@ -14,10 +14,10 @@ import random
 
 import pytest
 from nats.errors import MaxPayloadError
-from orcon_harness import preseal
 
 from broker.hosting.stack import DevStack
 from clients.sdk.client import AgencyClient
+from tests.support.harness import preseal
 from transport import subjects as s
 
 

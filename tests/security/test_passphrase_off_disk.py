@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from broker.hosting.stack import DevStack
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
 from transport.connection import load_connection
 
 ORCON = str(Path(sys.executable).parent / "orcon")
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:

@@ -25,14 +25,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from attack_helpers import (
-    audit_events,
-    connect,
-    signed,
-    submit_queue,
-    wait_audit,
-    wait_outcomes,
-)
 
 import schemas
 from broker.hosting.stack import DevStack
@@ -40,6 +32,14 @@ from broker.routing.streams import SUBMIT_MAX_DELIVER, stream_configs
 from clients.sdk.holder import ForwardRefused, Holder
 from schemas import Category, Level, Restrictions, examples
 from schemas.events import EventType
+from tests.support.attacks import (
+    audit_events,
+    connect,
+    signed,
+    submit_queue,
+    wait_audit,
+    wait_outcomes,
+)
 from transport import subjects as s
 
 

@@ -16,9 +16,10 @@ from nats.js.errors import APIError
 
 from broker.hosting.provision import AccountLimits
 from broker.hosting.stack import DevStack
+from tests.support.paths import SAMPLE_FEDERATION as SAMPLE
+from tests.support.raw_nats import connect_as
 from transport import subjects as s
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "federation.toml"
 FLOODER, VICTIM = "KH-AHTJP", "VN-MPS"
 LIMITS = AccountLimits(max_connections=2, max_subscriptions=20, max_payload=64 * 1024)
 PENDING = 5
@@ -41,12 +42,7 @@ class Errors:
 
 
 async def connect(stack: DevStack, agency: str, errors: Errors | None = None) -> NATS:
-    assert stack.connection is not None
-    return await nats.connect(
-        stack.connection.url, nkeys_seed=stack.connection.credentials(agency).nkey,
-        inbox_prefix=s.inbox_prefix(agency).encode(), allow_reconnect=False,
-        max_reconnect_attempts=0, error_cb=(errors or Errors()).cb,
-    )
+    return await connect_as(stack, agency, (errors or Errors()).cb, max_reconnect_attempts=0)
 
 
 async def test_connections_are_capped_per_agency(limited: DevStack) -> None:

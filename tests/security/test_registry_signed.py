@@ -14,10 +14,11 @@ import asyncio
 
 import msgspec
 
-from broker.audit.events import AuditEvent, decode_record
+from broker.audit.events import AuditEvent
 from broker.hosting.stack import DevStack
 from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
 from schemas.events import EventType
+from tests.support.buckets import read_value, wait_changes, write_value
 
 ROGUE_AGREEMENT = b'''
 
@@ -31,35 +32,12 @@ legal_basis = "none"
 '''
 
 
-async def _audit_events(stack: DevStack) -> list[AuditEvent]:
-    nc = await stack.broker_connection("audit-read")
-    try:
-        js = nc.jetstream()
-        last = (await js.stream_info("AUDIT")).state.last_seq
-        return [decode_record((await js.get_msg("AUDIT", q)).data or b"").event
-                for q in range(1, last + 1)]
-    finally:
-        await nc.close()
-
-
-async def _policy_events(stack: DevStack, action: str, want: int,
-                         timeout: float = 10.0) -> list[AuditEvent]:
-    for _ in range(int(timeout / 0.1)):
-        found = [e for e in await _audit_events(stack)
-                 if e.type == EventType.POLICY_CHANGED and e.details.get("action") == action]
-        if len(found) >= want:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"fewer than {want} policy_changed/{action} events in the log")
+async def _policy_events(stack: DevStack, action: str, want: int) -> list[AuditEvent]:
+    return await wait_changes(stack, EventType.POLICY_CHANGED, action, want)
 
 
 async def _write(stack: DevStack, value: bytes) -> None:
-    evil = await stack.operator_connection("evil")
-    try:
-        kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
-        await kv.put(REGISTRY_KEY, value)
-    finally:
-        await evil.close()
+    await write_value(stack, REGISTRY_BUCKET, REGISTRY_KEY, value)
 
 
 async def test_unsigned_registry_in_the_bucket_is_refused_and_audited(stack: DevStack) -> None:
@@ -74,13 +52,7 @@ async def test_unsigned_registry_in_the_bucket_is_refused_and_audited(stack: Dev
 async def test_altered_signed_registry_is_refused(stack: DevStack) -> None:
     from keys.records import RegistryRecord, SignedRegistry
 
-    evil = await stack.operator_connection("evil")
-    try:
-        kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
-        genuine = (await kv.get(REGISTRY_KEY)).value
-    finally:
-        await evil.close()
-    assert genuine is not None
+    genuine = await read_value(stack, REGISTRY_BUCKET, REGISTRY_KEY)
     signed = msgspec.msgpack.decode(genuine, type=SignedRegistry)
     record = msgspec.msgpack.decode(signed.registry, type=RegistryRecord)
     altered = msgspec.structs.replace(record, serial=record.serial + 1,
@@ -96,13 +68,7 @@ async def test_altered_signed_registry_is_refused(stack: DevStack) -> None:
 async def test_older_signed_registry_is_refused_and_changes_are_audited(
     stack: DevStack,
 ) -> None:
-    evil = await stack.operator_connection("evil")
-    try:
-        kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
-        older = (await kv.get(REGISTRY_KEY)).value
-    finally:
-        await evil.close()
-    assert older is not None
+    older = await read_value(stack, REGISTRY_BUCKET, REGISTRY_KEY)
     old_version = stack.brokers[0].engine.version
 
     # The operator signs and publishes a new agreement: accepted and audited.
@@ -126,13 +92,8 @@ async def test_older_signed_registry_is_refused_and_changes_are_audited(
 async def test_a_broker_started_after_a_rollback_refuses_it(stack: DevStack) -> None:
     from broker.routing.policysync import RegistryWatcher
 
-    evil = await stack.operator_connection("evil")
-    try:
-        kv = await evil.jetstream().key_value(REGISTRY_BUCKET)
-        older = (await kv.get(REGISTRY_KEY)).value
-    finally:
-        await evil.close()
-    assert older is not None and stack.connection is not None
+    older = await read_value(stack, REGISTRY_BUCKET, REGISTRY_KEY)
+    assert stack.connection is not None
     toml = (stack.data_dir / "federation.toml").read_bytes() + ROGUE_AGREEMENT.replace(
         b"an agreement no one signed", b"signed by the root")
     await stack.publish_registry(toml)

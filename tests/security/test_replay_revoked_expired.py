@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-from orcon_harness import Collected, collect, preseal
 
 import schemas
 from broker.hosting.stack import DevStack
@@ -30,6 +29,7 @@ from keys.directory import FederationRoot
 from keys.envelope import for_recipient, seal
 from keys.records import Revocation, RevocationList
 from schemas import Restrictions, examples
+from tests.support.harness import Collected, collect, preseal
 from transport import subjects as s
 
 

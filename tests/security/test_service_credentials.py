@@ -7,17 +7,16 @@ operator's cannot deliver, audit, read submissions or touch the audit streams.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 
 from broker.hosting.node import ROLE_USER
-from broker.hosting.provision import service_inbox
 from broker.hosting.stack import DevStack
 from broker.routing.policysync import REGISTRY_BUCKET, REGISTRY_KEY
+from tests.support import raw_nats
+from tests.support.raw_nats import Violations
 from transport import subjects as s
 
 KH = "KH-AHTJP"
@@ -50,7 +49,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
         ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
         ("sub", "orcon.resolve.*"),
-        ("sub", f"{service_inbox(ROLE_USER['broker'])}.>"),
+        ("sub", f"{s.service_inbox(ROLE_USER['broker'])}.>"),
     ],
     "operator": [
         ("pub", s.deliver(KH)),
@@ -61,25 +60,9 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
         ("pub", f"$JS.API.STREAM.MSG.GET.{s.AUDIT_STREAM}"),
         ("sub", "orcon.directory.*"),
-        ("sub", f"{service_inbox(ROLE_USER['sequencer'])}.>"),
+        ("sub", f"{s.service_inbox(ROLE_USER['sequencer'])}.>"),
     ],
 }
-
-
-class Violations:
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    async def on_error(self, exc: Exception) -> None:
-        self.errors.append(str(exc).lower())
-
-    async def wait_for(self, needle: str, timeout: float = 3.0) -> str:
-        for _ in range(int(timeout / 0.05)):
-            for e in self.errors:
-                if "permissions violation" in e and needle.lower() in e:
-                    return e
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no permissions violation for {needle!r}; got {self.errors}")
 
 
 @pytest.fixture
@@ -88,13 +71,8 @@ async def connect_role(stack: DevStack) -> AsyncIterator[
     opened: list[NATS] = []
 
     async def connect(role: str) -> tuple[NATS, Violations]:
-        assert stack.connection is not None
-        user = ROLE_USER[role]
         v = Violations()
-        nc = await nats.connect(
-            stack.url, nkeys_seed=str(stack.data_dir / "creds" / f"{user}.nk"),
-            inbox_prefix=service_inbox(user).encode(), error_cb=v.on_error,
-            tls=stack.connection.tls_context(), allow_reconnect=False)
+        nc = await raw_nats.connect_role(stack, role, v.on_error)
         opened.append(nc)
         return nc, v
 

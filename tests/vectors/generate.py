@@ -1,6 +1,6 @@
 """Regenerate the TEST-ONLY envelope vectors (see README.md):
 
-    .venv/bin/python tests/vectors/generate.py
+    .venv/bin/python -m tests.vectors.generate
 
 Every secret here is derived from a public seed: these keys protect nothing and must never
 be used outside tests. HPKE's ephemeral key cannot be injected through cryptography's API,
@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import msgspec
 
-import msgspec  # noqa: E402
-
-from keys.envelope import header_hash, key_commitment, seal, signed_message  # noqa: E402
-from keys.identity import MLKEM768X25519, X25519, Identity, stanza_info  # noqa: E402
-from schemas.envelope import encode_envelope  # noqa: E402
+from keys.envelope import header_hash, key_commitment, seal, signed_message
+from keys.identity import MLKEM768X25519, X25519, Identity, stanza_info
+from schemas.envelope import encode_envelope
 
 HERE = Path(__file__).resolve().parent
 WARNING = "TEST-ONLY: keys derived from a public seed. Never use them for real messages."
@@ -125,7 +120,7 @@ def main() -> None:
     for suite in (X25519, MLKEM768X25519):
         path = HERE / f"envelope_{suite}.json"
         path.write_text(json.dumps(build(suite), indent=2) + "\n")
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {path.relative_to(HERE.parents[1])}")
 
 
 if __name__ == "__main__":

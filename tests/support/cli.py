@@ -1,11 +1,16 @@
-"""Running `orcon` commands against a DevStack fixture from an async test: each command
-runs its own event loop, so it is invoked from a thread (typer's CliRunner)."""
+"""Running `orcon` commands in-process from async tests (typer's CliRunner, in a thread:
+each command runs its own event loop) against the `stack` fixture's real nats-server and
+broker: `orcon(stack, ARGS...)` or `cli(stack)(ARGS...)`, plus what the tests read back
+(a body file, a command's JSON, a printed message id, the CLI's store)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from typer.testing import CliRunner, Result
@@ -16,19 +21,34 @@ from clients.sdk.store import Store
 from keys.keyfile import load_identity
 from schemas import Body
 
+Orcon = Callable[..., Awaitable[Result]]
+
 
 async def orcon(stack: DevStack, *args: str) -> Result:
     """`orcon ARGS --data-dir STACK`; wide columns so ids are never folded."""
-    runner = CliRunner()
-    return await asyncio.to_thread(
-        runner.invoke, app, [*args, "--data-dir", str(stack.data_dir)],
-        env={"COLUMNS": "250"})
+    return await cli(stack)(*args)
+
+
+def cli(stack: DevStack) -> Orcon:
+    """`await cli(stack)(ARGS...)` runs `orcon ARGS --data-dir STACK`."""
+
+    async def run(*args: str, data_dir: bool = True) -> Result:
+        argv = [*args, "--data-dir", str(stack.data_dir)] if data_dir else list(args)
+        return await asyncio.to_thread(CliRunner().invoke, app, argv,
+                                       env={"COLUMNS": "250"})
+    return run
 
 
 def body_file(tmp: Path, body: Body, name: str = "body.json") -> str:
     path = tmp / name
     path.write_bytes(msgspec.json.encode(body))
     return str(path)
+
+
+def json_out(result: Result) -> Any:
+    """The one JSON document a `--json` command printed on stdout."""
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def message_id(output: str, prefix: str = "message") -> str:

@@ -1,5 +1,5 @@
-"""Helpers shared by the keys tests (imported as `keyhelpers`: a unique module name,
-since --import-mode=importlib puts every test folder's helpers in one namespace)."""
+"""Helpers of the keys tests: a fixed time, both KEM suites, bit flips and a small
+root-signed federation."""
 
 from __future__ import annotations
 

@@ -2,9 +2,6 @@
 submissions, a publisher that retries until JetStream acknowledges, and a recipient
 loop that collects what the SDK hands to the application. Nothing here mocks NATS or
 the broker: brokers are `orcon broker` processes, the server is the real nats-server.
-
-Imported by path (tests/*/conftest.py put this folder on sys.path), because pytest's
---import-mode=importlib does not.
 """
 
 from __future__ import annotations

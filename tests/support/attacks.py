@@ -1,4 +1,4 @@
-"""Helpers of the attack tests in this folder: a connected client, the audit log as
+"""Helpers of the attack tests (tests/security/): a connected client, the audit log as
 events, the state of the submission queue, and hand-made submissions."""
 
 from __future__ import annotations

@@ -1,7 +1,0 @@
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# strategies.py sits beside the tests; --import-mode=importlib does not add this folder.
-sys.path.insert(0, str(Path(__file__).parent))
