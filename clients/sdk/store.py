@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 import schemas
 from keys.errors import CryptoError
 from keys.identity import Identity
-from schemas.message import Message, parse_message
+from schemas.message import Message, header_hash, parse_message
 
 STORE_LABEL = b"orcon/v1/store"
 _DEK_AD = b"orcon/v1/store-dek"
@@ -112,6 +112,8 @@ class Row:
 
     @cached_property
     def header(self) -> schemas.Header:
+        if "message" in self.__dict__:
+            return self.message.header
         return schemas.decode_header(self.record.header)
 
     @cached_property
@@ -120,8 +122,15 @@ class Row:
 
     @cached_property
     def message(self) -> Message:
-        """The stored envelope, parsed (received: as delivered; sent: as sealed)."""
-        return parse_message(self.record.envelope)
+        """The stored envelope, parsed (received: as delivered; sent: as sealed). The
+        header, when this Row has decoded it already from the same bytes, is reused."""
+        record = self.record
+        if "header" in self.__dict__:
+            envelope = schemas.decode_envelope(record.envelope)
+            if envelope.header == record.header:
+                return Message(data=record.envelope, envelope=envelope, header=self.header,
+                               header_hash=header_hash(envelope.header))
+        return parse_message(record.envelope)
 
     @cached_property
     def notice(self) -> Message | None:
