@@ -33,6 +33,7 @@ from keys.envelope import seal
 from keys.identity import Identity, Recipient
 from keys.keyfile import load_identity
 from schemas.acts import FORWARD_TAG, ForwardSubmission, encode_forward
+from schemas.envelope import read_key_commitment
 from schemas.message import Message, header_hash
 from schemas.validate import check_body
 from transport import subjects as s
@@ -289,8 +290,10 @@ class AgencyClient:
         plaintext = schemas.encode(body)
         envelope = seal(schemas.encode(header), plaintext, recipients, self.identity)
         data = schemas.encode_envelope(envelope)
-        # As signed: the sealed header carries the key commitment the draft had not.
-        signed = msgspec.msgpack.decode(envelope.header, type=schemas.Header)
+        # As signed: sealing appends the key commitment (`keys.envelope.commit_header`),
+        # the draft's last field, and nothing else; no need to decode what we encoded.
+        signed = msgspec.structs.replace(
+            header, key_commitment=read_key_commitment(envelope.header))
         message = Message(data=data, envelope=envelope, header=signed,
                           header_hash=header_hash(envelope.header))
         await self.js.publish(s.submit(self.agency), wrap(data) if wrap else data,
