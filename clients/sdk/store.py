@@ -101,7 +101,7 @@ class Row:
     acked: bool
     reminders: int
     opened: bool
-    sealed: bytes = field(repr=False, compare=False)  # the record, encrypted
+    sealed: bytes = field(repr=False)  # the record, encrypted (equal bytes: equal records)
     aead: ChaCha20Poly1305 | None = field(default=None, repr=False, compare=False)
 
     @cached_property
