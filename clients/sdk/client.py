@@ -392,6 +392,8 @@ class AgencyClient:
 
     @seen.setter
     def seen(self, ids: MutableSet[str]) -> None:
+        if isinstance(self._seen, SeenIds) and self._seen is not ids:
+            self._seen.close()  # replaced (a Holder's store records instead): its file too
         self._seen = ids
 
     def open_delivery(self, data: bytes | Delivery) -> Received | Rejection | None:
