@@ -51,8 +51,8 @@ from schemas.envelope import (
     read_key_commitment,
 )
 from schemas.errors import SchemaError
+from schemas.message import header_hash as header_hash  # its one home: re-exported
 
-HEADER_LABEL = b"orcon/v1/header\x00"
 SIGNATURE_LABEL = b"orcon/v1/signature\x00"
 COMMITMENT_LABEL = b"orcon/v1/key-commitment\x00"
 NONCE_SIZE = 12
@@ -98,12 +98,6 @@ def _commitment(header_bytes: bytes) -> bytes:
 
 def _committed(content_key: bytes, commitment: bytes) -> bool:
     return hmac.compare_digest(key_commitment(content_key), commitment)
-
-
-def header_hash(header_bytes: bytes) -> bytes:
-    """SHA-256 of the header bytes under a domain label (32 bytes). The label keeps this
-    hash from ever colliding in meaning with another SHA-256 the federation computes."""
-    return hashlib.sha256(HEADER_LABEL + header_bytes).digest()
 
 
 def signed_message(hh: bytes, ciphertext: bytes) -> bytes:

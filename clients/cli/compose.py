@@ -29,7 +29,6 @@ from clients.cli.common import (
 from clients.cli.render import plain, refusals_table
 from schemas.codes import ResponseTerm
 from schemas.examples import EXAMPLES
-from schemas.validate import check_body
 
 if TYPE_CHECKING:
     from clients.sdk.holder import Holder
@@ -139,10 +138,7 @@ async def _submit(h: Holder, body: schemas.Body, c: Compose, *, dry_run: bool,
         "level": c.level or schemas.Level.RESTRICTED,
         "restrictions": restrictions, "to": c.to, "audience": c.audience, **c.header}
     if dry_run:
-        d = client.draft(body, **kwargs)
-        errors = check_body(body, d)
-        if errors:
-            raise schemas.SchemaError(errors)
+        d = client.checked_draft(body, **kwargs)  # the content rules, as `send` checks them
         reply = await client.resolve(d)
         doc = _outcome_doc(d.id, dry_run=True, permitted=list(reply.permitted),
                            refused=list(reply.refused))

@@ -17,19 +17,18 @@ from rich.console import Console
 from rich.table import Table
 
 import schemas
-from clients.cli.common import Json, emit
+from clients.cli.common import AsAgency, DataDir, Json, console, emit, with_holder
 from schemas.codes import ConsentScope, UseKind
 
 if TYPE_CHECKING:
     from clients.sdk.holder import Holder, RequestStatus
 
+__all__ = ["AsAgency", "DataDir", "register", "report_unread", "store_path", "tightened",
+           "unread_notice"]
+
 T = TypeVar("T")
 
-console = Console()
 err = Console(stderr=True)
-
-DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the stack's data directory")]
-AsAgency = Annotated[str, typer.Option("--as", help="the agency you act for")]
 
 consent_app = typer.Typer(help="Ask for, grant or refuse the originator's consent.",
                           no_args_is_help=True)
@@ -56,12 +55,10 @@ def report_unread(h: Holder, data_dir: Path) -> None:
         err.print(unread_notice(n, data_dir, h.agency), markup=False, highlight=False)
 
 
-def _run(data_dir: Path, agency: str, action: Callable[..., Awaitable[T]],
+def _run(data_dir: Path, agency: str, action: Callable[[Holder], Awaitable[T]],
          as_json: bool = False) -> T:
     """Open the Holder, fetch, act, close; errors as one line and the exit codes of
     docs/cli.md (a refusal by a restriction exits 2, an unreachable stack 3)."""
-    from clients.cli.common import with_holder
-
     return with_holder(data_dir, agency, action, as_json=as_json)
 
 
@@ -71,6 +68,29 @@ def _say(as_json: bool, doc: dict[str, object], text: str) -> None:
         emit(doc)
     else:
         console.print(text, markup=False, highlight=False)
+
+
+def _act(data_dir: Path, agency: str, as_json: bool,
+         act: Callable[[Holder], Awaitable[schemas.Header]],
+         doc: Callable[[schemas.Header], dict[str, object]],
+         line: Callable[[schemas.Header], str]) -> None:
+    """Every act command: do one signed act through the Holder, then say what was sent
+    (`doc` with --json, else `line`), both built from the act's signed header."""
+    async def run(h: Holder) -> None:
+        sent = await act(h)
+        _say(as_json, doc(sent), line(sent))
+    _run(data_dir, agency, run, as_json)
+
+
+def _change(data_dir: Path, agency: str, as_json: bool, message_id: str, kind: str,
+            act: Callable[[Holder], Awaitable[schemas.Header]], consequence: str) -> None:
+    """`amend` and `withdraw`: the originator's change, sent to every holder, each of
+    which does `consequence` on its next sync."""
+    _act(data_dir, agency, as_json, act,
+         lambda sent: {"id": sent.id, "message_id": message_id, "act": kind,
+                       "to": list(sent.recipients)},
+         lambda sent: f"{kind} {sent.id} of {message_id} sent to: "
+                      f"{', '.join(sent.recipients)}; each {consequence} on its next sync")
 
 
 def use(
@@ -86,11 +106,10 @@ def use(
     as_json: Json = False,
 ) -> None:
     """Declare a use; refused, naming the restriction, when the originator forbids it."""
-    async def act(h: Holder) -> None:
-        sent = await h.use(message_id, purpose, evidential, note, use=kind)
-        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "use_declaration"},
-             f"use declared: {sent.id}")
-    _run(data_dir, as_agency, act, as_json)
+    _act(data_dir, as_agency, as_json,
+         lambda h: h.use(message_id, purpose, evidential, note, use=kind),
+         lambda sent: {"id": sent.id, "message_id": message_id, "act": "use_declaration"},
+         lambda sent: f"use declared: {sent.id}")
 
 
 @consent_app.command("request")
@@ -103,12 +122,19 @@ def consent_request(
     as_json: Json = False,
 ) -> None:
     """Ask the originator to allow one action (for forwarding: to one third party)."""
-    async def act(h: Holder) -> None:
-        sent = await h.request_consent(message_id, action, to=to,
-                                       justification=justification)
-        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "consent_request"},
-             f"consent requested: {sent.id}")
-    _run(data_dir, as_agency, act, as_json)
+    _act(data_dir, as_agency, as_json,
+         lambda h: h.request_consent(message_id, action, to=to, justification=justification),
+         lambda sent: {"id": sent.id, "message_id": message_id, "act": "consent_request"},
+         lambda sent: f"consent requested: {sent.id}")
+
+
+def _decision(data_dir: Path, agency: str, as_json: bool, request_id: str, decision: str,
+              act: Callable[[Holder], Awaitable[schemas.Header]]) -> None:
+    """`consent grant` and `consent refuse`: the originator's signed decision."""
+    _act(data_dir, agency, as_json, act,
+         lambda sent: {"id": sent.id, "request": request_id, "act": "consent_decision",
+                       "decision": decision},
+         lambda sent: f"consent {decision}: {sent.id}")
 
 
 @consent_app.command("grant")
@@ -121,13 +147,8 @@ def consent_grant(
 ) -> None:
     """Grant a consent request (as the originator), with conditions and an expiry."""
     until = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
-
-    async def act(h: Holder) -> None:
-        sent = await h.grant(request_id, conditions=condition or [],
-                             valid_until=until)
-        _say(as_json, {"id": sent.id, "request": request_id, "act": "consent_decision",
-                       "decision": "granted"}, f"consent granted: {sent.id}")
-    _run(data_dir, as_agency, act, as_json)
+    _decision(data_dir, as_agency, as_json, request_id, "granted",
+              lambda h: h.grant(request_id, conditions=condition or [], valid_until=until))
 
 
 @consent_app.command("refuse")
@@ -138,11 +159,8 @@ def consent_refuse(
     as_json: Json = False,
 ) -> None:
     """Refuse a consent request, with the reason."""
-    async def act(h: Holder) -> None:
-        sent = await h.refuse(request_id, reason)
-        _say(as_json, {"id": sent.id, "request": request_id, "act": "consent_decision",
-                       "decision": "refused"}, f"consent refused: {sent.id}")
-    _run(data_dir, as_agency, act, as_json)
+    _decision(data_dir, as_agency, as_json, request_id, "refused",
+              lambda h: h.refuse(request_id, reason))
 
 
 def forward(
@@ -270,17 +288,13 @@ def amend(
         ("no_public_disclosure", no_public), ("not_to_suspects", not_to_suspects),
         ("consult_before_action", consult)) if on)
 
-    async def act(h: Holder) -> None:
+    async def act(h: Holder) -> schemas.Header:
         new = tightened(h.get(message_id).restrictions, expires_in_days=expires_in_days,
                         destroy_after_days=destroy_after_days, purposes=purpose,
                         exclude=exclude, release_to=release_to, conditions=condition,
                         tlp=tlp, flags=flags, now=h.now)
-        sent = await h.amend(message_id, new, reason=reason)
-        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "amendment",
-                       "to": list(sent.recipients)},
-             f"amendment {sent.id} of {message_id} sent to: "
-             f"{', '.join(sent.recipients)}; each applies it on its next sync")
-    _run(data_dir, as_agency, act, as_json)
+        return await h.amend(message_id, new, reason=reason)
+    _change(data_dir, as_agency, as_json, message_id, "amendment", act, "applies it")
 
 
 def withdraw(
@@ -291,13 +305,8 @@ def withdraw(
 ) -> None:
     """Withdraw a message you sent: every holder destroys its copy on its next sync and
     signs a purge receipt."""
-    async def act(h: Holder) -> None:
-        sent = await h.withdraw(message_id, reason)
-        _say(as_json, {"id": sent.id, "message_id": message_id, "act": "withdrawal",
-                       "to": list(sent.recipients)},
-             f"withdrawal {sent.id} of {message_id} sent to: "
-             f"{', '.join(sent.recipients)}; each destroys its copy on its next sync")
-    _run(data_dir, as_agency, act, as_json)
+    _change(data_dir, as_agency, as_json, message_id, "withdrawal",
+            lambda h: h.withdraw(message_id, reason), "destroys its copy")
 
 
 def compliance(

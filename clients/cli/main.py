@@ -292,7 +292,7 @@ def inbox(
             # Everything stored but never shown, whichever command fetched it; opening
             # acknowledges (signed, audited).
             result = await holder.sync(timeout=wait)
-            rows = [await holder.open(r.id) for r in holder.unread()]
+            rows = [await holder.open(r) for r in holder.unread()]
         finally:
             await holder.close()
         received = [r for r in rows if r.direction == "in"]

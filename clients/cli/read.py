@@ -71,6 +71,8 @@ def _state(h: Holder, row: Row) -> str:
 
 
 def _row_doc(h: Holder, row: Row) -> dict[str, Any]:
+    from clients.sdk.holder import REQUEST_KINDS
+
     header = row.header
     r = row.restrictions
     due = _deadline(row)
@@ -80,15 +82,10 @@ def _row_doc(h: Holder, row: Row) -> dict[str, Any]:
         "category": str(header.category), "level": str(header.level),
         "tlp": str(r.tlp) if r.tlp else None, "urgency": str(header.urgency),
         "deadline": due, "overdue": bool(due and row.answered_at is None and due < h.now
-                                         and row.kind in _REQUESTS),
+                                         and row.kind in REQUEST_KINDS),
         "answered": row.answered_at is not None, "in_reply_to": header.in_reply_to,
         "received_at": row.received_at, "expires_at": row.expires_at,
     }
-
-
-_REQUESTS = frozenset({"information_request", "document_verification_request",
-                       "nationality_verification_request", "vessel_request", "mla_request",
-                       "extradition_request"})
 
 
 def list_cmd(

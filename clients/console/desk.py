@@ -205,6 +205,9 @@ class Desk:
         return list(self.holder.store.query("about = ?", (message_id,)))
 
     def state(self, row: Row, related: Iterable[Row] | None = None) -> str:
+        """Where a message stands, read from the acts about it. The same rules for a
+        message received (the holder's acts are the ones this agency sent) and one sent
+        (the holders' acts are the ones it received)."""
         now = self.holder.now
         rel = list(related) if related is not None else self._related(row.id)
         if any(r.kind.startswith("withdraw") for r in rel):
@@ -212,25 +215,17 @@ class Desk:
         exp = row.restrictions.expires_at
         if exp is not None and now >= exp:
             return "expired"
-        if row.direction == "in":
-            decided = {str(getattr(r.body, "request", "")) for r in rel
-                       if r.kind == "consent_decision" and r.direction == "in"}
-            if any(r.kind == "consent_request" and r.direction == "out" and r.id not in decided
-                   for r in rel):
-                return "consent pending"
-            if any(r.kind == "use_declaration" and r.direction == "out" for r in rel):
-                return "used"
-            return "acknowledged" if row.acked else "new"
+        by_holder = "out" if row.direction == "in" else "in"
         decided = {str(getattr(r.body, "request", "")) for r in rel
-                   if r.kind == "consent_decision" and r.direction == "out"}
-        if any(r.kind == "consent_request" and r.direction == "in" and r.id not in decided
-               for r in rel):
+                   if r.kind == "consent_decision" and r.direction != by_holder}
+        if any(r.kind == "consent_request" and r.direction == by_holder
+               and r.id not in decided for r in rel):
             return "consent pending"
-        if any(r.kind == "use_declaration" and r.direction == "in" for r in rel):
+        if any(r.kind == "use_declaration" and r.direction == by_holder for r in rel):
             return "used"
-        if any(r.kind == "acknowledgment" and r.direction == "in" for r in rel):
-            return "acknowledged"
-        return "new"
+        acknowledged = row.acked if row.direction == "in" else any(
+            r.kind == "acknowledgment" and r.direction == by_holder for r in rel)
+        return "acknowledged" if acknowledged else "new"
 
     def view(self, row: Row) -> MessageView:
         h = row.header

@@ -26,13 +26,16 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 import schemas
+from clients.sdk.opening import Delivery, Received, Rejection, open_delivery, parse_delivery
 from clients.sdk.seen import SeenIds
 from keys.directory import Directory
-from keys.envelope import open_envelope, seal
-from keys.errors import CryptoError, KeysError, ReplayError
+from keys.envelope import seal
 from keys.identity import Identity, Recipient
 from keys.keyfile import load_identity
+from schemas.acts import FORWARD_TAG, ForwardSubmission, encode_forward
 from schemas.clock import utcnow
+from schemas.envelope import read_key_commitment
+from schemas.message import Message, header_hash
 from schemas.validate import check_body
 from transport import subjects as s
 from transport.connection import Connection, connect_nats
@@ -50,27 +53,20 @@ class SendError(Exception):
 @dataclass(frozen=True)
 class Sent:
     """What `send` did: the signed header, who it was sealed to, who was refused and why
-    (at resolve time; the broker's own outcome arrives later through `outcomes`)."""
+    (at resolve time; the broker's own outcome arrives later through `outcomes`). A
+    submitted message also carries the sealed message and the body's bytes as sealed
+    (the sender's own copy keeps both as they are)."""
 
     header: schemas.Header
     sealed_to: list[str]
     refused: list[schemas.Refusal]
     submitted: bool
+    message: Message | None = None
+    plaintext: bytes = b""
 
 
-@dataclass(frozen=True)
-class Received:
-    header: schemas.Header
-    body: schemas.Body
-    received_at: datetime
-
-
-@dataclass
-class Rejection:
-    """A delivery the SDK refused to hand over, and why (never the content)."""
-
-    message_id: str | None
-    reason: str
+__all__ = ["AgencyClient", "Delivery", "InboxBatch", "Received", "Rejection", "SendError",
+           "Sent", "fetch_directory", "utcnow"]
 
 
 @dataclass
@@ -107,10 +103,13 @@ class AgencyClient:
         self.directory_max_age = directory_max_age
         self._directory_at = time.monotonic()
         self._reports: JetStreamContext.PullSubscription | None = None
+        # Outcomes fetched and not yet claimed (`outcomes`, `wait_outcome`): whoever
+        # fetches them, none is dropped.
+        self._unclaimed: list[schemas.Outcome] = []
         # The sender's own copy: `clients.sdk.holder.Holder` sets these so everything sent
         # through this client (header, body, sealed envelope, refusals) and every outcome
         # the broker reports lands in the agency's encrypted store, whichever command sent.
-        self.on_sent: Callable[[Sent, schemas.Body, bytes], None] | None = None
+        self.on_sent: Callable[[Sent, schemas.Body], None] | None = None
         self.on_outcome: Callable[[schemas.Outcome], None] | None = None
 
     @classmethod
@@ -205,6 +204,28 @@ class AgencyClient:
             raise SendError(f"resolve refused the draft: {reply.error}")
         return reply
 
+    def checked_draft(
+        self,
+        body: schemas.Body,
+        *,
+        category: schemas.Category,
+        level: schemas.Level,
+        restrictions: schemas.Restrictions | None = None,
+        to: Sequence[str] = (),
+        audience: Sequence[str] = (),
+        **extra: object,
+    ) -> schemas.Header:
+        """A draft whose body keeps the content rules. Raises `schemas.SchemaError`
+        (every error at once) otherwise: a body the recipients would reject (an unknown
+        country code, a reply naming nothing) is never sealed, and the sender, not the
+        recipient, is told."""
+        draft = self.draft(body, category=category, level=level, restrictions=restrictions,
+                           to=to, audience=audience, **extra)
+        errors = check_body(body, draft)
+        if errors:
+            raise schemas.SchemaError(errors)
+        return draft
+
     async def send(
         self,
         body: schemas.Body,
@@ -226,14 +247,9 @@ class AgencyClient:
         content rule (every error at once) or the broker refuses the draft: every error
         names the field, the rule and, for a restriction, audience or recipient the
         federation does not know, the nearest valid names."""
-        draft = self.draft(body, category=category, level=level, restrictions=restrictions,
-                           to=to, audience=audience, **extra)
-        # The content rules too, all at once: a body the recipients would reject (an
-        # unknown country code, a reply naming nothing) is never sealed, and the sender,
-        # not the recipient, is told.
-        errors = check_body(body, draft)
-        if errors:
-            raise schemas.SchemaError(errors)
+        draft = self.checked_draft(body, category=category, level=level,
+                                   restrictions=restrictions, to=to, audience=audience,
+                                   **extra)
         refused: list[schemas.Refusal] = []
         if resolve:
             reply = await self.resolve(draft)
@@ -243,22 +259,58 @@ class AgencyClient:
         header = msgspec.structs.replace(draft, recipients=sorted(set(permitted)))
         if not header.recipients:
             return Sent(header, [], refused, submitted=False)
+        return await self._seal_and_submit(header, body, refused)
+
+    async def submit_forward(self, notice: schemas.Header, body: schemas.ForwardNotice,
+                             original: schemas.Envelope) -> Sent:
+        """Submit a forward: `notice` (a `checked_draft` of a forward_notice to the
+        originator, its act naming the third party) sealed and signed as any message,
+        with the ORIGINAL envelope (header, signature and ciphertext unchanged, a stanza
+        added for the third party). The broker decides; the outcome says. The notice is
+        not kept as a sent copy here: the caller keeps it once the forward is delivered."""
+        data = schemas.encode_envelope(original)
+        return await self._seal_and_submit(
+            notice, body, [], own_copy=False,
+            wrap=lambda sealed: encode_forward(ForwardSubmission(
+                tag=FORWARD_TAG, notice=sealed, original=data)))
+
+    async def _seal_and_submit(self, header: schemas.Header, body: schemas.Body,
+                               refused: list[schemas.Refusal], *, own_copy: bool = True,
+                               wrap: Callable[[bytes], bytes] | None = None) -> Sent:
+        """The one place a message is sealed to its recipients' current directory keys,
+        signed and submitted (`wrap` puts the sealed envelope in a forward)."""
         await self._fresh_directory()
         now = self.clock()
         recipients: list[Recipient] = []
         for agency in header.recipients:
             recipients.extend(self.directory.recipients_for(agency, now))
-        header_bytes = schemas.encode(header)
-        envelope = seal(header_bytes, schemas.encode(body), recipients, self.identity)
-        header = msgspec.msgpack.decode(envelope.header, type=schemas.Header)  # as signed
+        plaintext = schemas.encode(body)
+        envelope = seal(schemas.encode(header), plaintext, recipients, self.identity)
         data = schemas.encode_envelope(envelope)
-        await self.js.publish(s.submit(self.agency), data, headers={"Nats-Msg-Id": header.id})
-        sent = Sent(header, list(header.recipients), refused, submitted=True)
-        if self.on_sent is not None:
-            self.on_sent(sent, body, data)
+        # As signed: sealing appends the key commitment (`keys.envelope.commit_header`),
+        # the draft's last field, and nothing else; no need to decode what we encoded.
+        signed = msgspec.structs.replace(
+            header, key_commitment=read_key_commitment(envelope.header))
+        message = Message(data=data, envelope=envelope, header=signed,
+                          header_hash=header_hash(envelope.header))
+        await self.js.publish(s.submit(self.agency), wrap(data) if wrap else data,
+                              headers={"Nats-Msg-Id": signed.id})
+        sent = Sent(signed, list(signed.recipients), refused, submitted=True,
+                    message=message, plaintext=plaintext)
+        if own_copy and self.on_sent is not None:
+            self.on_sent(sent, body)
         return sent
 
-    async def outcomes(self, limit: int = 100, timeout: float = 2.0) -> list[schemas.Outcome]:
+    # ---- outcomes -------------------------------------------------------------------------
+
+    @property
+    def unclaimed(self) -> list[schemas.Outcome]:
+        """Outcomes fetched and not yet claimed by `outcomes` or `wait_outcome`."""
+        return self._unclaimed
+
+    async def poll_outcomes(self, limit: int = 100, timeout: float = 2.0) -> int:
+        """Fetch what the broker reported into `unclaimed` (each one handed to
+        `on_outcome` before it is acknowledged: an outcome is never lost); how many."""
         if self._reports is None:
             self._reports = await self.js.pull_subscribe_bind(
                 s.report_consumer(self.agency), s.DELIVER_STREAM
@@ -266,23 +318,38 @@ class AgencyClient:
         try:
             msgs = await self._reports.fetch(limit, timeout=timeout)
         except (TimeoutError, NatsTimeoutError):
-            return []
-        out = []
+            return 0
         for m in msgs:
             outcome = msgspec.msgpack.decode(m.data, type=schemas.Outcome)
             if self.on_outcome is not None:
-                self.on_outcome(outcome)  # kept before the ack: an outcome is never lost
-            out.append(outcome)
+                self.on_outcome(outcome)
+            self._unclaimed.append(outcome)
             await m.ack()
+        return len(msgs)
+
+    async def outcomes(self, limit: int = 100, timeout: float = 2.0) -> list[schemas.Outcome]:
+        """The broker's outcomes and reports not yet claimed, oldest first: those
+        fetched earlier (while waiting for another) at once, else new ones, waiting up to
+        `timeout` for the first."""
+        if not self._unclaimed:
+            await self.poll_outcomes(limit, timeout)
+        out, self._unclaimed[:] = self._unclaimed[:limit], self._unclaimed[limit:]
         return out
 
     async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            for outcome in await self.outcomes(timeout=0.5):
-                if outcome.message_id == message_id:
-                    return outcome
-        raise TimeoutError(f"no outcome for {message_id} within {timeout} s")
+        """The broker's outcome for one submission. Every other outcome fetched while
+        waiting stays unclaimed for `outcomes` (as do "unacknowledged" reports about this
+        message, from the AckWatcher: they are not its outcome)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, o in enumerate(self._unclaimed):
+                if o.message_id == message_id and o.status != "unacknowledged":
+                    return self._unclaimed.pop(i)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"no outcome for {message_id} within {timeout} s")
+            await self.poll_outcomes(timeout=max(0.05, min(0.3, left)))
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -315,65 +382,31 @@ class AgencyClient:
         except (TimeoutError, NatsTimeoutError):
             return []
 
-    def open_delivery(self, data: bytes) -> Received | Rejection | None:
-        """Verify and open one delivery; None for a duplicate already handed over."""
-        now = self.clock()
-        try:
-            env = schemas.decode_envelope(data)
-            header = schemas.decode_header(env.header)
-        except schemas.SchemaError as exc:
-            return Rejection(None, f"malformed delivery: {exc}")
-        if header.id in self._seen:
-            return None  # at-least-once delivery: handle each message once
-        if self.agency not in header.recipients:
-            return Rejection(header.id, "this agency is not among the signed recipients")
-        if header.created_at < now - self._replay_window:
-            return Rejection(header.id, "created outside the replay window")
-        refusal = self._refuses_itself(header)
-        if refusal is not None:
-            return Rejection(header.id, refusal)
-        try:
-            signer = self.directory.signing_key(
-                header.sender, header.sender_key, now, created_at=header.created_at
-            )
-            body_bytes = open_envelope(env, self.identity, signer, now=now)
-            body = schemas.decode_body(body_bytes)
-        except CryptoError:
-            return Rejection(header.id, "cryptographic verification failed")
-        except (KeysError, ReplayError) as exc:
-            return Rejection(header.id, f"key refused: {exc}")
-        except schemas.SchemaError as exc:
-            return Rejection(header.id, f"malformed body: {exc}")
-        if type(body).__struct_config__.tag != header.kind:
-            return Rejection(header.id, "the body kind disagrees with the signed header")
-        expires = header.restrictions.expires_at
-        if expires is not None and now >= expires:
-            return Rejection(header.id, "expired: the originator's use window has closed")
-        self._seen.add(header.id)
-        return Received(header=header, body=body, received_at=now)
+    @property
+    def seen(self) -> MutableSet[str]:
+        """The ids already handed over: the one record of what was delivered before."""
+        return self._seen
 
-    def _refuses_itself(self, header: schemas.Header) -> str | None:
-        """Defense in depth against a broker that delivers what policy refused: the
-        restrictions a recipient can check about itself from its own signed directory
-        entry (its id, country, clearance and roles). Group membership is not in the
-        directory, so `release_to` by group is left to the broker and the auditors."""
-        try:
-            me = self.directory.entry(self.agency)
-        except KeysError:
+    @seen.setter
+    def seen(self, ids: MutableSet[str]) -> None:
+        if isinstance(self._seen, SeenIds) and self._seen is not ids:
+            self._seen.close()  # replaced (a Holder's store records instead): its file too
+        self._seen = ids
+
+    def open_delivery(self, data: bytes | Delivery) -> Received | Rejection | None:
+        """Verify and open one delivery (a message, or a forwarded copy: the same
+        checks, `clients.sdk.opening`), given as bytes or already parsed; None for a
+        duplicate already handed over (at-least-once delivery: each message once)."""
+        delivery = data if isinstance(data, Delivery) else parse_delivery(data)
+        if isinstance(delivery, Rejection):
+            return delivery
+        if delivery.id in self._seen:
             return None
-        r = header.restrictions
-        names = {self.agency, me.country}
-        hit = sorted(names & set(r.exclude))
-        if hit:
-            return f"this agency is excluded by the sender (exclude = {', '.join(hit)})"
-        if "auditor" in me.roles:
-            return "an auditor never receives content"
-        try:
-            if schemas.Level(me.clearance).rank < schemas.Level(header.level).rank:
-                return f"clearance {me.clearance} is below {header.level}"
-        except ValueError:
-            return f"unknown clearance {me.clearance!r}"
-        return None
+        got = open_delivery(delivery, identity=self.identity, directory=self.directory,
+                            now=self.clock(), replay_window=self._replay_window)
+        if isinstance(got, Received):
+            self._seen.add(got.header.id)
+        return got
 
 
 async def fetch_directory(nc: NATS, agency: str, root_public: bytes) -> Directory:

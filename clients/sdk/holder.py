@@ -18,7 +18,6 @@ record:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,17 +26,11 @@ from pathlib import Path
 import msgspec
 
 import schemas
-from clients.sdk.client import AgencyClient, Received, Rejection, Sent
+from clients.sdk.client import AgencyClient, Sent
+from clients.sdk.opening import Delivery, Received, Rejection, parse_delivery
+from clients.sdk.seen import StoredIds
 from clients.sdk.store import Record, Row, Store, micros
-from keys.envelope import (
-    add_stanzas,
-    header_hash,
-    open_envelope,
-    seal,
-    unwrap_content_key,
-    verify,
-)
-from keys.errors import CryptoError, KeysError
+from keys.envelope import add_stanzas, unwrap_content_key
 from policies.acts import (
     ACT_KINDS,
     CHANGE_KINDS,
@@ -47,17 +40,8 @@ from policies.acts import (
     proof_of,
     use_refusal,
 )
-from schemas.acts import (
-    FORWARD_TAG,
-    Act,
-    ForwardSubmission,
-    SignedHeader,
-    decode_forward,
-    encode_forward,
-    is_forward,
-)
+from schemas.acts import Act, SignedHeader
 from schemas.codes import ConsentScope, Decision, PurgeReason, ReplyStatus, ResponseTerm, UseKind
-from transport import subjects as s
 from transport.connection import Connection
 
 REQUEST_KINDS = frozenset({
@@ -175,10 +159,16 @@ class Holder:
         self.store = store
         self.agency = client.agency
         self.deadlines = deadlines or DeadlinePolicy()
-        self.reports: list[schemas.Outcome] = []  # outcomes not yet claimed by a caller
-        # Everything sent through the client is kept here, with the broker's outcome.
+        # Everything sent through the client is kept here, with the broker's outcome,
+        # and what is stored is what was handed over (the one record of it).
         client.on_sent = self._keep_sent
         client.on_outcome = self._keep_outcome
+        client.seen = StoredIds(store)
+
+    @property
+    def reports(self) -> list[schemas.Outcome]:
+        """Outcomes and reports fetched and not yet claimed by a caller."""
+        return self.client.unclaimed
 
     @classmethod
     async def open_for(cls, conn: Connection, agency: str, store_path: Path, *,
@@ -214,60 +204,66 @@ class Holder:
                 if problem is not None:
                     out.rejected.append(problem)
         # The broker's reports too (outcomes, urgent messages not acknowledged): kept with
-        # the sent copies; `wait_outcome` still finds them in `self.reports`.
-        self.reports.extend(await self.client.outcomes(timeout=min(timeout, 0.1)))
+        # the sent copies, and unclaimed for `wait_outcome` and `reports`.
+        await self.client.poll_outcomes(timeout=min(timeout, 0.1))
         return out
 
     def _take(self, data: bytes, out: SyncResult) -> None:
-        if is_forward(data):
-            result = self._open_forward(data)
-            if isinstance(result, Rejection):
-                out.rejected.append(result)
-            elif result is not None:
-                out.new.append(result)
+        delivery = parse_delivery(data)
+        if isinstance(delivery, Rejection):
+            out.rejected.append(delivery)
             return
-        try:
-            env = schemas.decode_envelope(data)
-            mid = schemas.decode_header(env.header).id
-        except schemas.SchemaError as exc:
-            out.rejected.append(Rejection(None, f"malformed delivery: {exc}"))
+        if delivery.notice is None and self._reminded(delivery, out):
             return
-        existing = self.store.get(mid)
-        if existing is not None:
-            if not existing.acked:
-                self.store.mark(mid, reminders=existing.reminders + 1)
-                out.reminders.append(mid)
-            return
-        self.client._seen.discard(mid)
-        got = self.client.open_delivery(data)
+        got = self.client.open_delivery(delivery)  # None: stored before (client.seen)
         if isinstance(got, Rejection):
             out.rejected.append(got)
         elif isinstance(got, Received):
-            out.new.append(self._keep(got.header, got.body, env.header, data))
+            out.new.append(self._keep_received(got))
 
-    def _keep(self, header: schemas.Header, body: schemas.Body, header_bytes: bytes,
-              envelope: bytes, *, via: bytes = b"",
-              restrictions: schemas.Restrictions | None = None,
-              direction: str = "in", refused: Sequence[schemas.Refusal] = ()) -> Row:
-        record = Record(header=header_bytes, body=schemas.encode(body), envelope=envelope,
-                        via=via, restrictions=restrictions, refused=list(refused))
-        self.store.put(direction=direction, header=header, record=record,
-                       received_at=self.now, due_at=self.deadlines.due(header, body))
+    def _reminded(self, delivery: Delivery, out: SyncResult) -> bool:
+        """A message delivered again that we hold: the AckWatcher's reminder of an urgent
+        message not yet acknowledged (flagged), or a plain redelivery (nothing to do)."""
+        existing = self.store.get(delivery.id)
+        if existing is None:
+            return False
+        if not existing.acked:
+            self.store.mark(existing.id, reminders=existing.reminders + 1)
+            out.reminders.append(existing.id)
+        return True
+
+    def _keep_received(self, got: Received) -> Row:
+        m = got.message
+        record = Record(header=m.header_bytes, body=got.plaintext, envelope=m.data,
+                        via=got.notice.data if got.notice is not None else b"",
+                        restrictions=got.forwarded_restrictions)
+        row = self._keep(m.header, got.body, record, "in")
+        return row.known(body=got.body, message=m, notice=got.notice)
+
+    def _keep(self, header: schemas.Header, body: schemas.Body, record: Record,
+              direction: str) -> Row:
+        row = self.store.put(direction=direction, header=header, record=record,
+                             received_at=self.now, due_at=self.deadlines.due(header, body))
         if header.kind == "reply" and header.in_reply_to and isinstance(body, schemas.Reply):
             req = self.store.get(header.in_reply_to)
             if (req is not None and req.answered_at is None
                     and body.status is not ReplyStatus.POSTPONED):
                 self.store.mark(req.id, answered_at=micros(self.now))
-        row = self.store.get(header.id)
-        assert row is not None
+        if row is None:  # stored before: what is stored stands
+            stored = self.store.get(header.id)
+            assert stored is not None
+            return stored
         return row
 
-    def _keep_sent(self, sent: Sent, body: schemas.Body, envelope: bytes) -> None:
+    def _keep_sent(self, sent: Sent, body: schemas.Body) -> None:
         """The sender's own copy of everything it sends (`AgencyClient.on_sent`): header,
         body, the sealed envelope (proof for later amendments) and who the resolver
         refused; the broker's outcome is added when it arrives."""
-        self._keep(sent.header, body, schemas.encode(sent.header), envelope,
-                   direction="out", refused=sent.refused)
+        assert sent.message is not None
+        m = sent.message
+        self._keep(sent.header, body, Record(header=m.header_bytes, body=sent.plaintext,
+                                             envelope=m.data, refused=list(sent.refused)),
+                   "out")
 
     def _keep_outcome(self, outcome: schemas.Outcome) -> None:
         """Store the broker's outcome with the sent copy. An "unacknowledged" report (an
@@ -279,60 +275,16 @@ class Holder:
         if outcome.status == "unacknowledged":
             overdue = {r.recipient: r for r in row.record.overdue}
             overdue.update({r.recipient: r for r in outcome.refused})
-            self.store.replace_record(row.id, msgspec.structs.replace(
+            self.store.replace_record(row, msgspec.structs.replace(
                 row.record, overdue=sorted(overdue.values(), key=lambda r: r.recipient)))
             self.store.mark(row.id, opened=0)
             return
-        self.store.replace_record(row.id, msgspec.structs.replace(row.record, outcome=outcome))
+        self.store.replace_record(row, msgspec.structs.replace(row.record, outcome=outcome))
 
     def unread(self) -> list[Row]:
         """Stored but never shown: new deliveries, and notices about sent messages (an
         urgent one not acknowledged in time), oldest first."""
         return list(self.store.query("opened = 0"))
-
-    def _open_forward(self, data: bytes) -> Row | Rejection | None:
-        """A forwarded copy: verify the originator's signature on the original (so its
-        restrictions are exactly the originator's), the forwarder's signature on the
-        notice naming us, that the forwarder only tightened, then open our stanza."""
-        now = self.now
-        try:
-            sub = decode_forward(data)
-            notice_env = schemas.decode_envelope(sub.notice)
-            original_env = schemas.decode_envelope(sub.original)
-            notice = schemas.decode_header(notice_env.header)
-            original = schemas.decode_header(original_env.header)
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError,
-                schemas.SchemaError) as exc:
-            return Rejection(None, f"malformed forward: {exc}")
-        if self.store.has(original.id):
-            return None
-        act = notice.act
-        if (notice.kind != "forward_notice" or act is None or act.party != self.agency
-                or act.message_id != original.id or act.original.header != original_env.header
-                or notice.sender not in original.recipients):
-            return Rejection(original.id, "the forward notice does not name this agency "
-                             "for this message")
-        restrictions = act.restrictions or original.restrictions
-        if loosened_fields(original.restrictions, restrictions):
-            return Rejection(original.id, "the forwarder loosened the originator's restrictions")
-        d = self.client.directory
-        try:
-            verify(notice_env, d.signing_key(notice.sender, notice.sender_key, now,
-                                             created_at=notice.created_at))
-            signer = d.signing_key(original.sender, original.sender_key, now,
-                                   created_at=original.created_at)
-            body = schemas.decode_body(open_envelope(original_env, self.client.identity,
-                                                     signer, now=now))
-        except CryptoError:
-            return Rejection(original.id, "cryptographic verification failed")
-        except KeysError as exc:
-            return Rejection(original.id, f"key refused: {exc}")
-        except schemas.SchemaError as exc:
-            return Rejection(original.id, f"malformed body: {exc}")
-        if restrictions.expires_at is not None and now >= restrictions.expires_at:
-            return Rejection(original.id, "expired: the originator's use window has closed")
-        return self._keep(original, body, original_env.header, sub.original,
-                          via=sub.notice, restrictions=restrictions)
 
     def get(self, message_id: str) -> Row:
         row = self.store.get(message_id)
@@ -340,25 +292,25 @@ class Holder:
             raise LifecycleError("store.unknown", f"no message {message_id} in the local store")
         return row
 
-    async def open(self, message_id: str) -> Row:
-        """Read a message. The first open acknowledges its restrictions (signed, audited),
-        whichever command opens it: inbox, alerts watch, or an act on it (use, consent,
-        forward)."""
-        row = self.get(message_id)
+    async def open(self, message: str | Row) -> Row:
+        """Read a message (by id, or a Row just read from the store). The first open
+        acknowledges its restrictions (signed, audited), whichever command opens it:
+        inbox, alerts watch, or an act on it (use, consent, forward)."""
+        row = self.get(message) if isinstance(message, str) else message
         if row.direction == "in" and not row.acked and row.kind not in ACT_KINDS:
             await self.acknowledge(row)
+            row = row.with_flags(acked=True)
         if not row.opened:
-            self.store.mark(message_id, opened=1)
-        return self.get(message_id)
+            self.store.mark(row.id, opened=1)
+            row = row.with_flags(opened=True)
+        return row
 
     # ---- acts ----------------------------------------------------------------------------
 
     def _original(self, row: Row) -> tuple[schemas.Header, SignedHeader, SignedHeader | None]:
-        env = schemas.decode_envelope(row.record.envelope)
-        via = None
-        if row.record.via:
-            via = proof_of(schemas.decode_envelope(row.record.via))
-        return row.header, proof_of(env), via
+        notice = row.notice
+        return (row.header, proof_of(row.message.envelope),
+                proof_of(notice.envelope) if notice is not None else None)
 
     async def _act(self, row: Row, body: schemas.Body, act: Act, *,
                    to: str | None = None, in_reply_to: str | None = None,
@@ -384,17 +336,9 @@ class Holder:
         return sent.header, outcome
 
     async def wait_outcome(self, message_id: str, timeout: float = 10.0) -> schemas.Outcome:
-        """The broker's outcome for one submission; other outcomes are kept in
-        `self.reports` (e.g. "unacknowledged" reports from the AckWatcher)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            for i, o in enumerate(self.reports):
-                if o.message_id == message_id and o.status != "unacknowledged":
-                    return self.reports.pop(i)
-            if loop.time() >= deadline:
-                raise TimeoutError(f"no outcome for {message_id} within {timeout} s")
-            self.reports.extend(await self.client.outcomes(timeout=0.3))
+        """The broker's outcome for one submission (`AgencyClient.wait_outcome`); other
+        outcomes stay in `self.reports` (e.g. "unacknowledged" reports)."""
+        return await self.client.wait_outcome(message_id, timeout)
 
     async def acknowledge(self, row: Row) -> schemas.Header:
         header, original, via = self._original(row)
@@ -417,7 +361,7 @@ class Holder:
                     or h.sender != row.header.sender
                     or (a.valid_until is not None and self.now >= a.valid_until)):
                 continue
-            out.append(proof_of(schemas.decode_envelope(r.record.envelope)))
+            out.append(proof_of(r.message.envelope))
         return out
 
     async def use(self, message_id: str, purpose: schemas.Purpose, evidential: bool = False,
@@ -543,7 +487,7 @@ class Holder:
             found = self.consents(message_id, ConsentScope.ONWARD_DISSEMINATION, to)
             consent = found[0] if found else None
         now = self.now
-        env = schemas.decode_envelope(row.record.envelope)
+        env = row.message.envelope
         c = self.client
         signer = c.directory.signing_key(original.sender, original.sender_key, now,
                                          created_at=original.created_at)
@@ -551,28 +495,22 @@ class Holder:
         bare = msgspec.structs.replace(env, stanzas=[])
         forwarded = add_stanzas(bare, content_key, c.directory.recipients_for(to, now))
         del content_key  # key material: never kept longer than the re-wrap
-        assert header_hash(forwarded.header) == header_hash(env.header)
         notice_body = schemas.ForwardNotice(
             message_id=message_id, forwarded_to=[to], forwarded_at=now,
             consent=schemas.decode_header(consent.header).id if consent else None)
         act = Act(message_id=message_id, original=proof_of(env), party=to, consent=consent,
                   restrictions=restrictions)
-        draft = c.draft(notice_body, category=original.category, level=original.level,
-                        to=[original.sender], in_reply_to=message_id,
-                        thread=original.thread or original.id, act=act)
-        notice_env = seal(schemas.encode(draft), schemas.encode(notice_body),
-                          c.directory.recipients_for(original.sender, now), c.identity)
-        sub = ForwardSubmission(tag=FORWARD_TAG, notice=schemas.encode_envelope(notice_env),
-                                original=schemas.encode_envelope(forwarded))
-        await c.js.publish(s.submit(self.agency), encode_forward(sub),
-                           headers={"Nats-Msg-Id": draft.id})
-        outcome = await self.wait_outcome(draft.id)
+        draft = c.checked_draft(notice_body, category=original.category, level=original.level,
+                                to=[original.sender], in_reply_to=message_id,
+                                thread=original.thread or original.id, act=act)
+        sent = await c.submit_forward(draft, notice_body, forwarded)
+        outcome = await self.wait_outcome(sent.header.id)
         if outcome.status == "rejected":
             raise ForwardRefused("rejected", outcome.error or "rejected by the broker")
         if to not in outcome.delivered:
             r = next((x for x in outcome.refused if x.recipient == to), None)
             raise ForwardRefused(r.rule if r else "forward", r.reason if r else "not delivered")
-        self._keep(draft, notice_body, schemas.encode(draft), b"", direction="out")
+        self._keep_sent(sent, notice_body)
         return outcome
 
     # ---- amend and withdraw ---------------------------------------------------------------
@@ -609,7 +547,7 @@ class Holder:
                                   "direction = 'in'", (message_id,)):
             a = r.header.act
             if a is not None and a.party is not None and r.record.envelope:
-                out.append((a.party, proof_of(schemas.decode_envelope(r.record.envelope))))
+                out.append((a.party, proof_of(r.message.envelope)))
         return out
 
     async def amend(self, message_id: str, restrictions: schemas.Restrictions, *,
@@ -640,7 +578,7 @@ class Holder:
                   forwards=[p for _, p in self._forwards(message_id)])
         sent = await self._change(row, body, act, check)
         if row.direction == "out":
-            self.store.replace_record(row.id, msgspec.structs.replace(
+            self.store.replace_record(row, msgspec.structs.replace(
                 row.record, restrictions=restrictions))
         return sent
 
@@ -656,7 +594,7 @@ class Holder:
         return await self._change(row, body, act, check)
 
     def _proof(self, row: Row) -> SignedHeader:
-        return proof_of(schemas.decode_envelope(row.record.envelope))
+        return proof_of(row.message.envelope)
 
     async def _change(self, row: Row, body: schemas.Body, act: Act,
                       resolve: bool) -> schemas.Header:
@@ -695,8 +633,8 @@ class Holder:
             return Rejection(h.id, f"the {h.kind} of {act.message_id} does not come from "
                              "its originator")
         # A forwarded copy proves how we hold it with the forwarder's signed notice.
-        via = (proof_of(schemas.decode_envelope(target.record.via))
-               if target is not None and target.record.via else None)
+        notice = target.notice if target is not None else None
+        via = proof_of(notice.envelope) if notice is not None else None
         receipt: schemas.Body
         if h.kind == "withdrawal":
             if target is not None:
@@ -720,7 +658,7 @@ class Holder:
                 if loose:
                     return Rejection(h.id, "the amendment would loosen the restrictions in "
                                      f"force ({', '.join(loose)}); not applied")
-                self.store.replace_record(target.id, msgspec.structs.replace(
+                self.store.replace_record(target, msgspec.structs.replace(
                     target.record, restrictions=new))
             receipt = schemas.AmendmentReceipt(message_id=act.message_id, amendment=h.id,
                                                applied_at=self.now)

@@ -1,9 +1,11 @@
-"""Message ids already handed to the application, kept across restarts.
+"""The one record of the message ids already handed over (`AgencyClient.seen`).
 
 Delivery is at least once, so the SDK hands each message over once by remembering its
-id. In memory that holds only while the process lives; this file-backed set makes it
-hold across restarts too. Ids older than the replay window can be forgotten: a message
-created before the window is refused on its `created_at` alone.
+id; `AgencyClient.open_delivery` alone asks. Who remembers:
+- a set in memory (the default): while the process lives;
+- `SeenIds`, a file: across restarts too. Ids older than the replay window can be
+  forgotten: a message created before the window is refused on its `created_at` alone;
+- `StoredIds`, a Holder's encrypted store: what is stored was handed over.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import os
 from collections.abc import Iterator, MutableSet
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.ids import message_id_time
+
+if TYPE_CHECKING:
+    from clients.sdk.store import Store
 
 
 class SeenIds(MutableSet[str]):
@@ -60,3 +66,27 @@ class SeenIds(MutableSet[str]):
 
     def close(self) -> None:
         self._file.close()
+
+
+class StoredIds(MutableSet[str]):
+    """The ids a Holder has stored: for a Holder, having handed a message over IS having
+    stored it (it acknowledges a delivery only once stored), so its store is its record
+    of what was seen. `add` records nothing: the store's row does, right after."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and self._store.has(item)
+
+    def __iter__(self) -> Iterator[str]:
+        return (row.id for row in self._store.query())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._store.query())
+
+    def add(self, value: str) -> None:
+        pass  # the Holder stores the message itself, or leaves it for redelivery
+
+    def discard(self, value: str) -> None:
+        pass  # only a purge or withdrawal forgets a stored message, by deleting it

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import msgspec
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 import schemas
 from keys.errors import CryptoError
 from keys.identity import Identity
+from schemas.message import Message, header_hash, parse_message
 
 STORE_LABEL = b"orcon/v1/store"
 _DEK_AD = b"orcon/v1/store-dek"
@@ -83,6 +85,10 @@ class Record(msgspec.Struct, frozen=True, omit_defaults=True):
 
 @dataclass(frozen=True)
 class Row:
+    """One stored message. The encrypted record is opened on first use and each part
+    (record, header, body, parsed envelopes) decoded at most once per Row: a query that
+    only reads the index columns decrypts nothing."""
+
     id: str
     direction: str
     kind: str
@@ -95,21 +101,62 @@ class Row:
     acked: bool
     reminders: int
     opened: bool
-    record: Record
+    sealed: bytes = field(repr=False)  # the record, encrypted (equal bytes: equal records)
+    aead: ChaCha20Poly1305 | None = field(default=None, repr=False, compare=False)
 
-    @property
+    @cached_property
+    def record(self) -> Record:
+        assert self.aead is not None, "a Row built without its record needs the store's key"
+        return msgspec.msgpack.decode(_open_raw(self.aead, self.sealed, self.id.encode()),
+                                      type=Record)
+
+    @cached_property
     def header(self) -> schemas.Header:
+        if "message" in self.__dict__:
+            return self.message.header
         return schemas.decode_header(self.record.header)
 
-    @property
+    @cached_property
     def body(self) -> schemas.Body:
         return schemas.decode_body(self.record.body)
+
+    @cached_property
+    def message(self) -> Message:
+        """The stored envelope, parsed (received: as delivered; sent: as sealed). The
+        header, when this Row has decoded it already from the same bytes, is reused."""
+        record = self.record
+        if "header" in self.__dict__:
+            envelope = schemas.decode_envelope(record.envelope)
+            if envelope.header == record.header:
+                return Message(data=record.envelope, envelope=envelope, header=self.header,
+                               header_hash=header_hash(envelope.header))
+        return parse_message(record.envelope)
+
+    @cached_property
+    def notice(self) -> Message | None:
+        """A forwarded copy: the forwarder's signed notice naming this agency."""
+        return parse_message(self.record.via) if self.record.via else None
 
     @property
     def restrictions(self) -> schemas.Restrictions:
         """What binds this agency: the forwarder's tightened restrictions for a forwarded
         copy, otherwise the originator's signed ones."""
         return self.record.restrictions or self.header.restrictions
+
+    def with_flags(self, **flags: bool | int) -> Row:
+        """This row with changed index columns, keeping what it has decoded."""
+        row = replace(self, **flags)  # type: ignore[arg-type]
+        row.__dict__.update({k: v for k, v in self.__dict__.items() if k in _DECODED})
+        return row
+
+    def known(self, **decoded: object) -> Row:
+        """Seed what the caller already holds decoded (it is these bytes): never again."""
+        assert set(decoded) <= _DECODED
+        self.__dict__.update(decoded)
+        return self
+
+
+_DECODED = frozenset({"record", "header", "body", "message", "notice"})
 
 
 class Store:
@@ -166,33 +213,46 @@ class Store:
                                (message_id,)).fetchone() is not None
 
     def put(self, *, direction: str, header: schemas.Header, record: Record,
-            received_at: datetime, due_at: datetime | None = None) -> None:
+            received_at: datetime, due_at: datetime | None = None) -> Row | None:
+        """Store a message; the Row as stored (`record` and `header` known, so never
+        decrypted or decoded again), or None when a row with this id exists already."""
         ends = _retention_end(record.restrictions or header.restrictions, received_at)
         about = header.act.message_id if header.act is not None else header.in_reply_to
         if header.kind == "consent_decision" and header.act is not None:
             about = header.act.message_id
         blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), header.id.encode())
+        opened = direction == "out"
         with self.db:
-            self.db.execute(
+            cur = self.db.execute(
                 "INSERT OR IGNORE INTO messages (id, direction, kind, sender, about, "
                 "received_at, expires_at, due_at, blob, opened) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (header.id, direction, header.kind, header.sender, about, micros(received_at),
                  micros(ends) if ends else None,
-                 micros(due_at) if due_at is not None else None, blob,
-                 int(direction == "out")))
+                 micros(due_at) if due_at is not None else None, blob, int(opened)))
+        if cur.rowcount != 1:
+            return None
+        # Times as read back from the store (microseconds), so the Row equals a `get`.
+        return Row(id=header.id, direction=direction, kind=header.kind, sender=header.sender,
+                   about=about, received_at=from_micros(micros(received_at)),
+                   expires_at=from_micros(micros(ends)) if ends else None,
+                   due_at=from_micros(micros(due_at)) if due_at is not None else None,
+                   answered_at=None, acked=False, reminders=0, opened=opened, sealed=blob,
+                   aead=self._aead).known(record=record, header=header)
 
-    def replace_record(self, message_id: str, record: Record) -> None:
+    def replace_record(self, row: Row | str, record: Record) -> None:
         """Re-seal a row's record (an outcome arrived, an amendment applied); the end of
         retention follows the record's restrictions."""
-        row = self.get(message_id)
-        if row is None:
-            return
+        if isinstance(row, str):
+            found = self.get(row)
+            if found is None:
+                return
+            row = found
         ends = _retention_end(record.restrictions or row.header.restrictions,
                               row.received_at)
-        blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), message_id.encode())
+        blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), row.id.encode())
         with self.db:
             self.db.execute("UPDATE messages SET blob = ?, expires_at = ? WHERE id = ?",
-                            (blob, micros(ends) if ends else None, message_id))
+                            (blob, micros(ends) if ends else None, row.id))
 
     def get(self, message_id: str) -> Row | None:
         cur = self.db.execute(f"SELECT {_COLS} FROM messages WHERE id = ?", (message_id,))
@@ -223,7 +283,6 @@ class Store:
         (mid, direction, kind, sender, about, received, expires, due, answered, acked,
          reminders, opened, blob) = r
         assert isinstance(mid, str) and isinstance(blob, bytes)
-        record = msgspec.msgpack.decode(_open_raw(self._aead, blob, mid.encode()), type=Record)
         return Row(
             id=mid, direction=str(direction), kind=str(kind), sender=str(sender),
             about=about if isinstance(about, str) else None,
@@ -232,8 +291,7 @@ class Store:
             due_at=from_micros(due) if isinstance(due, int) else None,
             answered_at=from_micros(answered) if isinstance(answered, int) else None,
             acked=bool(acked), reminders=int(reminders),  # type: ignore[call-overload]
-            opened=bool(opened),
-            record=record,
+            opened=bool(opened), sealed=blob, aead=self._aead,
         )
 
 
