@@ -39,11 +39,15 @@ def _parties(names: Iterable[str], classify: Classify) -> dict[str, list[Any]]:
     return out
 
 
+def _nobody(name: str) -> None:
+    return None
+
+
 def restriction_context(
     r: Restrictions,
     sender: str,
     now: datetime,
-    classify: Classify,
+    classify: Classify | None,
     consents: Sequence[Consent] = (),
     purpose: str = "",
     evidential: bool = False,
@@ -51,13 +55,18 @@ def restriction_context(
 ) -> dict[str, Any]:
     """The part of the context the sender's restrictions (`r`, raw: the TLP label is
     applied here) and the act decide. `classify` places release_to / exclude names in
-    the registry."""
+    the registry; None when the caller has no registry: the context then names no
+    parties and leaves release_to and exclude to a caller that has one."""
     r = effective_restrictions(r)
-    release, exclude = _parties(r.release_to, classify), _parties(r.exclude, classify)
+    release_to: Sequence[str] = r.release_to
+    exclude_names: Sequence[str] = r.exclude
+    if classify is None:
+        release_to, exclude_names, classify = (), (), _nobody
+    release, exclude = _parties(release_to, classify), _parties(exclude_names, classify)
     ctx: dict[str, Any] = {
         "sender": entity_ref("Agency", sender),
         "now": micros(now),
-        "restricted_release": bool(r.release_to),
+        "restricted_release": bool(release_to),
         "release_agencies": release["Agency"],
         "release_countries": release["Country"],
         "release_groups": release["Group"],
@@ -65,6 +74,7 @@ def restriction_context(
         "exclude_countries": exclude["Country"],
         "exclude_groups": exclude["Group"],
         "purposes": [str(p) for p in r.purposes],
+        "tlp": "" if r.tlp is None else str(r.tlp),
         "no_onward_dissemination": r.no_onward_dissemination,
         "no_evidential_use": r.no_evidential_use,
         "no_public_disclosure": r.no_public_disclosure,
@@ -130,6 +140,7 @@ def header_key(header: Header, now: datetime, version: str,
         tuple(r.release_to),
         tuple(r.exclude),
         tuple(r.purposes),
+        r.tlp,
         r.no_onward_dissemination,
         r.no_evidential_use,
         r.no_public_disclosure,

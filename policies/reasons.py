@@ -39,12 +39,25 @@ FORBID_PRECEDENCE: tuple[str, ...] = (
     "restriction.clearance",
 )
 
+# A use is refused first for what would refuse any use; an export (a use that takes
+# the information out of orcon) then for TLP:RED, which no consent lifts, and only last
+# for onward dissemination, which the originator's consent lifts: telling the holder
+# to ask for consent is useful only when nothing else stands in the way.
+USE_FORBID_PRECEDENCE: tuple[str, ...] = (
+    *(r for r in FORBID_PRECEDENCE if r != "restriction.no_onward_dissemination"),
+    "restriction.tlp",
+    "restriction.no_onward_dissemination",
+)
+
 CONTENT_ACTIONS = ("receive", "forward", "use")
 
+_RANK = {r: i for i, r in enumerate(FORBID_PRECEDENCE)}
+_USE_RANK = {r: i for i, r in enumerate(USE_FORBID_PRECEDENCE)}
 
-def first_forbid(ids: Sequence[str]) -> str:
-    """The forbid to report among those that apply."""
-    prec = {r: i for i, r in enumerate(FORBID_PRECEDENCE)}
+
+def first_forbid(ids: Sequence[str], action: str = "") -> str:
+    """The forbid to report among those that apply to `action`."""
+    prec = _USE_RANK if action == "use" else _RANK
     return min(ids, key=lambda i: (prec.get(i, len(prec)), i))
 
 
@@ -84,11 +97,13 @@ def _tlp_note(raw: Restrictions, field_name: str) -> str:
     return f" (TLP:{raw.tlp!s})"
 
 
-def forbid_reason(rule: str, *, sender: str, principal: str, raw: Restrictions,
-                  level: str, purpose: str, fed: Federation | None) -> str:
-    """The sentence for a refusal by forbid `rule`. `raw` are the restrictions as the
-    sender wrote them (the TLP label not yet applied); `fed` names the matching
-    exclusion and the principal's clearance (None: the caller has no registry)."""
+def forbid_reason(rule: str, *, action: str, sender: str, principal: str,
+                  raw: Restrictions, level: str, purpose: str,
+                  fed: Federation | None) -> str:
+    """The sentence for a refusal of `action` by forbid `rule`. `raw` are the
+    restrictions as the sender wrote them (the TLP label not yet applied); `fed` names
+    the matching exclusion and the principal's clearance (None: the caller has no
+    registry)."""
     r = effective_restrictions(raw)
     if rule == "restriction.self":
         return f"refused: {principal} is the sender of the message"
@@ -109,6 +124,12 @@ def forbid_reason(rule: str, *, sender: str, principal: str, raw: Restrictions,
         return f"refused: the sender forbids use before {_fmt_time(r.not_before)}"
     if rule == "restriction.expires_at" and r.expires_at is not None:
         return f"refused: the information expired at {_fmt_time(r.expires_at)}"
+    if rule == "restriction.no_onward_dissemination" and action == "use":
+        return (f"refused: {sender} forbids onward dissemination (an export) and has not "
+                f"consented to it by {principal}")
+    if rule == "restriction.tlp":
+        return (f"refused: {sender} marked the information TLP:RED (named recipients "
+                "only): it may not be exported from orcon, even with consent")
     if rule == "restriction.no_onward_dissemination":
         return (f"refused: {sender} forbids onward dissemination"
                 f"{_tlp_note(raw, 'no_onward_dissemination')} and has "
@@ -158,8 +179,8 @@ def explain(action: str, header: Header, principal: str, allowed: bool, ids: Seq
                             f"for category {header.category!s}", version, ())
         return Decision(principal, False, RULE_DENY,
                         f"refused: no policy permits {principal} to {action}", version, ())
-    rule = first_forbid(ids)
-    reason = forbid_reason(rule, sender=header.sender, principal=principal,
+    rule = first_forbid(ids, action)
+    reason = forbid_reason(rule, action=action, sender=header.sender, principal=principal,
                            raw=header.restrictions, level=str(header.level),
                            purpose=purpose, fed=fed)
     return Decision(principal, False, rule, reason, version, tuple(ids))
