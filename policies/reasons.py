@@ -97,6 +97,20 @@ def _tlp_note(raw: Restrictions, field_name: str) -> str:
     return f" (TLP:{raw.tlp!s})"
 
 
+# The restrictions on a holder's use that the originator's consent lifts: what each
+# forbids, in words, and the field whose TLP origin the sentence names ("": none named).
+_LIFTED_BY_CONSENT: dict[str, tuple[str, str]] = {
+    "restriction.no_evidential_use": ("forbids evidential use", ""),
+    "restriction.no_public_disclosure": ("forbids public disclosure", "no_public_disclosure"),
+    "restriction.not_to_suspects": ("forbids showing the information to suspects",
+                                    "not_to_suspects"),
+    "restriction.consult_before_action": ("asks to be consulted before executive action",
+                                          ""),
+    # On a use, onward dissemination is an export (a forward is worded above).
+    "restriction.no_onward_dissemination": ("forbids onward dissemination (an export)", ""),
+}
+
+
 def forbid_reason(rule: str, *, action: str, sender: str, principal: str,
                   raw: Restrictions, level: str, purpose: str,
                   fed: Federation | None) -> str:
@@ -124,34 +138,21 @@ def forbid_reason(rule: str, *, action: str, sender: str, principal: str,
         return f"refused: the sender forbids use before {_fmt_time(r.not_before)}"
     if rule == "restriction.expires_at" and r.expires_at is not None:
         return f"refused: the information expired at {_fmt_time(r.expires_at)}"
-    if rule == "restriction.no_onward_dissemination" and action == "use":
-        return (f"refused: {sender} forbids onward dissemination (an export) and has not "
-                f"consented to it by {principal}")
     if rule == "restriction.tlp":
         return (f"refused: {sender} marked the information TLP:RED (named recipients "
                 "only): it may not be exported from orcon, even with consent")
-    if rule == "restriction.no_onward_dissemination":
+    if rule == "restriction.no_onward_dissemination" and action == "forward":
         return (f"refused: {sender} forbids onward dissemination"
                 f"{_tlp_note(raw, 'no_onward_dissemination')} and has "
                 f"not consented to forwarding to {principal}")
-    if rule == "restriction.no_evidential_use":
-        return (f"refused: {sender} forbids evidential use and has not consented "
-                f"to it by {principal}")
     if rule == "restriction.purpose":
         allowed = ", ".join(str(p) for p in r.purposes)
         return (f"refused: purpose {purpose or '(none)'} is not among the purposes "
                 f"the sender permits ({allowed})")
-    if rule == "restriction.no_public_disclosure":
-        return (f"refused: {sender} forbids public disclosure"
-                f"{_tlp_note(raw, 'no_public_disclosure')} and has not "
-                f"consented to it by {principal}")
-    if rule == "restriction.not_to_suspects":
-        return (f"refused: {sender} forbids showing the information to suspects"
-                f"{_tlp_note(raw, 'not_to_suspects')} and has not "
-                f"consented to it by {principal}")
-    if rule == "restriction.consult_before_action":
-        return (f"refused: {sender} asks to be consulted before executive action "
-                f"and has not consented to it by {principal}")
+    if rule in _LIFTED_BY_CONSENT:
+        forbids, label_field = _LIFTED_BY_CONSENT[rule]
+        note = _tlp_note(raw, label_field) if label_field else ""
+        return f"refused: {sender} {forbids}{note} and has not consented to it by {principal}"
     return f"refused by policy {rule}"
 
 

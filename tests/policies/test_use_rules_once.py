@@ -113,3 +113,17 @@ def test_the_originator_is_never_bound(make_header: HeaderFactory) -> None:
     header = make_header(tlp=TLP.RED, purposes=[Purpose.INVESTIGATION], **FLAG_SETS[-1])
     assert use_refusal(header.restrictions, SENDER, SENDER, "", UseKind.EXPORT, True, [],
                        NOW) is None
+
+
+def test_an_evidential_consent_does_not_let_an_export_out(
+        engine: PolicyEngine, make_header: HeaderFactory) -> None:
+    """A holder with consent to use the information as evidence declares an evidential
+    export: the consent lifts no_evidential_use, never no_onward_dissemination (before
+    the export rule was Cedar's, the broker's Python pass looked at one consent only and
+    let this export out)."""
+    header = make_header(recipients=[HOLDER], no_evidential_use=True,
+                         no_onward_dissemination=True)
+    d = engine.decide_use(header, HOLDER, "", True, [Consent("use", HOLDER)], NOW, "export")
+    assert not d.allowed and d.rule == "restriction.no_onward_dissemination", d
+    assert use_refusal(header.restrictions, SENDER, HOLDER, "", UseKind.EXPORT, True,
+                       [ConsentScope.EVIDENTIAL_USE], NOW) == (d.rule, d.reason)
