@@ -37,6 +37,7 @@ from keys.errors import CryptoError, KeysError
 from policies import holdercheck
 from policies.decisions import Consent
 from policies.engine import PolicyEngine
+from policies.names import restriction_errors
 from schemas.acts import Act, SignedHeader
 from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
 from schemas.events import EventType
@@ -357,20 +358,10 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
 
 def _unknown_party(r: Restrictions, engine: PolicyEngine) -> str | None:
     """Fail closed: an amended `exclude` / `release_to` entry that names no country,
-    agency or group of the federation would silently match nothing."""
-    import difflib
-
-    fed = engine.federation
-    known = ({a.id for a in fed.agencies} | {a.country for a in fed.agencies}
-             | {g.id for g in fed.groups})
-    for name in ("exclude", "release_to"):
-        for value in getattr(r, name):
-            if value not in known:
-                near = difflib.get_close_matches(value.upper(), sorted(known), n=3) \
-                    or sorted(known)[:5]
-                return (f"restrictions.{name}: {value!r} is not a country, agency or group "
-                        f"of the federation (nearest: {', '.join(near)})")
-    return None
+    agency or group of the federation would silently match nothing. The names resolve
+    as in the message itself (policies.names)."""
+    errors = restriction_errors(engine.vocabulary, r, root="header.act")
+    return "; ".join(f"{e.path}: {e.message}" for e in errors) or None
 
 
 def amended_details(r: Restrictions) -> dict[str, str]:
