@@ -131,14 +131,25 @@ def holder_restrictions(act: Act, original: schemas.Header, holder: str,
     if act.via is None:
         raise ActError("act.not-holder",
                        f"{holder} is not among the signed recipients of {original.id}")
-    notice = verify_proof(act.via, directory, now, "via")
-    n_act = notice.act
-    if (notice.kind != "forward_notice" or n_act is None or n_act.party != holder
-            or n_act.message_id != original.id or n_act.original.header != act.original.header
-            or notice.sender not in original.recipients):
+    n_act = _forward_of(act.via, original, act, directory, now, "via")
+    if n_act is None or n_act.party != holder:
         raise ActError("act.not-holder",
                        f"the forward notice does not show that {holder} received {original.id}")
     return n_act.restrictions or original.restrictions
+
+
+def _forward_of(proof: SignedHeader, original: schemas.Header, act: Act,
+                directory: Directory, now: datetime, what: str) -> Act | None:
+    """The act of a verified forward notice that shows a forward of `original` (the
+    very header `act` proves) to a named party by one of its signed recipients; None
+    if the notice shows no such forward."""
+    notice = verify_proof(proof, directory, now, what)
+    n_act = notice.act
+    if (notice.kind != "forward_notice" or n_act is None or n_act.party is None
+            or n_act.message_id != original.id or notice.sender not in original.recipients
+            or n_act.original.header != act.original.header):
+        return None
+    return n_act
 
 
 def check_consent(proof: SignedHeader, original: schemas.Header, act_original: SignedHeader,
@@ -314,11 +325,8 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
                        f"{original.id}; {header.sender} sent {what}")
     holders = set(original.recipients)
     for proof in act.forwards:
-        n = verify_proof(proof, directory, now, "forward")
-        na = n.act
-        if (n.kind != "forward_notice" or na is None or na.party is None
-                or na.message_id != original.id or n.sender not in original.recipients
-                or na.original.header != act.original.header):
+        na = _forward_of(proof, original, act, directory, now, "forward")
+        if na is None or na.party is None:
             raise ActError("act.forwards", f"a forward notice in {what} does not show a "
                            f"forward of {original.id} by one of its recipients")
         holders.add(na.party)
