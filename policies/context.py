@@ -95,22 +95,16 @@ def restriction_context(
     return ctx
 
 
-def message_context(
-    header: Header,
-    now: datetime,
-    classify: Classify,
-    consents: Sequence[Consent] = (),
-    purpose: str = "",
-    evidential: bool = False,
-    use_kind: str = "",
-) -> dict[str, Any]:
-    """The whole context of a decision about a message."""
-    ctx = restriction_context(header.restrictions, header.sender, now, classify, consents,
-                              purpose, evidential, use_kind)
-    ctx["level"] = Level(header.level).rank
-    ctx["category"] = str(header.category)
-    ctx["kind"] = header.kind
-    return ctx
+def message_facts(header: Header) -> dict[str, Any]:
+    """The rest of the context of a decision about a message: what the legal bases and
+    the clearance rule compare."""
+    return {"level": Level(header.level).rank, "category": str(header.category),
+            "kind": header.kind}
+
+
+# For a caller without the registry (policies.holdercheck): level 0 is below every
+# clearance, and no basis is loaded to compare category and kind.
+NO_MESSAGE_FACTS: dict[str, Any] = {"level": 0, "category": "", "kind": ""}
 
 
 def _time_slot(header: Header, now_us: int, thresholds: Sequence[int]) -> int:

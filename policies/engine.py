@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from policies import audience, reasons
-from policies.context import header_key, message_context
+from policies.context import header_key, message_facts, restriction_context
 from policies.countries import ISO_COUNTRIES
 from policies.decisions import Consent, Decision
 from policies.entities import class_key, named_entities, uid
@@ -89,8 +89,9 @@ class PolicyEngine:
     def _context(self, header: Header, now: datetime, consents: Sequence[Consent] = (),
                  purpose: str = "", evidential: bool = False,
                  use_kind: str = "") -> dict[str, Any]:
-        return message_context(header, now, self._classify, consents, purpose, evidential,
-                               use_kind)
+        return restriction_context(header.restrictions, header.sender, now, self._classify,
+                                   consents, purpose, evidential,
+                                   use_kind) | message_facts(header)
 
     def _run(self, action: str, principals: Sequence[str], ctx: dict[str, Any],
              resource: dict[str, str]) -> list[Answer]:

@@ -17,7 +17,7 @@ from typing import Any
 import cedarpy
 
 from policies import reasons
-from policies.context import restriction_context
+from policies.context import NO_MESSAGE_FACTS, restriction_context
 from policies.decisions import Consent, Decision
 from policies.entities import uid
 from policies.evaluate import ask
@@ -59,7 +59,7 @@ def _rules(policy_dir: Path) -> _Rules:
 
 def _agency(ident: str) -> dict[str, Any]:
     # The registry's attributes are unknown here: a clearance of 0 against a level of
-    # 0 (see `use_refusal`) leaves the clearance rule to the broker.
+    # 0 (NO_MESSAGE_FACTS) leaves the clearance rule to the broker.
     return {"uid": uid("Agency", ident), "parents": [],
             "attrs": {"clearance": 0, "auditor": False, "focal_point": False}}
 
@@ -75,8 +75,7 @@ def use_refusal(r: Restrictions, originator: str, holder: str, now: datetime, *,
     ctx = restriction_context(
         r, originator, now, None,
         [Consent(CEDAR_CONSENT[s], holder) for s in consents if s in CEDAR_CONSENT],
-        purpose, evidential, use_kind)
-    ctx |= {"level": 0, "category": "", "kind": ""}
+        purpose, evidential, use_kind) | NO_MESSAGE_FACTS
     entities = [_agency(holder)] + ([_agency(originator)] if originator != holder else [])
     ((_, ids, errors),) = ask(rules.policies, entities, "use", [holder], ctx,
                               uid("Message", "-"))
