@@ -30,6 +30,7 @@ from schemas.restrictions import Restrictions
 # The engine's inputs, outputs and load error, importable from here as from `policies`.
 __all__ = ["Consent", "Decision", "PolicyEngine", "PolicyLoadError"]
 
+
 class PolicyEngine:
     def __init__(
         self,

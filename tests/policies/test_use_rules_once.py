@@ -127,3 +127,26 @@ def test_an_evidential_consent_does_not_let_an_export_out(
     assert not d.allowed and d.rule == "restriction.no_onward_dissemination", d
     assert use_refusal(header.restrictions, SENDER, HOLDER, "", UseKind.EXPORT, True,
                        [ConsentScope.EVIDENTIAL_USE], NOW) == (d.rule, d.reason)
+
+
+def test_export_refusals_keep_their_words_and_order(
+        engine: PolicyEngine, make_header: HeaderFactory) -> None:
+    red = make_header(recipients=[HOLDER], tlp=TLP.RED)
+    d = engine.decide_use(red, HOLDER, "", False, [], NOW, "export")
+    assert (d.rule, d.reason) == ("restriction.tlp", (
+        "refused: TH-AHTD marked the information TLP:RED (named recipients only): it may "
+        "not be exported from orcon, even with consent"))
+    assert set(d.rules) == {"restriction.tlp", "restriction.no_onward_dissemination"}
+    h2 = make_header(recipients=[HOLDER], no_onward_dissemination=True,
+                     expires_at=NOW + timedelta(days=1))
+    d = engine.decide_use(h2, HOLDER, "", False, [], NOW, "export")
+    assert (d.rule, d.reason) == ("restriction.no_onward_dissemination", (
+        "refused: TH-AHTD forbids onward dissemination (an export) and has not consented "
+        "to it by KH-AHTJP"))
+    # Any other refusal is named first for a use; for a forward, onward dissemination
+    # keeps its place before the time window.
+    late = NOW + timedelta(days=2)
+    assert engine.decide_use(h2, HOLDER, "", False, [], late, "export").rule == (
+        "restriction.expires_at")
+    assert engine.decide_forward(h2, HOLDER, "VN-MPS", [], late).rule == (
+        "restriction.no_onward_dissemination")
