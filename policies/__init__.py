@@ -1,7 +1,8 @@
 """The policy engine: the federation registry and Cedar policies that decide who may
 receive, forward and use each message."""
 
-from policies.engine import Consent, Decision, PolicyEngine, PolicyLoadError
+from policies.decisions import Consent, Decision
+from policies.engine import PolicyEngine
 from policies.federation import (
     Agency,
     AgencyType,
@@ -15,6 +16,7 @@ from policies.federation import (
     federation_from_dict,
     load_federation,
 )
+from policies.loading import PolicyLoadError
 
 __all__ = [
     "Agency",

@@ -34,7 +34,10 @@ import schemas
 from keys.directory import Directory
 from keys.envelope import header_hash, verify, verify_signed_header
 from keys.errors import CryptoError, KeysError
-from policies.engine import Consent, PolicyEngine
+from policies import holdercheck
+from policies.decisions import Consent
+from policies.engine import PolicyEngine
+from policies.names import restriction_errors
 from schemas.acts import Act, SignedHeader
 from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
 from schemas.events import EventType
@@ -56,37 +59,6 @@ _ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
 
-
-@dataclass(frozen=True)
-class _Governs:
-    """A restriction on use: its field, the Cedar consent action that lifts it
-    (policies/cedar/restrictions.cedar), its rule id and what it forbids, in words."""
-
-    field: str
-    cedar_action: str
-    rule: str
-    forbids: str
-
-
-# One row per consent scope that lifts a restriction on the holder's own use.
-_USE_RESTRICTIONS: dict[ConsentScope, _Governs] = {
-    ConsentScope.EVIDENTIAL_USE: _Governs(
-        "no_evidential_use", "use", "restriction.no_evidential_use",
-        "forbids evidential use"),
-    ConsentScope.EXECUTIVE_ACTION: _Governs(
-        "consult_before_action", "executive_action", "restriction.consult_before_action",
-        "asks to be consulted before executive action"),
-    ConsentScope.PUBLIC_DISCLOSURE: _Governs(
-        "no_public_disclosure", "public_disclosure", "restriction.no_public_disclosure",
-        "forbids public disclosure"),
-    ConsentScope.SHOW_TO_SUSPECT: _Governs(
-        "not_to_suspects", "show_to_suspect", "restriction.not_to_suspects",
-        "forbids showing the information to suspects"),
-    # An export (STIX, MISP) is onward dissemination by the holder itself.
-    ConsentScope.ONWARD_DISSEMINATION: _Governs(
-        "no_onward_dissemination", "forward", "restriction.no_onward_dissemination",
-        "forbids onward dissemination (an export)"),
-}
 
 _TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
 
@@ -159,14 +131,25 @@ def holder_restrictions(act: Act, original: schemas.Header, holder: str,
     if act.via is None:
         raise ActError("act.not-holder",
                        f"{holder} is not among the signed recipients of {original.id}")
-    notice = verify_proof(act.via, directory, now, "via")
-    n_act = notice.act
-    if (notice.kind != "forward_notice" or n_act is None or n_act.party != holder
-            or n_act.message_id != original.id or n_act.original.header != act.original.header
-            or notice.sender not in original.recipients):
+    n_act = _forward_of(act.via, original, act, directory, now, "via")
+    if n_act is None or n_act.party != holder:
         raise ActError("act.not-holder",
                        f"the forward notice does not show that {holder} received {original.id}")
     return n_act.restrictions or original.restrictions
+
+
+def _forward_of(proof: SignedHeader, original: schemas.Header, act: Act,
+                directory: Directory, now: datetime, what: str) -> Act | None:
+    """The act of a verified forward notice that shows a forward of `original` (the
+    very header `act` proves) to a named party by one of its signed recipients; None
+    if the notice shows no such forward."""
+    notice = verify_proof(proof, directory, now, what)
+    n_act = notice.act
+    if (notice.kind != "forward_notice" or n_act is None or n_act.party is None
+            or n_act.message_id != original.id or notice.sender not in original.recipients
+            or n_act.original.header != act.original.header):
+        return None
+    return n_act
 
 
 def check_consent(proof: SignedHeader, original: schemas.Header, act_original: SignedHeader,
@@ -232,43 +215,21 @@ def loosened_fields(original: Restrictions, proposed: Restrictions) -> list[str]
 
 def needed_consent(use: UseKind, evidential: bool, r: Restrictions) -> ConsentScope | None:
     """Which consent a use needs under restrictions `r`, TLP label applied (None: none
-    needed). Evidential use first: it is what a court would ask about."""
-    r = effective_restrictions(r)
-    if (evidential or use in EVIDENTIAL_USES) and r.no_evidential_use:
-        return ConsentScope.EVIDENTIAL_USE
-    scope = USE_CONSENT.get(UseKind(use))
-    if scope in _USE_RESTRICTIONS and getattr(r, _USE_RESTRICTIONS[scope].field):
-        return scope
-    return None
+    needed), as the Cedar rules decide it (policies.holdercheck)."""
+    return holdercheck.consent_needed(r, evidential=evidential or use in EVIDENTIAL_USES,
+                                      use_kind=str(use))
 
 
 def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use: UseKind,
                 evidential: bool, granted: Sequence[ConsentScope],
                 now: datetime) -> tuple[str, str] | None:
-    """(rule, reason) if the originator's restrictions forbid this use, else None. The
-    rule ids are the policy engine's, so SDK and broker name a refusal alike."""
-    if holder == originator:
-        return None  # restrictions bind recipients, never the originator itself
-    r = effective_restrictions(r)
-    if r.not_before is not None and now < r.not_before:
-        return ("restriction.not_before",
-                f"{originator} forbids use before {r.not_before.isoformat()}")
-    if r.expires_at is not None and now >= r.expires_at:
-        return ("restriction.expires_at",
-                f"the information expired at {r.expires_at.isoformat()}")
-    if r.purposes and purpose not in {str(p) for p in r.purposes}:
-        allowed = ", ".join(str(p) for p in r.purposes)
-        return ("restriction.purpose",
-                f"purpose {purpose} is not among the purposes {originator} permits ({allowed})")
-    if use is UseKind.EXPORT and r.tlp == TLP.RED:
-        return ("restriction.tlp",
-                f"{originator} marked the information TLP:RED (named recipients only): it "
-                "may not be exported from orcon, even with consent")
-    need = needed_consent(use, evidential, r)
-    if need is not None and need not in granted:
-        g = _USE_RESTRICTIONS[need]
-        return (g.rule, f"{originator} {g.forbids} and has not consented to it by {holder}")
-    return None
+    """(rule, reason) if the originator's restrictions forbid this use, else None: the
+    holder's check before declaring it, by the broker's own Cedar rules and words
+    (policies.holdercheck), so the SDK and the broker name a refusal alike."""
+    d = holdercheck.use_refusal(r, originator, holder, now, purpose=purpose,
+                                evidential=evidential or use in EVIDENTIAL_USES,
+                                use_kind=str(use), consents=granted)
+    return None if d is None else (d.rule, d.reason)
 
 
 # ---- acts --------------------------------------------------------------------------------
@@ -364,11 +325,8 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
                        f"{original.id}; {header.sender} sent {what}")
     holders = set(original.recipients)
     for proof in act.forwards:
-        n = verify_proof(proof, directory, now, "forward")
-        na = n.act
-        if (n.kind != "forward_notice" or na is None or na.party is None
-                or na.message_id != original.id or n.sender not in original.recipients
-                or na.original.header != act.original.header):
+        na = _forward_of(proof, original, act, directory, now, "forward")
+        if na is None or na.party is None:
             raise ActError("act.forwards", f"a forward notice in {what} does not show a "
                            f"forward of {original.id} by one of its recipients")
         holders.add(na.party)
@@ -408,20 +366,10 @@ def _check_change(header: schemas.Header, act: Act, original: schemas.Header, hh
 
 def _unknown_party(r: Restrictions, engine: PolicyEngine) -> str | None:
     """Fail closed: an amended `exclude` / `release_to` entry that names no country,
-    agency or group of the federation would silently match nothing."""
-    import difflib
-
-    fed = engine.federation
-    known = ({a.id for a in fed.agencies} | {a.country for a in fed.agencies}
-             | {g.id for g in fed.groups})
-    for name in ("exclude", "release_to"):
-        for value in getattr(r, name):
-            if value not in known:
-                near = difflib.get_close_matches(value.upper(), sorted(known), n=3) \
-                    or sorted(known)[:5]
-                return (f"restrictions.{name}: {value!r} is not a country, agency or group "
-                        f"of the federation (nearest: {', '.join(near)})")
-    return None
+    agency or group of the federation would silently match nothing. The names resolve
+    as in the message itself (policies.names)."""
+    errors = restriction_errors(engine.vocabulary, r, root="header.act")
+    return "; ".join(f"{e.path}: {e.message}" for e in errors) or None
 
 
 def amended_details(r: Restrictions) -> dict[str, str]:
@@ -452,7 +400,6 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
         return Verdict(False, EventType.USE_REFUSED, original, hh, original.sender,
                        rule, reason, details)
 
-    granted: list[ConsentScope] = []
     consents: list[Consent] = []
     need = needed_consent(act.use, evidential, restrictions)
     if act.consent is not None:
@@ -464,20 +411,14 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
                                                need, holder, directory, now)
         except ConsentError as exc:
             return refused(exc.rule, f"refused: {exc}")
-        granted.append(need)
-        consents.append(Consent(_USE_RESTRICTIONS[need].cedar_action, holder))
+        consents.append(Consent(holdercheck.CEDAR_CONSENT[need], holder))
     # The policy engine decides: basis and every restriction on use (it applies the TLP
-    # label itself). The pure check after it is the same rules as the SDK's early
-    # refusal; it can only refuse more.
+    # label itself), by the rules the holder's own check applied (policies.holdercheck).
     held = msgspec.structs.replace(original, restrictions=restrictions)
     d = engine.decide_use(held, holder, str(act.purpose), evidential, consents, now,
                           use_kind=str(act.use))
     if not d.allowed:
         return refused(d.rule, d.reason)
-    own = use_refusal(restrictions, original.sender, holder, str(act.purpose), act.use,
-                      evidential, granted, now)
-    if own is not None:
-        return refused(own[0], f"refused: {own[1]}")
     return Verdict(True, EventType.USE_DECLARED, original, hh, original.sender, d.rule,
                    d.reason, details)
 

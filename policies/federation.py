@@ -179,9 +179,6 @@ class Federation(msgspec.Struct, forbid_unknown_fields=True, frozen=True, dict=T
             return False
         return name == a.id or name == a.country or agency_id in self.members_of(name)
 
-    def party_contains(self, name: str, agency_id: str) -> bool:
-        return self.name_matches(name, agency_id)
-
     def agreement_parties(self, agreement: Agreement) -> frozenset[str]:
         """Agency ids covered by the agreement."""
         if agreement.default_basis and not agreement.parties:

@@ -87,9 +87,13 @@ def decide(
                 forbids.add("restriction.not_before")
             if r.expires_at is not None and now >= r.expires_at:
                 forbids.add("restriction.expires_at")
-        if (action == "forward" and r.no_onward_dissemination
+        # An export is onward dissemination by the holder itself (out of orcon).
+        exporting = action == "use" and use_kind == "export" and not is_sender
+        if ((action == "forward" or exporting) and r.no_onward_dissemination
                 and ("forward", principal) not in consents):
             forbids.add("restriction.no_onward_dissemination")
+        if exporting and r.tlp == "RED":
+            forbids.add("restriction.tlp")
         if action == "use" and not is_sender:
             if r.purposes and purpose not in {str(p) for p in r.purposes}:
                 forbids.add("restriction.purpose")

@@ -1,7 +1,7 @@
 """Exporting a message from the agency's store: a declared, checked and audited use.
 
 `export_message` declares the export to the broker as a use of kind `export` (the rule
-lives with every other use rule, in `policies.acts.use_refusal`): refused under
+lives with every other use rule, in policies/cedar/restrictions.cedar): refused under
 TLP:RED, for a purpose the originator did not permit, and under no onward dissemination
 unless the originator consented to this agency's export (a consent of scope
 `onward_dissemination` naming the holder itself). Only after the broker has recorded

@@ -11,7 +11,7 @@ import msgspec
 from typer.testing import CliRunner
 
 from clients.cli.policy import app
-from policies.engine import DEFAULT_POLICY_DIR
+from policies.loading import DEFAULT_POLICY_DIR
 from schemas import Category, Header, Level, Restrictions
 
 SAMPLE = str(Path(__file__).resolve().parents[2] / "deploy" / "federation.toml")

@@ -10,8 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from policies.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyLoadError
+from policies.engine import PolicyEngine, PolicyLoadError
 from policies.federation import Agreement, Federation
+from policies.loading import DEFAULT_POLICY_DIR
 from schemas import Category, Header
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

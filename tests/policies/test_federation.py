@@ -32,9 +32,9 @@ def test_sample_loads(sample: Federation) -> None:
 def test_membership_helpers(sample: Federation) -> None:
     assert "TH-NCB" in sample.members_of("COMMIT")  # through its country
     assert "AU-AFP-LO" not in sample.members_of("COMMIT")
-    assert sample.party_contains("TH", "TH-NCB")
-    assert sample.party_contains("BALI-PROCESS", "AU-AFP-LO")
-    assert not sample.party_contains("ASEAN", "CN-MPS")
+    assert sample.name_matches("TH", "TH-NCB")
+    assert sample.name_matches("BALI-PROCESS", "AU-AFP-LO")
+    assert not sample.name_matches("ASEAN", "CN-MPS")
     untoc = next(a for a in sample.agreements if a.id == "UNTOC-27")
     assert "CN-MPS" not in sample.agreement_parties(untoc)
     with pytest.raises(KeyError):

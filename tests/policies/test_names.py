@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from policies.acts import _unknown_party
 from policies.countries import ISO_COUNTRIES
+from policies.engine import PolicyEngine
 from policies.federation import load_federation
 from policies.names import Vocabulary, header_errors, raw_header_errors, unresolved
 from schemas import Restrictions, examples
@@ -60,3 +62,13 @@ def test_raw_and_decoded_headers_agree(vocab: Vocabulary) -> None:
     assert [e.path for e in header_errors(vocab, bad, recipients=False)] == [
         "header.restrictions.exclude[0]", "header.audience[0]"]
     assert raw_header_errors(vocab, b"not a map") == []
+
+
+def test_an_amendment_resolves_names_as_the_message_does(engine: PolicyEngine) -> None:
+    """An amended exclude / release_to is checked by the same names rule as the message
+    itself: an ISO country with no agency of the federation is a country (it used to be
+    refused by a second, narrower list), a misspelt one is refused with its nearest."""
+    assert _unknown_party(Restrictions(exclude=["FR", "MM", "COMMIT"]), engine) is None
+    refused = _unknown_party(Restrictions(exclude=["MYANMAR"]), engine)
+    assert refused is not None
+    assert "header.act.restrictions.exclude[0]" in refused and "MM (Myanmar)" in refused

@@ -6,7 +6,8 @@ from typing import Any
 
 import msgspec
 
-from policies.engine import PolicyEngine, subscription_matches
+from policies.audience import subscription_matches
+from policies.engine import PolicyEngine
 from policies.federation import Subscription, load_federation
 from schemas import TLP, Category, Restrictions, Topics, Urgency, examples
 from schemas.examples import example_header
