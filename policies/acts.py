@@ -36,7 +36,7 @@ from keys.envelope import header_hash, verify, verify_signed_header
 from keys.errors import CryptoError, KeysError
 from policies.engine import Consent, PolicyEngine
 from schemas.acts import Act, SignedHeader
-from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
+from schemas.codes import TLP, TLP_RANK, USE_CONSENT, ConsentScope, UseKind
 from schemas.events import EventType
 from schemas.restrictions import Restrictions, effective_restrictions
 
@@ -88,7 +88,7 @@ _USE_RESTRICTIONS: dict[ConsentScope, _Governs] = {
         "forbids onward dissemination (an export)"),
 }
 
-_TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
+_TLP_RANK = TLP_RANK
 
 
 class ActError(Exception):

@@ -4,11 +4,13 @@ Sources: Protocol against the Smuggling of Migrants arts. 8, 10, 13 and 18; UNTO
 18(15) and the UNODC toolkit's checklists (6.6 extradition, 6.8 mutual legal assistance);
 Tool 4.7 (police-to-police requests); INTERPOL's notice types for alerts.
 
-Rules a type cannot express (cross-field, code lists) live in `schemas.validate`.
+Rules a type cannot express (cross-field, code lists) live in `schemas.body_rules`
+and `schemas.entity_rules`.
 """
 
 from __future__ import annotations
 
+import typing
 from datetime import date
 from typing import Annotated
 
@@ -65,6 +67,9 @@ from schemas.header import MessageId
 from schemas.restrictions import Condition, PartyName
 
 __all__ = [
+    "BODY_TYPES",
+    "KINDS",
+    "REQUEST_KINDS",
     "Accused",
     "Acknowledgment",
     "AddressCheck",
@@ -499,25 +504,15 @@ Body = (
     | AmendmentReceipt
 )
 
-BODY_TYPES: tuple[type[msgspec.Struct], ...] = (
-    IntelReport,
-    Alert,
-    InformationRequest,
-    DocumentVerificationRequest,
-    NationalityVerificationRequest,
-    VesselRequest,
-    MLARequest,
-    ExtraditionRequest,
-    Reply,
-    Acknowledgment,
-    ConsentRequest,
-    ConsentDecision,
-    ForwardNotice,
-    UseDeclaration,
-    PurgeReceipt,
-    Amendment,
-    Withdrawal,
-    AmendmentReceipt,
+# Everything else that lists the kinds derives from the union: the one list of body
+# types (its order is the JSON Schema's), of tag words, and of requests. `KindName` and
+# `Kind` (schemas.codes) must spell them statically for the type checkers; a test keeps
+# them equal to these.
+BODY_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(Body)
+KINDS: frozenset[str] = frozenset(str(t.__struct_config__.tag) for t in BODY_TYPES)
+# Requests (toolkit 6.6, 6.8; Tool 4.7) expect a reply by their response term.
+REQUEST_KINDS: frozenset[str] = frozenset(
+    str(t.__struct_config__.tag) for t in BODY_TYPES if issubclass(t, _Request)
 )
 
 

@@ -27,7 +27,7 @@ from schemas.codes import (
     VesselType,
 )
 
-# Body codes are checked against the ISO sets in `schemas.validate` (every one, with its
+# Body codes are checked against the ISO sets in `schemas.code_rules` (every one, with its
 # path), so the runtime Meta only bounds the length: a regex per code was the largest
 # cost of decoding a report. The JSON Schema still carries the pattern.
 CountryCode = Annotated[

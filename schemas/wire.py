@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
+
+# What became of a submission: "routed" (delivered to `delivered`, refused for
+# `refused`), "refused" (a life-cycle act the policy refused as a whole), "rejected"
+# (the submission itself is invalid: `error` says why) or "unacknowledged" (an urgent
+# message a recipient has not acknowledged in time: a reminder was sent).
+OutcomeStatus = Literal["routed", "refused", "rejected", "unacknowledged"]
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -16,7 +24,7 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
 
     message_id: str
     sender: str
-    status: str  # "routed" or "rejected"
+    status: OutcomeStatus
     delivered: list[str] = []
     refused: list[Refusal] = []
     policy_version: str = ""

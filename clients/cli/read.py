@@ -86,9 +86,7 @@ def _row_doc(h: Holder, row: Row) -> dict[str, Any]:
     }
 
 
-_REQUESTS = frozenset({"information_request", "document_verification_request",
-                       "nationality_verification_request", "vessel_request", "mla_request",
-                       "extradition_request"})
+_REQUESTS = schemas.bodies.REQUEST_KINDS
 
 
 def list_cmd(

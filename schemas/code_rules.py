@@ -1,0 +1,76 @@
+"""Checks of single values against the code lists (ISO 3166-1 countries, ISO 639-1 and
+BCP 47 language tags) and of times, shared by the header and the body rules.
+
+Every check appends a `FieldError` (path and rule) to `errs` instead of raising, so a
+document reports all of its errors at once. They run on every message: set lookups
+first, anything slower only for what the lookup did not accept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from schemas.entities import Narrative
+from schemas.errors import FieldError
+from schemas.iso import COUNTRIES, ISO639_1
+from schemas.restrictions import Condition
+
+Errors = list[FieldError]
+
+
+def country(code: str, path: str, errs: Errors) -> None:
+    if code not in COUNTRIES:
+        errs.append(
+            FieldError(
+                path, "iso3166-alpha2", f"'{code}' is not an ISO 3166-1 alpha-2 country code"
+            )
+        )
+
+
+def countries(codes: Iterable[str], path: str, errs: Errors) -> None:
+    for i, code in enumerate(codes):
+        if code not in COUNTRIES:
+            country(code, f"{path}[{i}]", errs)
+
+
+_LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+def lang(tag: str, path: str, errs: Errors) -> None:
+    if tag in ISO639_1:  # the common case: a bare two-letter code
+        return
+    # Body language tags are only length-bounded by type (see entities.LangTag).
+    if _LANG_RE.fullmatch(tag) is None:
+        errs.append(
+            FieldError(path, "bcp47", f"'{tag}' is not a language tag such as 'en' or 'zh-Hant'")
+        )
+        return
+    primary = tag.split("-", 1)[0]
+    # Three-letter primaries are ISO 639-2/3 (Hmong "hmn", Shan "shn"): languages of the
+    # Mekong routes that ISO 639-1 lacks; the pattern already bounds their shape.
+    if len(primary) == 2 and primary not in ISO639_1:
+        errs.append(FieldError(path, "iso639-1", f"'{primary}' is not an ISO 639-1 language code"))
+
+
+def narrative(n: Narrative | None, path: str, errs: Errors) -> None:
+    if n is not None and n.lang not in ISO639_1:
+        lang(n.lang, path + ".lang", errs)
+
+
+def conditions(conds: list[Condition], path: str, errs: Errors) -> None:
+    for i, c in enumerate(conds):
+        lang(c.lang, f"{path}[{i}].lang", errs)
+
+
+def aware(t: datetime | None, path: str, errs: Errors) -> bool:
+    if t is not None and t.tzinfo is None:
+        errs.append(FieldError(path, "timezone", "the time must carry a UTC offset"))
+        return False
+    return True
+
+
+def order(first: date | None, then: date | None, path: str, what: str, errs: Errors) -> None:
+    if first is not None and then is not None and then < first:
+        errs.append(FieldError(path, "date-order", f"{what}"))
