@@ -22,6 +22,7 @@ from schemas.bodies import (
     MLARequest,
     NationalityVerificationRequest,
     PersonCheck,
+    PhoneCheck,
     PurgeReceipt,
     Reply,
     UseDeclaration,
@@ -29,7 +30,16 @@ from schemas.bodies import (
     VesselRequest,
     _Request,
 )
-from schemas.code_rules import Errors, conditions, country, lang, narrative, order
+from schemas.code_rules import (
+    Errors,
+    conditions,
+    country,
+    lang,
+    misshapen,
+    narrative,
+    order,
+    phone_ok,
+)
 from schemas.codes import (
     AlertType,
     AssistanceType,
@@ -40,6 +50,7 @@ from schemas.codes import (
     ResponseTerm,
     VesselAsk,
 )
+from schemas.entities import PHONE_PATTERN
 from schemas.entity_rules import (
     address,
     authority,
@@ -60,36 +71,43 @@ from schemas.entity_rules import (
 )
 from schemas.errors import FieldError, SchemaError
 from schemas.header import Header
-from schemas.iso import COUNTRIES
+from schemas.iso import COUNTRIES, ISO639_1
 
 __all__ = ["check_body", "validate_body"]
 
 
 def _intel_report(b: IntelReport, path: str, errs: Errors) -> None:
-    narrative(b.narrative, path + ".narrative", errs)
-    persons(b.persons, path + ".persons", errs)
+    # The commonest kind: empty lists are skipped before a loop or a path is set up.
+    if b.narrative.lang not in ISO639_1:
+        narrative(b.narrative, path + ".narrative", errs)
+    if b.persons:
+        persons(b.persons, path + ".persons", errs)
     for i, g in enumerate(b.groups):
         group(g, f"{path}.groups[{i}]", errs)
     for i, r in enumerate(b.routes):
         route(r, f"{path}.routes[{i}]", errs)
-    conveyances(b.conveyances, path + ".conveyances", errs)
+    if b.conveyances:
+        conveyances(b.conveyances, path + ".conveyances", errs)
     for i, d in enumerate(b.documents):
         document(d, f"{path}.documents[{i}]", errs)
-    concealment(b.concealment, path + ".concealment", errs)
-    methods(b.modus_operandi, path + ".modus_operandi", errs)
+    if b.concealment:
+        concealment(b.concealment, path + ".concealment", errs)
+    if b.modus_operandi:
+        methods(b.modus_operandi, path + ".modus_operandi", errs)
     for i, ln in enumerate(b.legislation):
         if ln.country not in COUNTRIES:
             country(ln.country, f"{path}.legislation[{i}].country", errs)
         narrative(ln.summary, f"{path}.legislation[{i}].summary", errs)
     for i, t in enumerate(b.technical):
         narrative(t.summary, f"{path}.technical[{i}].summary", errs)
-    order(
-        b.observed_from,
-        b.observed_to,
-        path + ".observed_to",
-        "observed_to is before observed_from",
-        errs,
-    )
+    if b.observed_from is not None and b.observed_to is not None:
+        order(
+            b.observed_from,
+            b.observed_to,
+            path + ".observed_to",
+            "observed_to is before observed_from",
+            errs,
+        )
     refs(b, b.groups, b.routes, path, errs)
 
 
@@ -180,6 +198,8 @@ def _information_request(b: InformationRequest, path: str, errs: Errors) -> None
             address(c.address, p + ".address", errs)
         elif isinstance(c, DocumentCheck):
             document(c.document, p + ".document", errs)
+        elif isinstance(c, PhoneCheck) and not phone_ok(c.number):
+            misshapen(PHONE_PATTERN, p + ".number", errs)
     narrative(b.purpose, path + ".purpose", errs)
     narrative(b.questions, path + ".questions", errs)
 

@@ -9,10 +9,17 @@ first, anything slower only for what the lookup did not accept.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import string
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
-from schemas.entities import Narrative
+from schemas.entities import (
+    CURRENCY_PATTERN,
+    PHONE_PATTERN,
+    REF_PATTERN,
+    REGISTRATION_PATTERN,
+    Narrative,
+)
 from schemas.errors import FieldError
 from schemas.iso import COUNTRIES, ISO639_1
 from schemas.restrictions import Condition
@@ -74,3 +81,50 @@ def aware(t: datetime | None, path: str, errs: Errors) -> bool:
 def order(first: date | None, then: date | None, path: str, what: str, errs: Errors) -> None:
     if first is not None and then is not None and then < first:
         errs.append(FieldError(path, "date-order", f"{what}"))
+
+
+# ---- shapes: what a regex per string checked, as a charset test (see schemas.entities)
+# Each is exactly its pattern (a property test compares them on arbitrary text), length
+# included, so it also holds for a Struct built in Python rather than decoded.
+_REF_CHARS = string.ascii_letters + string.digits + "_-"
+_REGISTRATION_CHARS = string.ascii_uppercase + string.digits + " -"
+
+
+def ref_ok(s: str) -> bool:
+    # Most refs are letters and digits ("P1"), which two C calls settle; otherwise
+    # strip() leaves "" only when every character is in the set (non-ASCII never is).
+    if s.isalnum() and s.isascii():
+        return len(s) <= 32
+    return 0 < len(s) <= 32 and not s.strip(_REF_CHARS)
+
+
+def phone_ok(s: str) -> bool:
+    return 8 <= len(s) <= 16 and s[0] == "+" and s[1] != "0" and s.isascii() and s[1:].isdigit()
+
+
+def currency_ok(s: str) -> bool:
+    return len(s) == 3 and s.isascii() and s.isalpha() and s.isupper()
+
+
+def registration_ok(s: str) -> bool:
+    return 0 < len(s) <= 15 and not s.strip(_REGISTRATION_CHARS)
+
+
+SHAPES: dict[str, Callable[[str], bool]] = {
+    REF_PATTERN: ref_ok,
+    PHONE_PATTERN: phone_ok,
+    CURRENCY_PATTERN: currency_ok,
+    REGISTRATION_PATTERN: registration_ok,
+}
+
+
+def misshapen(pattern: str, path: str, errs: Errors) -> None:
+    """The error msgspec gave for a string its regex refused (rule `pattern`)."""
+    errs.append(FieldError(path, "pattern", f"Expected `str` matching regex '{pattern}'"))
+
+
+def refs_shape(refs: list[str], path: str, errs: Errors) -> None:
+    """Every ref of a list (`path` names the list)."""
+    for i, r in enumerate(refs):
+        if not ref_ok(r):
+            misshapen(REF_PATTERN, f"{path}[{i}]", errs)

@@ -4,19 +4,31 @@ digits, and that the local refs of one message are unique and resolve."""
 
 from __future__ import annotations
 
+import operator
+
 from schemas.bodies import Alert, IntelReport
 from schemas.code_rules import (
     Errors,
     countries,
     country,
+    currency_ok,
+    misshapen,
     narrative,
     order,
+    phone_ok,
+    ref_ok,
+    refs_shape,
+    registration_ok,
 )
 from schemas.codes import (
     LegalBasisType,
     PointRole,
 )
 from schemas.entities import (
+    CURRENCY_PATTERN,
+    PHONE_PATTERN,
+    REF_PATTERN,
+    REGISTRATION_PATTERN,
     Address,
     Authority,
     Concealment,
@@ -29,10 +41,13 @@ from schemas.entities import (
     Person,
     Place,
     Route,
+    Vehicle,
     Vessel,
 )
 from schemas.errors import FieldError
-from schemas.iso import COUNTRIES
+from schemas.iso import COUNTRIES, ISO639_1
+
+_REF = operator.attrgetter("ref")
 
 
 def place(p: Place | None, path: str, errs: Errors) -> None:
@@ -60,6 +75,10 @@ def document(d: IdentityDocument, path: str, errs: Errors) -> None:
 
 
 def person(p: Person, path: str, errs: Errors) -> None:
+    # Each check is guarded by its cheapest test, and a path is built only for an error:
+    # these rules run on every person of every message.
+    if not ref_ok(p.ref):
+        misshapen(REF_PATTERN, path + ".ref", errs)
     if (
         p.family_name is None
         and p.given_names is None
@@ -74,27 +93,41 @@ def person(p: Person, path: str, errs: Errors) -> None:
                 "a person needs a name, an alias, a document or a description",
             )
         )
-    if p.nationalities:
+    if p.nationalities and not COUNTRIES.issuperset(p.nationalities):
         countries(p.nationalities, path + ".nationalities", errs)
-    for i, d in enumerate(p.documents):
-        document(d, f"{path}.documents[{i}]", errs)
-    for i, a in enumerate(p.addresses):
-        address(a, f"{path}.addresses[{i}]", errs)
-    place(p.place_of_birth, path + ".place_of_birth", errs)
-    place(p.last_known_location, path + ".last_known_location", errs)
+    if p.phones:
+        for i, phone in enumerate(p.phones):
+            if not phone_ok(phone):
+                misshapen(PHONE_PATTERN, f"{path}.phones[{i}]", errs)
+    if p.documents:
+        for i, d in enumerate(p.documents):
+            document(d, f"{path}.documents[{i}]", errs)
+    if p.addresses:
+        for i, a in enumerate(p.addresses):
+            if a.country not in COUNTRIES:
+                country(a.country, f"{path}.addresses[{i}].country", errs)
+    where = p.place_of_birth
+    if where is not None and where.country not in COUNTRIES:
+        country(where.country, path + ".place_of_birth.country", errs)
+    where = p.last_known_location
+    if where is not None and where.country not in COUNTRIES:
+        country(where.country, path + ".last_known_location.country", errs)
     if p.born_on is not None and p.birth_year is not None and p.born_on.year != p.birth_year:
         errs.append(
             FieldError(path + ".birth_year", "birth-year", "birth_year contradicts born_on")
         )
-    narrative(p.description, path + ".description", errs)
+    if p.description is not None and p.description.lang not in ISO639_1:
+        narrative(p.description, path + ".description", errs)
 
 
-def persons(persons: list[Person], path: str, errs: Errors) -> None:
-    for i, p in enumerate(persons):
+def persons(ps: list[Person], path: str, errs: Errors) -> None:
+    for i, p in enumerate(ps):
         person(p, f"{path}[{i}]", errs)
 
 
 def vessel(v: Vessel, path: str, errs: Errors) -> None:
+    if not ref_ok(v.ref):
+        misshapen(REF_PATTERN, path + ".ref", errs)
     if v.flag is None and not v.stateless:
         errs.append(
             FieldError(
@@ -124,8 +157,15 @@ def imo_check_digit_ok(imo: str) -> bool:
 def conveyance(c: Conveyance, path: str, errs: Errors) -> None:
     if isinstance(c, Vessel):
         vessel(c, path, errs)
-    elif c.registration_country is not None and c.registration_country not in COUNTRIES:
+        return
+    if not ref_ok(c.ref):
+        misshapen(REF_PATTERN, path + ".ref", errs)
+    if c.registration_country is not None and c.registration_country not in COUNTRIES:
         country(c.registration_country, path + ".registration_country", errs)
+    if isinstance(c, Vehicle) and c.registration is not None and not registration_ok(
+        c.registration
+    ):
+        misshapen(REGISTRATION_PATTERN, path + ".registration", errs)
 
 
 def conveyances(cs: list[Conveyance], path: str, errs: Errors) -> None:
@@ -134,47 +174,63 @@ def conveyances(cs: list[Conveyance], path: str, errs: Errors) -> None:
 
 
 def route(r: Route, path: str, errs: Errors) -> None:
+    if not ref_ok(r.ref):
+        misshapen(REF_PATTERN, path + ".ref", errs)
     last = len(r.points) - 1
     for i, pt in enumerate(r.points):
-        p = f"{path}.points[{i}]"
         want = (
-            PointRole.EMBARKATION
+            PointRole.TRANSIT
+            if 0 < i < last
+            else PointRole.EMBARKATION
             if i == 0
             else PointRole.DESTINATION
-            if i == last
-            else PointRole.TRANSIT
         )
         if pt.role != want:
             errs.append(
                 FieldError(
-                    p + ".role",
+                    f"{path}.points[{i}].role",
                     "route-order",
                     "a route runs embarkation, then transit points, then destination;"
                     f" point {i} should be {want.value}",
                 )
             )
-        place(pt.place, p + ".place", errs)
-    if r.period is not None:
+        if pt.place.country not in COUNTRIES:
+            country(pt.place.country, f"{path}.points[{i}].place.country", errs)
+    if r.fee_per_person is not None and not currency_ok(r.fee_per_person.currency):
+        misshapen(CURRENCY_PATTERN, path + ".fee_per_person.currency", errs)
+    if r.groups:
+        refs_shape(r.groups, path + ".groups", errs)
+    if r.period is not None and r.period.start is not None and r.period.end is not None:
         order(
             r.period.start, r.period.end, path + ".period.end", "period ends before it starts", errs
         )
 
 
 def group(g: Group, path: str, errs: Errors) -> None:
-    if g.active_in:
+    if not ref_ok(g.ref):
+        misshapen(REF_PATTERN, path + ".ref", errs)
+    if g.members:
+        refs_shape(g.members, path + ".members", errs)
+    if g.active_in and not COUNTRIES.issuperset(g.active_in):
         countries(g.active_in, path + ".active_in", errs)
-    narrative(g.methods, path + ".methods", errs)
+    if g.methods is not None and g.methods.lang not in ISO639_1:
+        narrative(g.methods, path + ".methods", errs)
 
 
 def methods(ms: list[MethodNote], path: str, errs: Errors) -> None:
     for i, m in enumerate(ms):
-        narrative(m.description, f"{path}[{i}].description", errs)
+        if m.description is not None and m.description.lang not in ISO639_1:
+            narrative(m.description, f"{path}[{i}].description", errs)
 
 
 def concealment(cs: list[Concealment], path: str, errs: Errors) -> None:
     for i, c in enumerate(cs):
-        narrative(c.description, f"{path}[{i}].description", errs)
-        narrative(c.detection, f"{path}[{i}].detection", errs)
+        if c.conveyance is not None and not ref_ok(c.conveyance):
+            misshapen(REF_PATTERN, f"{path}[{i}].conveyance", errs)
+        if c.description is not None and c.description.lang not in ISO639_1:
+            narrative(c.description, f"{path}[{i}].description", errs)
+        if c.detection is not None and c.detection.lang not in ISO639_1:
+            narrative(c.detection, f"{path}[{i}].detection", errs)
 
 
 def refs(
@@ -185,13 +241,14 @@ def refs(
     errs: Errors,
 ) -> None:
     """Local refs are unique within a message, and every citation resolves."""
-    person_refs = {p.ref for p in body.persons}
-    convs = {c.ref for c in body.conveyances}
-    all_groups = {g.ref for g in groups}
-    n = len(body.persons) + len(groups) + len(routes) + len(body.conveyances)
-    if len(person_refs) + len(convs) + len(all_groups) + len({r.ref for r in routes}) != n or (
-        n > len(person_refs | convs | all_groups | {r.ref for r in routes})
-    ):
+    # map() with attrgetter: no comprehension frame per set (these run on every report).
+    person_refs = set(map(_REF, body.persons))
+    conveyance_refs = set(map(_REF, body.conveyances))
+    group_refs = set(map(_REF, groups))
+    everything = person_refs | conveyance_refs | group_refs
+    if routes:
+        everything.update(map(_REF, routes))
+    if len(everything) != len(body.persons) + len(groups) + len(routes) + len(body.conveyances):
         # Rare: only now spend time on the paths of the duplicates.
         seen: dict[str, str] = {}
         items = [(p.ref, f"{path}.persons[{i}].ref") for i, p in enumerate(body.persons)]
@@ -206,6 +263,8 @@ def refs(
             else:
                 seen[ref] = p
     for i, g in enumerate(groups):
+        if person_refs.issuperset(g.members):
+            continue
         for j, m in enumerate(g.members):
             if m not in person_refs:
                 errs.append(
@@ -216,8 +275,10 @@ def refs(
                     )
                 )
     for i, r in enumerate(routes):
+        if group_refs.issuperset(r.groups):
+            continue
         for j, gr in enumerate(r.groups):
-            if gr not in all_groups:
+            if gr not in group_refs:
                 errs.append(
                     FieldError(
                         f"{path}.routes[{i}].groups[{j}]",
@@ -226,7 +287,7 @@ def refs(
                     )
                 )
     for i, c in enumerate(body.concealment):
-        if c.conveyance is not None and c.conveyance not in convs:
+        if c.conveyance is not None and c.conveyance not in conveyance_refs:
             errs.append(
                 FieldError(
                     f"{path}.concealment[{i}].conveyance",

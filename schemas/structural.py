@@ -15,6 +15,7 @@ from typing import Any, Union
 import msgspec
 
 from schemas.bodies import ExtraditionRequest, MLARequest
+from schemas.code_rules import SHAPES, misshapen
 from schemas.errors import FieldError
 
 __all__ = ["structural_errors"]
@@ -96,7 +97,10 @@ def _walk(raw: object, tp: Any, path: str, errs: _Errors) -> None:
                         return
             _walk(raw, inner, path, errs)
             return
+        before = len(errs)
         _leaf(raw, tp, path, errs)
+        if len(errs) == before and isinstance(raw, str):
+            _shape(raw, metas, path, errs)
         return
     if origin is list:
         if not isinstance(raw, list):
@@ -128,6 +132,10 @@ def _walk(raw: object, tp: Any, path: str, errs: _Errors) -> None:
                     f"`{field}` must be one of {', '.join(sorted(map(str, by_tag)))}",
                 )
             )
+            return
+        annotated = [a for a in args if typing.get_origin(a) is typing.Annotated]
+        if isinstance(raw, str) and len(annotated) == 1:
+            _walk(raw, annotated[0], path, errs)  # an optional code: its shape too
             return
         _leaf(raw, tp, path, errs)
         return
@@ -167,3 +175,14 @@ def _walk(raw: object, tp: Any, path: str, errs: _Errors) -> None:
                 )
         return
     _leaf(raw, tp, path, errs)
+
+
+def _shape(raw: str, metas: list[Any], path: str, errs: _Errors) -> None:
+    """The shapes the body rules check instead of msgspec (schemas.code_rules.SHAPES),
+    so a document with other structural errors still reports them all."""
+    for meta in metas:
+        if isinstance(meta, msgspec.Meta) and meta.extra_json_schema:
+            pattern = meta.extra_json_schema.get("pattern")
+            ok = SHAPES.get(pattern) if isinstance(pattern, str) else None
+            if ok is not None and not ok(raw):
+                misshapen(str(pattern), path, errs)
