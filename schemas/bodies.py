@@ -169,7 +169,7 @@ class _Request(_Body, frozen=True, kw_only=True):
 
 # Tool 4.7: checks on persons, vehicles, telephone numbers, addresses and passports.
 class PersonCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="person",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -180,7 +180,7 @@ class PersonCheck(
 
 
 class VehicleCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="vehicle",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -191,7 +191,7 @@ class VehicleCheck(
 
 
 class PhoneCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="phone",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -202,7 +202,7 @@ class PhoneCheck(
 
 
 class AddressCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="address",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -213,7 +213,7 @@ class AddressCheck(
 
 
 class DocumentCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="document",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -310,7 +310,12 @@ class MLARequest(_Request, tag="mla_request", frozen=True, kw_only=True):
 
 
 class OffenceStatement(
-    msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True, kw_only=True
+    msgspec.Struct,
+    gc=False,
+    forbid_unknown_fields=True,
+    frozen=True,
+    omit_defaults=True,
+    kw_only=True,
 ):
     """Toolkit 6.6 (accused): each offence, its acts, time and place, penalty, role."""
 
@@ -324,7 +329,7 @@ class OffenceStatement(
 
 
 class Accused(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="accused",
     tag_field="status",
     forbid_unknown_fields=True,
@@ -343,7 +348,7 @@ class Accused(
 
 
 class Convicted(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="convicted",
     tag_field="status",
     forbid_unknown_fields=True,
