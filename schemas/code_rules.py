@@ -90,12 +90,24 @@ _REF_CHARS = string.ascii_letters + string.digits + "_-"
 _REGISTRATION_CHARS = string.ascii_uppercase + string.digits + " -"
 
 
+# Refs already accepted. Local refs repeat from message to message ("P1", "G1", "V1"),
+# so the rules test `ref in GOOD_REFS` first, one set lookup instead of a call; only
+# what ref_ok accepted enters, and at most _GOOD_REFS_MAX of them (a sender inventing
+# refs cannot grow it).
+GOOD_REFS: set[str] = set()
+_GOOD_REFS_MAX = 4096
+
+
 def ref_ok(s: str) -> bool:
     # Most refs are letters and digits ("P1"), which two C calls settle; otherwise
     # strip() leaves "" only when every character is in the set (non-ASCII never is).
     if s.isalnum() and s.isascii():
-        return len(s) <= 32
-    return 0 < len(s) <= 32 and not s.strip(_REF_CHARS)
+        ok = len(s) <= 32
+    else:
+        ok = 0 < len(s) <= 32 and not s.strip(_REF_CHARS)
+    if ok and len(GOOD_REFS) < _GOOD_REFS_MAX:
+        GOOD_REFS.add(s)
+    return ok
 
 
 def phone_ok(s: str) -> bool:
@@ -125,6 +137,8 @@ def misshapen(pattern: str, path: str, errs: Errors) -> None:
 
 def refs_shape(refs: list[str], path: str, errs: Errors) -> None:
     """Every ref of a list (`path` names the list)."""
+    if GOOD_REFS.issuperset(refs):
+        return
     for i, r in enumerate(refs):
         if not ref_ok(r):
             misshapen(REF_PATTERN, f"{path}[{i}]", errs)

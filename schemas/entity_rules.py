@@ -8,6 +8,7 @@ import operator
 
 from schemas.bodies import Alert, IntelReport
 from schemas.code_rules import (
+    GOOD_REFS,
     Errors,
     countries,
     country,
@@ -77,7 +78,7 @@ def document(d: IdentityDocument, path: str, errs: Errors) -> None:
 def person(p: Person, path: str, errs: Errors) -> None:
     # Each check is guarded by its cheapest test, and a path is built only for an error:
     # these rules run on every person of every message.
-    if not ref_ok(p.ref):
+    if p.ref not in GOOD_REFS and not ref_ok(p.ref):
         misshapen(REF_PATTERN, path + ".ref", errs)
     if (
         p.family_name is None
@@ -126,7 +127,7 @@ def persons(ps: list[Person], path: str, errs: Errors) -> None:
 
 
 def vessel(v: Vessel, path: str, errs: Errors) -> None:
-    if not ref_ok(v.ref):
+    if v.ref not in GOOD_REFS and not ref_ok(v.ref):
         misshapen(REF_PATTERN, path + ".ref", errs)
     if v.flag is None and not v.stateless:
         errs.append(
@@ -158,7 +159,7 @@ def conveyance(c: Conveyance, path: str, errs: Errors) -> None:
     if isinstance(c, Vessel):
         vessel(c, path, errs)
         return
-    if not ref_ok(c.ref):
+    if c.ref not in GOOD_REFS and not ref_ok(c.ref):
         misshapen(REF_PATTERN, path + ".ref", errs)
     if c.registration_country is not None and c.registration_country not in COUNTRIES:
         country(c.registration_country, path + ".registration_country", errs)
@@ -174,7 +175,7 @@ def conveyances(cs: list[Conveyance], path: str, errs: Errors) -> None:
 
 
 def route(r: Route, path: str, errs: Errors) -> None:
-    if not ref_ok(r.ref):
+    if r.ref not in GOOD_REFS and not ref_ok(r.ref):
         misshapen(REF_PATTERN, path + ".ref", errs)
     last = len(r.points) - 1
     for i, pt in enumerate(r.points):
@@ -207,7 +208,7 @@ def route(r: Route, path: str, errs: Errors) -> None:
 
 
 def group(g: Group, path: str, errs: Errors) -> None:
-    if not ref_ok(g.ref):
+    if g.ref not in GOOD_REFS and not ref_ok(g.ref):
         misshapen(REF_PATTERN, path + ".ref", errs)
     if g.members:
         refs_shape(g.members, path + ".members", errs)
@@ -225,7 +226,11 @@ def methods(ms: list[MethodNote], path: str, errs: Errors) -> None:
 
 def concealment(cs: list[Concealment], path: str, errs: Errors) -> None:
     for i, c in enumerate(cs):
-        if c.conveyance is not None and not ref_ok(c.conveyance):
+        if (
+            c.conveyance is not None
+            and c.conveyance not in GOOD_REFS
+            and not ref_ok(c.conveyance)
+        ):
             misshapen(REF_PATTERN, f"{path}[{i}].conveyance", errs)
         if c.description is not None and c.description.lang not in ISO639_1:
             narrative(c.description, f"{path}[{i}].description", errs)
