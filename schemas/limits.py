@@ -59,6 +59,11 @@ _MAP_BYTES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 _CONTAINER_BYTES = _MAP_BYTES | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 
 
+# The last bytes proven within limits: a signed header is checked when its envelope is
+# decoded and again when the header is, and the second time costs an identity test.
+_last_within: tuple[bytes | None, Limits | None] = (None, None)
+
+
 class _Malformed(Exception):
     pass
 
@@ -74,7 +79,12 @@ def check(data: bytes, limits: Limits, root: str) -> None:
     # Fast path for the common small header: with fewer bytes than any count or length
     # limit and fewer container-opening byte values than the depth limit, no limit can
     # be reached, so there is nothing to walk.
+    global _last_within
+    if data is _last_within[0] and limits is _last_within[1]:
+        return  # these very bytes passed a moment ago (decode_envelope, then decode_header)
     if _small(data, limits, 1) or _within_by_levels(data, limits):
+        if type(data) is bytes:  # immutable: the same object is the same content
+            _last_within = (data, limits)
         return
     try:
         _walk(memoryview(data), limits, root)
