@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import msgspec
-
 from keys.envelope import open_envelope, seal
 from keys.identity import MLKEM768X25519, X25519, Identity
+from schemas.codec import encode
+from schemas.examples import example_header, mekong_route_report
 
 RECIPIENT_COUNTS = (1, 10, 195)  # one, a working group, every UN member state
 
@@ -38,8 +38,9 @@ def measure(seconds: float = 1.0, size: int = 1024) -> dict[str, float]:
     `open_<suite>_ops`. Each figure runs for about `seconds`."""
     now = datetime.now(UTC)
     signer = Identity.generate("SENDER", now=now)
-    # The envelope layer reads only the key commitment it adds to the header map.
-    body, header = os.urandom(size), msgspec.msgpack.encode({"opaque": os.urandom(200)})
+    # A real signed header (what a recipient opens): opening reads its commitment and
+    # checks its bytes (limits, no repeated key) before anything is decrypted.
+    body, header = os.urandom(size), encode(example_header(mekong_route_report()))
     out: dict[str, float] = {}
     for suite in (X25519, MLKEM768X25519):
         idents = [

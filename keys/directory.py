@@ -8,7 +8,6 @@ resurrect a rotated-out or revoked key.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -43,6 +42,7 @@ from keys.records import (
     encoder,
 )
 from schemas.codes import Level
+from schemas.ids import PARTY_NAME_RE
 
 __all__ = [
     "Directory",
@@ -59,7 +59,7 @@ __all__ = [
     "verify_registry",
 ]
 
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
+_AGENCY = PARTY_NAME_RE
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -148,12 +148,24 @@ def verify_ed25519(public: Ed25519PublicKey, signature: bytes, message: bytes) -
         raise CryptoError() from None
 
 
-def verify(envelope: Envelope, signer_public: Ed25519PublicKey) -> None:
-    """Check the sender's signature over header and ciphertext (not the stanzas)."""
+def _hash_of(header_bytes: bytes, hh: bytes | None) -> bytes:
+    """`hh` when the caller already holds the header's hash (a parsed message carries
+    it), else computed here: each header is hashed once per open or verify."""
+    if hh is None:
+        return header_hash(header_bytes)
+    if len(hh) != 32:
+        raise ValueError("a header hash is 32 bytes (keys.envelope.header_hash)")
+    return hh
+
+
+def verify(envelope: Envelope, signer_public: Ed25519PublicKey, *,
+           hh: bytes | None = None) -> None:
+    """Check the sender's signature over header and ciphertext (not the stanzas).
+    `hh`: the header's hash (`header_hash(envelope.header)`) if already computed."""
     if envelope.v != ENVELOPE_VERSION:
         raise UnsupportedSuite(f"envelope version {envelope.v} is not supported")
     verify_ed25519(signer_public, envelope.signature,
-                   signed_message(header_hash(envelope.header), envelope.ciphertext))
+                   signed_message(_hash_of(envelope.header, hh), envelope.ciphertext))
 
 
 def open_envelope(
@@ -162,21 +174,27 @@ def open_envelope(
     signer_public: Ed25519PublicKey,
     *,
     now: datetime | None = None,
+    hh: bytes | None = None,
 ) -> bytes:
     """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`,
-    check the key against the header's commitment, and decrypt the body."""
-    verify(envelope, signer_public)
+    check the key against the header's commitment, and decrypt the body. `hh`: the
+    header's hash if the caller already holds it (it must be `header_hash(header)`: a
+    wrong one fails verification)."""
+    hh = _hash_of(envelope.header, hh)
+    verify(envelope, signer_public, hh=hh)
     commitment = _commitment(envelope.header)
     now = _utc(now)
-    ours = [s for s in envelope.stanzas if s.recipient == identity.agency]
-    held = [(s, k) for s in ours if (k := identity.kem_key(s.key_id)) is not None]
-    if not held:
-        raise UnknownRecipient(f"no stanza for a key that {identity.agency} holds")
-    valid = [s for s, k in held if k.valid_at(now)]
-    if not valid:
-        raise KeyExpired("the stanzas are for keys whose rotation overlap has ended")
-    hh = header_hash(envelope.header)
-    for stanza in valid:
+    held = valid = 0
+    for stanza in envelope.stanzas:  # one pass: usually a single stanza
+        if stanza.recipient != identity.agency:
+            continue
+        key = identity.kem_key(stanza.key_id)
+        if key is None:
+            continue
+        held += 1
+        if not key.valid_at(now):
+            continue
+        valid += 1
         try:
             content_key = identity.unwrap(stanza, hh)
         except CryptoError:
@@ -184,6 +202,10 @@ def open_envelope(
         if not _committed(content_key, commitment):
             continue  # never decrypt under a key the signed header does not commit to
         return _decrypt_body(content_key, envelope.ciphertext, hh)
+    if not held:
+        raise UnknownRecipient(f"no stanza for a key that {identity.agency} holds")
+    if not valid:
+        raise KeyExpired("the stanzas are for keys whose rotation overlap has ended")
     raise CryptoError()
 
 
@@ -209,15 +231,17 @@ def for_recipient(envelope: Envelope, agency: str) -> Envelope:
 
 
 def verify_signed_header(
-    header_bytes: bytes, signature: bytes, body_digest: bytes, signer_public: Ed25519PublicKey
+    header_bytes: bytes, signature: bytes, body_digest: bytes, signer_public: Ed25519PublicKey,
+    *, hh: bytes | None = None,
 ) -> None:
     """Check a signature without the body: the sender signed the header hash and the
     SHA-256 of the ciphertext, so the digest stands in for the ciphertext. Lets a broker
-    or auditor verify a proof (`schemas.acts.SignedHeader`) it holds no body for."""
+    or auditor verify a proof (`schemas.acts.SignedHeader`) it holds no body for. `hh`:
+    the header's hash if already computed."""
     if len(body_digest) != 32:
         raise CryptoError()
     verify_ed25519(signer_public, signature,
-                   SIGNATURE_LABEL + header_hash(header_bytes) + body_digest)
+                   SIGNATURE_LABEL + _hash_of(header_bytes, hh) + body_digest)
 
 
 def body_digest(envelope: Envelope) -> bytes:
@@ -231,16 +255,17 @@ def unwrap_content_key(
     signer_public: Ed25519PublicKey,
     *,
     now: datetime | None = None,
+    hh: bytes | None = None,
 ) -> bytes:
     """The content key of an envelope addressed to `identity`, after verifying the
     sender's signature, the header's commitment to it, and that it opens the body. For
     forwarding: the holder re-wraps this key to a third party instead of re-encrypting,
     so the originator's signature over the ciphertext stays valid. Never log or store
-    the result."""
-    verify(envelope, signer_public)
+    the result. `hh`: the header's hash if already computed."""
+    hh = _hash_of(envelope.header, hh)
+    verify(envelope, signer_public, hh=hh)
     commitment = _commitment(envelope.header)
     now = _utc(now)
-    hh = header_hash(envelope.header)
     for stanza in envelope.stanzas:
         key = identity.kem_key(stanza.key_id)
         if stanza.recipient != identity.agency or key is None or not key.valid_at(now):
@@ -257,7 +282,8 @@ def unwrap_content_key(
 
 
 def add_stanzas(
-    envelope: Envelope, content_key: bytes, recipients: Sequence[Recipient]
+    envelope: Envelope, content_key: bytes, recipients: Sequence[Recipient], *,
+    hh: bytes | None = None,
 ) -> Envelope:
     """The same envelope (header, signature, ciphertext unchanged) with the content key
     also wrapped to `recipients`. The HPKE info binds each stanza to this header and
@@ -266,7 +292,7 @@ def add_stanzas(
     stanza it must reject."""
     if not _committed(content_key, _commitment(envelope.header)):
         raise CryptoError()
-    hh = header_hash(envelope.header)
+    hh = _hash_of(envelope.header, hh)
     return msgspec.structs.replace(
         envelope, stanzas=[*envelope.stanzas, *(r.wrap(content_key, hh) for r in recipients)]
     )

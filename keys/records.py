@@ -17,7 +17,7 @@ import msgspec
 from schemas.entities import Timestamp  # zone-aware: a naive time is a decode error
 
 
-class PublicKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class PublicKey(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """A published key. `alg` is "ed25519" for a signing key and the suite name
     ("x25519", "mlkem768x25519") for a KEM key."""
 
@@ -31,7 +31,9 @@ class PublicKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
         return self.not_before <= when and (self.not_after is None or when < self.not_after)
 
 
-class DirectoryEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class DirectoryEntry(
+    msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, kw_only=True
+):
     """One agency's public keys and attributes, as vouched for by the federation root.
     `serial` only ever grows for an agency: a lower serial is a rollback."""
 
@@ -45,12 +47,12 @@ class DirectoryEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     serial: int
 
 
-class SignedEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class SignedEntry(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     entry: bytes  # the exact msgpack bytes of a DirectoryEntry
     signature: bytes  # Ed25519 by the root over ENTRY_LABEL || entry
 
 
-class Revocation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Revocation(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     """`revoked_at` is when the key stopped being trustworthy: for a suspected
     compromise the operator backdates it to the estimated time of compromise."""
 
@@ -60,18 +62,20 @@ class Revocation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reason: str
 
 
-class RevocationList(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class RevocationList(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     serial: int
     issued_at: Timestamp
     revocations: list[Revocation] = []
 
 
-class SignedRevocations(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class SignedRevocations(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     revocations: bytes  # the exact msgpack bytes of a RevocationList
     signature: bytes  # Ed25519 by the root over REVOCATIONS_LABEL || revocations
 
 
-class RegistryRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class RegistryRecord(
+    msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, kw_only=True
+):
     """One version of the federation registry (agencies, groups, agreements). The TOML
     text is signed as written, so what operators review is byte for byte what brokers
     enforce."""
@@ -81,7 +85,7 @@ class RegistryRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     federation: bytes  # UTF-8 TOML, as policies.federation reads it
 
 
-class SignedRegistry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class SignedRegistry(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True):
     registry: bytes  # the exact msgpack bytes of a RegistryRecord
     signature: bytes  # Ed25519 by the root over REGISTRY_LABEL || registry
 

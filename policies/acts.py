@@ -39,7 +39,7 @@ from policies.decisions import Consent
 from policies.engine import PolicyEngine
 from policies.names import restriction_errors
 from schemas.acts import Act, SignedHeader
-from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
+from schemas.codes import TLP, TLP_RANK, USE_CONSENT, ConsentScope, UseKind
 from schemas.events import EventType
 from schemas.restrictions import Restrictions, effective_restrictions
 
@@ -60,7 +60,7 @@ _ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
 
 
-_TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
+_TLP_RANK = TLP_RANK
 
 
 class ActError(Exception):

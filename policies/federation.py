@@ -19,14 +19,16 @@ import msgspec
 
 from policies.countries import ISO_COUNTRIES
 from schemas.codes import Category, Level, Purpose, Urgency
+from schemas.ids import PARTY_NAME_PATTERN
+from schemas.iso import COUNTRY_CODE_PATTERN
 
-NAME_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}\Z"
+NAME_PATTERN = PARTY_NAME_PATTERN
 _NAME_RE = re.compile(NAME_PATTERN)
 # "ALL" is the audience keyword for every agency; it can never be a registry name.
 RESERVED_NAMES = frozenset({"ALL"})
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=COUNTRY_CODE_PATTERN)]
 Kind = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
 
 

@@ -89,7 +89,7 @@ class Act(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True, omi
     forwards: Annotated[list[SignedHeader], msgspec.Meta(max_length=256)] = []
 
 
-class ForwardSubmission(msgspec.Struct, forbid_unknown_fields=True, frozen=True,
+class ForwardSubmission(msgspec.Struct, gc=False, forbid_unknown_fields=True, frozen=True,
                         array_like=True):
     """Submitted by the holder on its own submit subject; delivered to the third party
     in the same shape (each envelope cut down to the stanzas it may see). The leading

@@ -4,11 +4,13 @@ Sources: Protocol against the Smuggling of Migrants arts. 8, 10, 13 and 18; UNTO
 18(15) and the UNODC toolkit's checklists (6.6 extradition, 6.8 mutual legal assistance);
 Tool 4.7 (police-to-police requests); INTERPOL's notice types for alerts.
 
-Rules a type cannot express (cross-field, code lists) live in `schemas.validate`.
+Rules a type cannot express (cross-field, code lists) live in `schemas.body_rules`
+and `schemas.entity_rules`.
 """
 
 from __future__ import annotations
 
+import typing
 from datetime import date
 from typing import Annotated
 
@@ -65,6 +67,9 @@ from schemas.header import MessageId
 from schemas.restrictions import Condition, PartyName
 
 __all__ = [
+    "BODY_TYPES",
+    "KINDS",
+    "REQUEST_KINDS",
     "Accused",
     "Acknowledgment",
     "AddressCheck",
@@ -164,7 +169,7 @@ class _Request(_Body, frozen=True, kw_only=True):
 
 # Tool 4.7: checks on persons, vehicles, telephone numbers, addresses and passports.
 class PersonCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="person",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -175,7 +180,7 @@ class PersonCheck(
 
 
 class VehicleCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="vehicle",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -186,7 +191,7 @@ class VehicleCheck(
 
 
 class PhoneCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="phone",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -197,7 +202,7 @@ class PhoneCheck(
 
 
 class AddressCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="address",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -208,7 +213,7 @@ class AddressCheck(
 
 
 class DocumentCheck(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="document",
     tag_field="check",
     forbid_unknown_fields=True,
@@ -305,7 +310,12 @@ class MLARequest(_Request, tag="mla_request", frozen=True, kw_only=True):
 
 
 class OffenceStatement(
-    msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True, kw_only=True
+    msgspec.Struct,
+    gc=False,
+    forbid_unknown_fields=True,
+    frozen=True,
+    omit_defaults=True,
+    kw_only=True,
 ):
     """Toolkit 6.6 (accused): each offence, its acts, time and place, penalty, role."""
 
@@ -319,7 +329,7 @@ class OffenceStatement(
 
 
 class Accused(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="accused",
     tag_field="status",
     forbid_unknown_fields=True,
@@ -338,7 +348,7 @@ class Accused(
 
 
 class Convicted(
-    msgspec.Struct,
+    msgspec.Struct, gc=False,
     tag="convicted",
     tag_field="status",
     forbid_unknown_fields=True,
@@ -499,25 +509,15 @@ Body = (
     | AmendmentReceipt
 )
 
-BODY_TYPES: tuple[type[msgspec.Struct], ...] = (
-    IntelReport,
-    Alert,
-    InformationRequest,
-    DocumentVerificationRequest,
-    NationalityVerificationRequest,
-    VesselRequest,
-    MLARequest,
-    ExtraditionRequest,
-    Reply,
-    Acknowledgment,
-    ConsentRequest,
-    ConsentDecision,
-    ForwardNotice,
-    UseDeclaration,
-    PurgeReceipt,
-    Amendment,
-    Withdrawal,
-    AmendmentReceipt,
+# Everything else that lists the kinds derives from the union: the one list of body
+# types (its order is the JSON Schema's), of tag words, and of requests. `KindName` and
+# `Kind` (schemas.codes) must spell them statically for the type checkers; a test keeps
+# them equal to these.
+BODY_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(Body)
+KINDS: frozenset[str] = frozenset(str(t.__struct_config__.tag) for t in BODY_TYPES)
+# Requests (toolkit 6.6, 6.8; Tool 4.7) expect a reply by their response term.
+REQUEST_KINDS: frozenset[str] = frozenset(
+    str(t.__struct_config__.tag) for t in BODY_TYPES if issubclass(t, _Request)
 )
 
 

@@ -132,7 +132,7 @@ def decode_header(data: bytes) -> Header:
         header = _header_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _all_structural(exc, data, Header, "header", "msgpack") from None
-    dups = msgpack_duplicates(data, "header")
+    dups = msgpack_duplicates(data, "header", decoded=header)
     if dups:
         raise SchemaError(dups)
     return _finish_header(header)
@@ -175,7 +175,7 @@ def decode_header_json(data: bytes) -> Header:
         header = _header_json_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _all_structural(exc, data, Header, "header", "json") from None
-    dups = json_duplicates(data, "header")
+    dups = json_duplicates(data, "header", decoded=header)
     if dups:
         raise SchemaError(dups)
     return _finish_header(header)

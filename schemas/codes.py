@@ -43,6 +43,16 @@ class TLP(enum.StrEnum):
     GREEN = "GREEN"
     CLEAR = "CLEAR"
 
+    @property
+    def rank(self) -> int:
+        """How restrictive the label is: CLEAR 0 < GREEN < AMBER < AMBER+STRICT < RED 4."""
+        return TLP_RANK[self]
+
+
+# The one ordering of the labels (the opposite of their declaration order, which lists
+# the strictest first as TLP 2.0 does).
+TLP_RANK: dict[TLP, int] = {tlp: i for i, tlp in enumerate(reversed(TLP))}
+
 
 class SourceReliability(enum.StrEnum):
     """Europol 4x4: reliability of the source."""

@@ -22,6 +22,8 @@ from schemas.errors import FieldError
 
 _maps = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
 _arrays = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_encoder = msgspec.msgpack.Encoder()
+_json_encoder = msgspec.json.Encoder()
 
 
 _MAPS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
@@ -47,11 +49,25 @@ def _map_len(data: bytes | memoryview) -> int:
     return int.from_bytes(data[1:5], "big")
 
 
-def msgpack_duplicates(data: bytes, root: str) -> list[FieldError]:
+def reencodes_to(data: bytes, decoded: msgspec.Struct, *, json: bool = False) -> bool:
+    """Whether `data` is exactly the encoding of the Struct it decoded to. Such bytes
+    repeat no key: they parse token by token like the re-encoding, which writes each
+    field of each Struct once, so every map of `data` has as many distinct keys as
+    pairs. Bytes from orcon's own encoder pass this in about a microsecond; anything
+    else (another encoder's choices, or a repeated key) gets the full scan."""
+    return (_json_encoder if json else _encoder).encode(decoded) == data
+
+
+def msgpack_duplicates(
+    data: bytes, root: str, *, decoded: msgspec.Struct | None = None
+) -> list[FieldError]:
     """A `duplicate-key` error for every map in `data` that repeats a key. `data` must
     already have decoded once (callers check structure first); bytes that do not decode
     here are reported as a `msgpack` error rather than ignored. Scalars are never
-    copied or decoded twice: only maps and arrays are walked."""
+    copied or decoded twice: only maps and arrays are walked. `decoded`: the Struct
+    `data` decoded to, if the caller has it (see `reencodes_to`)."""
+    if decoded is not None and reencodes_to(data, decoded):
+        return []
     errors: list[FieldError] = []
     # (path parts, raw bytes of a map or array); paths are joined only for an error.
     todo: list[tuple[tuple[str, ...], memoryview]] = []
@@ -62,10 +78,10 @@ def msgpack_duplicates(data: bytes, root: str) -> list[FieldError]:
         while todo:
             path, raw = todo.pop()
             if raw[0] in _MAPS:
-                decoded = _maps.decode(raw)
-                if len(decoded) != _map_len(raw):
+                pairs = _maps.decode(raw)
+                if len(pairs) != _map_len(raw):
                     errors.append(_error("".join(path), _repeated_keys(bytes(raw))))
-                for k, v in decoded.items():
+                for k, v in pairs.items():
                     view = memoryview(v)
                     if view and view[0] in _CONTAINERS and _may_hold_map(view):
                         todo.append(((*path, f".{k}"), view))
@@ -97,8 +113,12 @@ def _error(path: str, keys: list[str]) -> FieldError:
                       f"key {shown} appears more than once; signed maps must not repeat a key")
 
 
-def json_duplicates(data: bytes, root: str) -> list[FieldError]:
+def json_duplicates(
+    data: bytes, root: str, *, decoded: msgspec.Struct | None = None
+) -> list[FieldError]:
     """The same rule for a JSON document (paths are not tracked below the root)."""
+    if decoded is not None and reencodes_to(data, decoded, json=True):
+        return []
     repeated: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:

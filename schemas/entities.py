@@ -27,7 +27,7 @@ from schemas.codes import (
     VesselType,
 )
 
-# Body codes are checked against the ISO sets in `schemas.validate` (every one, with its
+# Body codes are checked against the ISO sets in `schemas.code_rules` (every one, with its
 # path), so the runtime Meta only bounds the length: a regex per code was the largest
 # cost of decoding a report. The JSON Schema still carries the pattern.
 CountryCode = Annotated[
@@ -42,8 +42,18 @@ LangTag = Annotated[
     ),
 ]
 
+# The commonest short codes of a body are checked by the body rules
+# (`schemas.entity_rules`, rule `pattern`, length included): a charset test
+# (`schemas.code_rules.SHAPES`) instead of msgspec's regex per string, which was the
+# largest cost of decoding a report after the country codes. The JSON Schema carries
+# the pattern, in the ECMA-262 form; the structural walk applies it too.
+REF_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"  # E.164
+CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217
+REGISTRATION_PATTERN = r"^[A-Z0-9 -]{1,15}$"  # a vehicle's plate
+
 # Short identifiers and labels; long free text goes in a Narrative with a language.
-Ref = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}\Z")]
+Ref = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": REF_PATTERN})]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -53,8 +63,9 @@ DocTypeCode = Annotated[str, msgspec.Meta(pattern=r"^[ACIPV][A-Z]?\Z")]
 DocNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9<-]{1,20}\Z")]
 ImoNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}\Z")]  # check digit: semantic
 Mmsi = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}\Z")]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}\Z")]  # E.164
-CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]  # ISO 4217
+Phone = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": PHONE_PATTERN})]
+CurrencyCode = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": CURRENCY_PATTERN})]
+Registration = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": REGISTRATION_PATTERN})]
 Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
@@ -164,7 +175,7 @@ class Route(_Part, frozen=True):
 
 class Vehicle(_Part, frozen=True, tag="vehicle", tag_field="type"):
     ref: Ref
-    registration: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9 -]{1,15}\Z")] | None = None
+    registration: Registration | None = None
     registration_country: CountryCode | None = None
     make: Name | None = None
     model: Name | None = None

@@ -7,6 +7,7 @@ import msgspec
 from schemas import limits
 from schemas.duplicates import msgpack_duplicates
 from schemas.errors import SchemaError
+from schemas.header import Header
 
 ENVELOPE_VERSION = 1
 KEY_COMMITMENT_FIELD = "key_commitment"  # schemas.header.Header.key_commitment
@@ -42,6 +43,7 @@ class _Committed(msgspec.Struct):
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Envelope)
 _committed = msgspec.msgpack.Decoder(_Committed)
+_header = msgspec.msgpack.Decoder(Header)
 
 
 def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
@@ -63,7 +65,8 @@ def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise SchemaError.single("envelope.header", "msgpack",
                                  f"the header is not valid msgpack: {exc}") from None
-    dups = msgpack_duplicates(header, "envelope.header") if unambiguous else []
+    dups = msgpack_duplicates(header, "envelope.header", decoded=_as_header(header)
+                              ) if unambiguous else []
     if dups:
         raise SchemaError(dups)
     if found is None or len(found) != KEY_COMMITMENT_SIZE:
@@ -72,6 +75,15 @@ def read_key_commitment(header: bytes, *, unambiguous: bool = False) -> bytes:
             f"a sealed header must carry a {KEY_COMMITMENT_SIZE}-byte commitment to its "
             "content key (set by keys.envelope.seal)")
     return found
+
+
+def _as_header(data: bytes) -> Header | None:
+    """The Header these bytes decode to, if they do: only a hint that lets the
+    repeated-key scan prove the common case quickly (schemas.duplicates.reencodes_to)."""
+    try:
+        return _header.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
 
 
 def encode_envelope(envelope: Envelope) -> bytes:

@@ -18,13 +18,14 @@ from schemas.codes import (
 )
 from schemas.entities import Timestamp
 from schemas.ids import MESSAGE_ID_PATTERN
+from schemas.iso import COUNTRY_CODE_PATTERN
 from schemas.restrictions import LangTag, PartyName, Restrictions
 
 SCHEMA_VERSION = "1.0"
 
 MessageId = Annotated[str, msgspec.Meta(pattern=MESSAGE_ID_PATTERN)]
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+:[A-Za-z0-9_-]{8,64}\Z")]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=COUNTRY_CODE_PATTERN)]
 KeyCommitment = Annotated[
     bytes,
     msgspec.Meta(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,6 +11,11 @@ from schemas.clock import utcnow
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}\Z"
+# The one shape of a registry name (agency id, group id or ISO 3166-1 alpha-2 country):
+# one NATS subject token, so an id can never inject a subject wildcard or separator.
+# `\Z`, not `$`: `$` also matches before a trailing newline.
+PARTY_NAME_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}\Z"
+PARTY_NAME_RE = re.compile(PARTY_NAME_PATTERN)
 
 
 def new_message_id(

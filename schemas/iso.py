@@ -269,6 +269,10 @@ USER_ASSIGNED_COUNTRIES: frozenset[str] = frozenset({"XK"})
 
 COUNTRIES: frozenset[str] = ISO3166_ALPHA2 | USER_ASSIGNED_COUNTRIES
 
+# The shape every country code field checks before its value is looked up here (`\Z`:
+# `$` would also match before a trailing newline).
+COUNTRY_CODE_PATTERN = r"^[A-Z]{2}\Z"
+
 # ISO 639-1: 184 two-letter language codes.
 ISO639_1: frozenset[str] = frozenset(
     [

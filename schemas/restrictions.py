@@ -11,7 +11,7 @@ the same function under older names.
 
 - RED (named recipients only, no further disclosure): no_onward_dissemination,
   no_public_disclosure, not_to_suspects; and header.recipients must name them (a
-  semantic rule in `schemas.validate`), so the broker never expands an audience.
+  semantic rule in `schemas.header_rules`), so the broker never expands an audience.
 - AMBER+STRICT (the recipient's own organization only): no_onward_dissemination,
   no_public_disclosure, not_to_suspects.
 - AMBER (need-to-know within the recipients' organizations and their clients):
@@ -34,13 +34,14 @@ import msgspec
 
 from schemas.codes import TLP, Purpose
 from schemas.entities import Timestamp
+from schemas.ids import PARTY_NAME_PATTERN
 
 # A registry name: ISO 3166-1 alpha-2 country, agency id or group id. The pattern is all
 # a schema can check; the broker resolves every name against the registry and refuses a
 # message naming one that resolves to nothing (policies/names.py), so the description
 # says so to whoever reads the JSON Schema.
 PartyName = Annotated[str, msgspec.Meta(
-    pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}\Z",
+    pattern=PARTY_NAME_PATTERN,
     description="An ISO 3166-1 alpha-2 country code, or an agency or group id of the "
     "federation registry. In a header's restrictions, audience and recipients, a name that "
     "resolves to none of these refuses the message (fail closed: rule "

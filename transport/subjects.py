@@ -6,9 +6,9 @@ never be renamed here without the server-side permissions following it.
 
 from __future__ import annotations
 
-import re
+from schemas.ids import PARTY_NAME_RE
 
-AGENCY_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")
+AGENCY_ID_RE = PARTY_NAME_RE
 
 SUBMIT_STREAM = "SUBMIT"
 DELIVER_STREAM = "DELIVER"

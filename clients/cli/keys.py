@@ -13,7 +13,6 @@ audit the change (broker/hosting/operator.py).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -35,9 +34,10 @@ from keys.keyfile import (
     save_identity,
 )
 from keys.records import DirectoryEntry
+from schemas.ids import PARTY_NAME_RE
 
 _T = TypeVar("_T")
-_AGENCY = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}\Z")  # one NATS subject token
+_AGENCY = PARTY_NAME_RE  # one NATS subject token
 
 app = typer.Typer(help="keys commands", no_args_is_help=True)
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from schemas.codes import TLP, Level, Purpose
+from schemas.codes import TLP, TLP_RANK, Level, Purpose
 from schemas.header import MessageId
 from schemas.jsonschema_export import portable
 from schemas.restrictions import Condition, PartyName, Restrictions
@@ -50,7 +50,6 @@ TLP1_MARKING_IDS: dict[str, TLP] = {
     "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": TLP.RED,
 }
 TLP_BY_MARKING_ID: dict[str, TLP] = {v: k for k, v in TLP_MARKING_IDS.items()} | TLP1_MARKING_IDS
-TLP_RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}
 
 # The orcon statement marking starts with this, so an importer tells it (a rendering of
 # the extension marking beside it) from a foreign statement it must honour as a condition.

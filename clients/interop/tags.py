@@ -19,14 +19,13 @@ import msgspec
 
 from clients.interop.markings import (
     MOST_RESTRICTIVE,
-    TLP_RANK,
     conditions_of,
     handling_codes,
     statement,
     stricter_level,
     tighten,
 )
-from schemas.codes import TLP, InfoAccuracy, Level, Purpose, SourceReliability
+from schemas.codes import TLP, TLP_RANK, InfoAccuracy, Level, Purpose, SourceReliability
 from schemas.header import Evaluation
 from schemas.restrictions import Condition, PartyName, Restrictions
 

@@ -44,11 +44,7 @@ from schemas.acts import Act, SignedHeader
 from schemas.codes import ConsentScope, Decision, PurgeReason, ReplyStatus, ResponseTerm, UseKind
 from transport.connection import Connection
 
-REQUEST_KINDS = frozenset({
-    "information_request", "document_verification_request",
-    "nationality_verification_request", "vessel_request", "mla_request",
-    "extradition_request",
-})
+REQUEST_KINDS = schemas.bodies.REQUEST_KINDS
 
 
 class LifecycleError(Exception):
@@ -144,12 +140,8 @@ def tightest(a: schemas.Restrictions, b: schemas.Restrictions) -> schemas.Restri
         destroy_after_days=min((d for d in (a.destroy_after_days, b.destroy_after_days)
                                 if d is not None), default=None),
         conditions=[*a.conditions, *(c for c in b.conditions if c not in a.conditions)],
-        tlp=max(tlps, key=lambda t: _TLP_ORDER.index(t)) if tlps else None,
+        tlp=max(tlps, key=lambda t: schemas.TLP(t).rank) if tlps else None,
     )
-
-
-_TLP_ORDER = [schemas.TLP.CLEAR, schemas.TLP.GREEN, schemas.TLP.AMBER,
-              schemas.TLP.AMBER_STRICT, schemas.TLP.RED]
 
 
 class Holder:

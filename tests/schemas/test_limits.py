@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import limits
+from schemas.codec import encode
+from schemas.examples import example_header, mekong_route_report
 from schemas.limits import HEADER, LimitExceeded, Limits
 
 
@@ -84,3 +86,37 @@ def test_agrees_with_a_model(v: Any, max_depth: int, max_items: int) -> None:
 
     expected = over(v) or _depth(v) > max_depth
     assert (_rule(msgspec.msgpack.encode(v), lim) is not None) == expected
+
+
+# ---- the level-by-level proof (schemas.limits._within_by_levels) -----------------------
+# It may only ever say "within every limit" when that is true; anything it cannot prove
+# goes to the byte walk, which names the error.
+
+
+@settings(max_examples=500, deadline=None)
+@given(values, st.integers(1, 6), st.integers(1, 8))
+def test_the_level_proof_never_passes_what_is_above_a_limit(
+    v: Any, max_depth: int, max_items: int
+) -> None:
+    lim = Limits(max_depth=max_depth, max_items=max_items, max_text=30, max_bin=30)
+    data = msgspec.msgpack.encode(v)
+    if limits._within_by_levels(data, lim):
+        assert _rule(data, Limits(max_depth, max_items, 30, 30)) is None
+        walked = None
+        try:
+            limits._walk(memoryview(data), lim, "header")
+        except LimitExceeded as exc:
+            walked = exc.rule
+        except limits._Malformed:
+            walked = "malformed"
+        assert walked is None
+
+
+def test_a_sealed_header_is_proven_without_the_byte_walk() -> None:
+    # Its random commitment holds container-opening byte values, so `_small` fails.
+    data = encode(msgspec.structs.replace(example_header(mekong_route_report()),
+                                          key_commitment=b"\x90\x91\xdc\xde" * 8))
+    assert not limits._small(data, HEADER, 1)
+    assert limits._within_by_levels(data, HEADER)
+    deep = msgspec.msgpack.encode({"t": [[[[[[[[[[[[[1]]]]]]]]]]]]]})
+    assert not limits._within_by_levels(deep, HEADER) and _rule(deep) == "limits.depth"

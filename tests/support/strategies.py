@@ -12,6 +12,7 @@ import msgspec.inspect as mi
 from hypothesis import strategies as st
 
 from schemas.bodies import Body
+from schemas.code_rules import SHAPES
 from schemas.header import Header
 from schemas.iso import COUNTRIES
 
@@ -64,6 +65,8 @@ def strategy(t: mi.Type) -> st.SearchStrategy[Any]:
             return _COUNTRIES
         if pattern == _LANG:
             return _LANGS
+        if pattern in SHAPES:  # short codes the body rules check (schemas.code_rules)
+            return st.from_regex(pattern, fullmatch=True)
         return strategy(t.type)
     if isinstance(t, mi.StrType):
         return _str(t)
