@@ -13,13 +13,13 @@ import msgspec.inspect as mi
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import bodies
 
 from schemas.bodies import Body
 from schemas.code_rules import SHAPES
 from schemas.codec import decode_body, encode, validate_json
 from schemas.errors import SchemaError
 from schemas.examples import EXAMPLES
+from tests.support.strategies import bodies
 
 BAD = "not a code!"  # refused by every shape: a space and a "!"
 
