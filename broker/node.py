@@ -141,6 +141,7 @@ class SequencerNode(Running):
         replicas: int = 1, ack_wait_s: float = 30.0,
         max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
         head_interval: float = 1.0, clock: Clock = _utcnow, ready_timeout: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.nc = nc
         self.agencies = list(agencies)
@@ -148,7 +149,9 @@ class SequencerNode(Running):
         self.ack_wait_s = ack_wait_s
         self.max_pending_submissions = max_pending_submissions
         self.ready_timeout = ready_timeout
-        self.audit = AuditSequencer(nc, log_identity, interval=head_interval, clock=clock)
+        self.metrics = metrics or Metrics()
+        self.audit = AuditSequencer(nc, log_identity, interval=head_interval, clock=clock,
+                                    metrics=self.metrics)
         self._started = False
 
     async def setup(self) -> None:

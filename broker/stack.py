@@ -251,7 +251,7 @@ class DevStack(Running):
         self.sequencer = SequencerNode(
             seq_nc, log_identity, [a.id for a in self.federation.agencies],
             ack_wait_s=self.ack_wait_s, max_pending_submissions=self.max_pending_submissions,
-            head_interval=self.head_interval, clock=self.clock)
+            head_interval=self.head_interval, clock=self.clock, metrics=self.metrics)
         await self.sequencer.start()
         self.audit = self.sequencer.audit
         # The operator's first publication; a development stack keeps its root online.
