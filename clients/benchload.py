@@ -707,6 +707,7 @@ async def flood_fairness(live: Live, js: JetStreamContext, plan: Plan, victim_to
     return {
         "idle_p99_ms": idle["p99_ms"], "victim_p99_ms": during["p99_ms"],
         "idle_p50_ms": idle["p50_ms"], "victim_p50_ms": during["p50_ms"],
+        "idle_p95_ms": idle["p95_ms"], "victim_p95_ms": during["p95_ms"],
         "victim_messages": float(n), "flood_submissions": float(plan.flood_n),
         "flood_queued_s": queued_s, "flood_drained_s": drained_s,
         "junk_waiting_at_start": float(before.pending + before.ack_pending),
