@@ -724,6 +724,7 @@ async def flood_fairness(live: Live, js: JetStreamContext, plan: Plan, victim_to
     return {
         "idle_p99_ms": idle["p99_ms"], "victim_p99_ms": during["p99_ms"],
         "idle_p50_ms": idle["p50_ms"], "victim_p50_ms": during["p50_ms"],
+        "idle_p95_ms": idle["p95_ms"], "victim_p95_ms": during["p95_ms"],
         "victim_messages": float(n), "flood_submissions": float(plan.flood_n),
         "flood_queued_s": queued_s, "flood_drained_s": drained_s,
         "junk_waiting_at_start": float(before.pending + before.ack_pending),
@@ -734,9 +735,10 @@ async def flood_fairness(live: Live, js: JetStreamContext, plan: Plan, victim_to
 # ---- the run ---------------------------------------------------------------------------
 
 
-async def run_live(plan: Plan, work: Path,
-                   progress: Callable[[str], None]) -> dict[str, Any]:
-    """Start the stack, measure everything that needs NATS, stop everything."""
+async def run_live(plan: Plan, work: Path, progress: Callable[[str], None],
+                   flood_only: bool = False) -> dict[str, Any]:
+    """Start the stack, measure everything that needs NATS, stop everything.
+    `flood_only`: one broker, a warm-up and the fairness phase, nothing else."""
     data_dir, fed_path = work / "stack", work / "federation.toml"
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -768,6 +770,16 @@ async def run_live(plan: Plan, work: Path,
                     for pid in (task / "children").read_text().split()]
             live.others["nats_server"] = int(kids[0])
         js = admin.jetstream()
+
+        if flood_only:
+            b1 = await start_broker(children, data_dir, js, "broker-1", 1)
+            await drain(live, [b1], preseal(sender, report_1k(), [focal[0]], 200), focal[0], 60)
+            progress(f"fairness: an honest agency's latency, idle and during a flood of "
+                     f"{plan.flood_n:,} junk submissions from another")
+            cpu0 = proc_status(b1.pid).get("cpu_s", 0.0)
+            out["flood"] = await flood_fairness(live, js, plan, focal[4], focal[5])
+            out["flood"]["broker_cpu_s"] = proc_status(b1.pid).get("cpu_s", 0.0) - cpu0
+            return out
 
         progress("limits: plain publish/subscribe and the bare relay")
         out["nats_pubsub_msgs_per_s"] = await pubsub(admin, conn, plan.pubsub_n)

@@ -175,6 +175,20 @@ def run(mode: str, progress: Any) -> dict[str, Any]:
     return doc
 
 
+def run_flood(mode: str, progress: Any) -> dict[str, Any]:
+    """The fairness phase alone (`--flood-only`): the flood figures and their ratio."""
+    from bench.load import PLANS, run_live
+
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="orcon-bench-") as tmp:
+        flood = asyncio.run(run_live(PLANS[mode], Path(tmp), progress, flood_only=True))["flood"]
+    return {"flood_idle_p99_ms": flood["idle_p99_ms"],
+            "flood_victim_p99_ms": flood["victim_p99_ms"],
+            "flood_victim_vs_idle": flood["victim_p99_ms"] / flood["idle_p99_ms"],
+            "flood": flood, "mode": mode,
+            "loadavg_at_start": load_at_start, "loadavg_1m": os.getloadavg()[0]}
+
+
 def b1_drain_seq(live: dict[str, Any]) -> float:
     """The audit sequencer's CPU per routed message in the one-broker drain."""
     return float(live["drain_1broker"].get("stack_cpu_us_per_msg", float("nan")))
@@ -310,6 +324,9 @@ def bench(
                                help="tiny counts: proves every phase works (tests)"),
     html_file: str | None = typer.Option(
         None, "--html", help="also write a self-contained HTML report (goals, latency chart)"),
+    flood_only: bool = typer.Option(
+        False, "--flood-only",
+        help="only the fairness figures (one broker, idle and during a flood); JSON"),
 ) -> None:
     """Measure orcon on this machine (starts and stops its own NATS and brokers)."""
     from bench.load import BenchError
@@ -318,6 +335,14 @@ def bench(
     configure(level="WARNING")
     mode = "smoke" if smoke else "quick" if quick else "full"
     err = Console(stderr=True)
+    if flood_only:
+        try:
+            sys.stdout.write(json.dumps(run_flood(mode, _progress(sys.stderr.isatty())),
+                                        indent=2) + "\n")
+        except BenchError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        return
     try:
         doc = run(mode, _progress(sys.stderr.isatty() or not as_json))
     except BenchError as exc:

@@ -1,9 +1,10 @@
-"""Prometheus metrics of one broker process (a private registry per broker, so several
-brokers in one process, as in tests and `orcon bench`, do not collide)."""
+"""Prometheus metrics of one orcon service process: its brokers and its audit sequencer
+(a private registry per process, so several stacks in one test process do not
+collide)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -38,6 +39,22 @@ class Metrics:
             "orcon_route_seconds",
             "Time from fetch to acknowledged routing of one submission",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+
+        # The audit sequencer's (broker/audit/sequencer.py): neither stops the log, both
+        # mean someone wrote what they should not have.
+        self.audit_rejected = Counter(
+            "orcon_audit_rejected_inputs_total",
+            "Inputs the audit sequencer refused and moved past: undecodable or not an "
+            "event on the audit input, or a head request naming a reply subject that is "
+            "not an inbox",
+            registry=self.registry,
+        )
+        self.audit_foreign = Gauge(
+            "orcon_audit_foreign_entries",
+            "Entries of the audit log the sequencer did not write (counted when it reads "
+            "the log back, and as it finds them)",
             registry=self.registry,
         )
 

@@ -33,6 +33,7 @@ from broker.audit.events import (
 )
 from broker.audit.heads import SignedTreeHead, head_signing_bytes
 from broker.audit.merkle import MerkleTree, leaf_hash
+from broker.metrics import Metrics
 from keys.identity import Identity
 from schemas.clock import Clock, utcnow
 from transport import subjects as s
@@ -56,6 +57,7 @@ class AuditSequencer:
         interval: float = 1.0,
         clock: Clock = utcnow,
         batch: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -68,10 +70,11 @@ class AuditSequencer:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._last_signed = -1
         # Inputs refused (undecodable, or not an event: e.g. a pre-chained record) and
-        # entries found in AUDIT that the sequencer did not write. Both are counted and
-        # logged, never retried: one bad input must not stop the log.
+        # entries found in AUDIT that the sequencer did not write. Both are counted (here
+        # and as metrics), logged, never retried: one bad input must not stop the log.
         self.rejected = 0
         self.foreign = 0
+        self.metrics = metrics or Metrics()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._pub = AckPublisher(nc)
@@ -113,7 +116,7 @@ class AuditSequencer:
         ]
 
     async def stop(self) -> None:
-        """Graceful: append what the open pull requests still bring (broker/pull.py),
+        """Graceful: append what the open pull requests still bring (transport/pull.py),
         then what is in hand, then sign a last head."""
         with contextlib.suppress(Exception):
             await self._pulls.stop()
@@ -140,6 +143,7 @@ class AuditSequencer:
         self._prev = GENESIS_PREV
         self._recent.clear()
         self.foreign = 0  # recounted from the stream
+        self.metrics.audit_foreign.set(0)
         info = await self.js.stream_info(s.AUDIT_STREAM)
         last = info.state.last_seq
         if last == 0:
@@ -166,6 +170,7 @@ class AuditSequencer:
             # stream for heads to verify) and auditors see it flagged. The chain goes on
             # from it, so the sequencer never retries forever.
             self.foreign += 1
+            self.metrics.audit_foreign.set(self.foreign)
             log.error("audit_foreign_entry", index=index)
             return
         if record.prev != prev:
@@ -230,6 +235,7 @@ class AuditSequencer:
                 events = decode_events(m.data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 self.rejected += 1
+                self.metrics.audit_rejected.inc()
                 log.error("audit_event_rejected", rejected=self.rejected)
                 await m.term()
                 continue
@@ -297,6 +303,7 @@ class AuditSequencer:
         # Requests imported from other accounts carry the server's `_R_.` mapping.
         if not msg.reply.startswith(_REPLY_PREFIXES):
             self.rejected += 1
+            self.metrics.audit_rejected.inc()
             log.error("audit_head_request_refused", rejected=self.rejected)
             return
         head = await self.publish_head()

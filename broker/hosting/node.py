@@ -132,7 +132,8 @@ class ServiceNode:
 
     def sequencer(self, nc: NATS, log_identity: Identity, agencies: Sequence[str],
                   **options: Any) -> SequencerNode:
-        return SequencerNode(nc, log_identity, agencies, clock=self.clock, **options)
+        return SequencerNode(nc, log_identity, agencies, clock=self.clock,
+                             metrics=self.metrics, **options)
 
     def brokers(self, federation: Federation, directory: Directory, *,
                 ready_timeout: float = 30.0, **settings: Any) -> BrokerNode:
@@ -202,6 +203,7 @@ class SequencerNode(Running):
         replicas: int = 1, ack_wait_s: float = 30.0,
         max_pending_submissions: int = streams.MAX_PENDING_SUBMISSIONS,
         head_interval: float = 1.0, clock: Clock = utcnow, ready_timeout: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.nc = nc
         self.agencies = list(agencies)
@@ -209,7 +211,9 @@ class SequencerNode(Running):
         self.ack_wait_s = ack_wait_s
         self.max_pending_submissions = max_pending_submissions
         self.ready_timeout = ready_timeout
-        self.audit = AuditSequencer(nc, log_identity, interval=head_interval, clock=clock)
+        self.metrics = metrics or Metrics()
+        self.audit = AuditSequencer(nc, log_identity, interval=head_interval, clock=clock,
+                                    metrics=self.metrics)
         self._started = False
 
     async def setup(self) -> None:

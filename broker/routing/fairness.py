@@ -14,6 +14,8 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -21,6 +23,66 @@ from nats.js import JetStreamContext
 from transport import subjects as s
 
 BACKLOG = 8
+PACE = 8  # junk submissions taken together by an agency over its budget
+
+
+class BudgetSettings(Protocol):
+    """What a JunkBudget reads, each time (BrokerConfig has it)."""
+
+    @property
+    def junk_burst(self) -> int: ...
+    @property
+    def junk_per_s(self) -> float: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+
+class JunkBudget:
+    """How many junk submissions (ones that fail before or at verification) each agency
+    may cost the broker: `junk_burst` at once, then `junk_per_s`. A token bucket per
+    agency. Junk is only known once handled, so every submission reserves a token when
+    it is taken and gets it back unless it was junk.
+
+    Why: each junk submission costs a decode and a signature check, and one agency's
+    flood kept the broker's CPU (and the server's) saturated, so every other agency's
+    message waited for a share of it. Over its budget, an agency's submissions wait in
+    its own queue, charged to its own storage quota, and are taken as the budget
+    refills: nothing is dropped, each still gets its typed rejection and its count in
+    the aggregated audit record, and a signed message of that agency is routed as
+    usual, only later. An honest agency never comes near the budget."""
+
+    def __init__(self, settings: BudgetSettings) -> None:
+        self.settings = settings
+        self._state: dict[str, tuple[float, datetime]] = {}  # agency -> (tokens, as of)
+
+    def _level(self, agency: str) -> float:
+        cfg = self.settings
+        now = cfg.clock()
+        tokens, at = self._state.get(agency, (float(cfg.junk_burst), now))
+        tokens = min(float(cfg.junk_burst),
+                     tokens + max(0.0, (now - at).total_seconds()) * cfg.junk_per_s)
+        self._state[agency] = (tokens, now)
+        return tokens
+
+    def wait(self, agency: str) -> float:
+        """Seconds until `agency` may be served again (0: now). Once over its budget, it
+        is served again when `PACE` tokens have come back: a few at a time, because each
+        wake-up, socket read and flush costs as much as the junk it serves."""
+        level = self._level(agency)
+        if level >= 1.0:
+            return 0.0
+        rate = self.settings.junk_per_s
+        want = min(float(PACE), float(self.settings.junk_burst))
+        return min(1.0, (want - level) / rate) if rate > 0 else 1.0
+
+    def reserve(self, agency: str) -> None:
+        tokens, at = self._state.get(agency) or (self._level(agency), self.settings.clock())
+        self._state[agency] = (tokens - 1.0, at)
+
+    def refund(self, agency: str) -> None:
+        """The submission taken was not junk."""
+        tokens, at = self._state.get(agency) or (self._level(agency), self.settings.clock())
+        self._state[agency] = (min(float(self.settings.junk_burst), tokens + 1.0), at)
 
 
 class FairQueue:
@@ -48,6 +110,8 @@ class FairQueue:
         # is queued wakes the next, so every startable submission finds a worker.
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.on_done: Callable[[str], None] | None = None  # an agency has room again
+        self.budget: JunkBudget | None = None
+        self._resume: dict[str, asyncio.TimerHandle] = {}  # agencies waiting for budget
 
     def room(self, agency: str) -> int:
         """How many more submissions of `agency` may be fetched now."""
@@ -86,6 +150,22 @@ class FairQueue:
     def _backlogged(self, agency: str) -> bool:
         return len(self._queues[agency]) >= BACKLOG
 
+    def _over_budget(self, agency: str) -> bool:
+        if self.budget is None:
+            return False
+        if agency in self._resume:  # known to be over until its timer fires
+            return True
+        delay = self.budget.wait(agency)
+        if delay <= 0:
+            return False
+        self._resume[agency] = asyncio.get_running_loop().call_later(
+            delay, self._budget_back, agency)
+        return True
+
+    def _budget_back(self, agency: str) -> None:
+        self._resume.pop(agency, None)
+        self._wake_one()
+
     def _may_start(self, agency: str) -> bool:
         busy = self._busy.get(agency, 0)
         if self._active <= 1:
@@ -101,7 +181,8 @@ class FairQueue:
         """The next submission, one from each agency with work in turn; None once `stop`
         is set and nothing is queued."""
         while True:
-            item = self._take_now()
+            # Stopping: what is in hand is finished whatever the budget says.
+            item = self._take_now(budgeted=not stop.is_set())
             if item is not None:
                 if self._ring:
                     self._wake_one()
@@ -117,12 +198,14 @@ class FairQueue:
                     self._wake_one()  # woken, then cancelled: pass the turn on
                 raise
 
-    def _take_now(self) -> tuple[str, Msg] | None:
+    def _take_now(self, budgeted: bool = True) -> tuple[str, Msg] | None:
         for _ in range(len(self._ring)):
             agency = self._ring[0]
-            if not self._may_start(agency):
+            if not self._may_start(agency) or (budgeted and self._over_budget(agency)):
                 self._ring.rotate(-1)
                 continue
+            if self.budget is not None:
+                self.budget.reserve(agency)
             if not self._backlogged(agency):
                 self._light += 1
                 self._light_msgs.add(id(self._queues[agency][0]))
@@ -154,6 +237,9 @@ class FairQueue:
 
     def wake(self) -> None:
         """Let every waiting worker look again (used when stopping)."""
+        for handle in self._resume.values():
+            handle.cancel()
+        self._resume.clear()
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():

@@ -44,15 +44,18 @@ class RejectionTally:
         self.clock = clock
         self._open: dict[tuple[str, str], Tally] = {}
 
-    def add(self, sender: str, rule: str, message_id: str | None, reason: str) -> None:
+    def add(self, sender: str, rule: str, message_id: str | None, reason: str) -> bool:
+        """Count one rejection; whether it opened a new (sender, rule) tally."""
         now = self.clock()
         t = self._open.get((sender, rule))
+        new = t is None
         if t is None:
             t = self._open[(sender, rule)] = Tally(sender, rule, bounded(reason), now, now)
         t.count += 1
         t.last_at = now
         if message_id and len(t.message_ids) < SAMPLE_IDS:
             t.message_ids.append(message_id)
+        return new
 
     def drain(self) -> list[Tally]:
         out, self._open = list(self._open.values()), {}

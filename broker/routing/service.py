@@ -37,7 +37,7 @@ from broker.audit.sequencer import encode_events, event_with_id
 from broker.metrics import Metrics
 from broker.routing import deadletter, dedupe, resolve, streams
 from broker.routing.dedupe import Claim, MessageIds
-from broker.routing.fairness import FairQueue
+from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
 from keys.directory import Directory
 from keys.envelope import for_recipient, header_hash, verify
@@ -102,6 +102,10 @@ class BrokerConfig:
     # by attempt; after the consumer's max_deliver it is dead-lettered.
     retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
     tally_interval_s: float = 1.0  # how often aggregated rejections are audited
+    # Junk (submissions that fail before or at verification) one agency may cost the
+    # broker: this many at once, then this many per second (fairness.JunkBudget).
+    junk_burst: int = 200
+    junk_per_s: float = 1000.0
 
 
 class Rejected(Exception):
@@ -127,6 +131,7 @@ class Routed:
     # is claimed in the message-id registry before anything is published.
     ident: tuple[str, str, str] | None = None
     outcome_key: str = ""
+    junk: bool = False  # unauthenticated: counted against its agency's JunkBudget
 
 
 class Broker:
@@ -147,6 +152,7 @@ class Broker:
         self._pub = AckPublisher(nc)
         self.ids = MessageIds(self.js, self._pub)
         self._queue = FairQueue(self.config.per_agency, self.config.fetch_batch)
+        self._budget = self._queue.budget = JunkBudget(self.config)
         self._pulls = StandingPulls(nc, s.SUBMIT_STREAM, self._queue.put_one, self._queue.room,
                                     lambda msg: s.agency_of(msg.subject))
         self._queue.on_done = self._pulls.top_up  # room again: ask for more at once
@@ -242,6 +248,8 @@ class Broker:
         started = time.perf_counter()
         try:
             routed = self.route(msg.subject, msg.data)
+            if not routed.junk:
+                self._budget.refund(s.agency_of(msg.subject))
             if (routed.ident is not None
                     and await self.ids.claim(*routed.ident) is Claim.CONFLICT):
                 routed = self._reused_id(*routed.ident)
@@ -320,6 +328,9 @@ class Broker:
         tallies = self._tally.drain()
         if not tallies:
             return
+        for t in tallies:
+            if t.count > 1:
+                log.info("rejected_aggregate", sender=t.sender, rule=t.rule, count=t.count)
         events = [event_with_id(self._tally_event(t), _tally_key(self.config.broker_id, t))
                   for t in tallies]
         try:
@@ -367,9 +378,9 @@ class Broker:
             error=f"{rej.rule}: {reason}",
             policy_version=self.engine.version,
         )
-        log.info("rejected", sender=submitter, rule=rej.rule, message_id=message_id)
         hh = self._signed_hh
         if hh is not None and message_id:
+            log.info("rejected", sender=submitter, rule=rej.rule, message_id=message_id)
             # Signed by its sender: accountable, audited one by one.
             event = self._event("rejected", actor=submitter, message_id=message_id,
                                 rule=rej.rule, reason=reason, header_hash=hh,
@@ -377,9 +388,15 @@ class Broker:
             return Routed(outcome=outcome,
                           events=[(dedupe.key(submitter, message_id, hh, "rejected"), event)],
                           outcome_key=dedupe.key(submitter, message_id, hh, "outcome"))
-        self._tally.add(submitter, rej.rule, message_id, reason)
+        if self._tally.add(submitter, rej.rule, message_id, reason):
+            # Junk is logged like it is audited: the first of each (sender, rule) per
+            # interval here, the count when the tally is flushed. One line per junk
+            # submission was a quarter of the broker's CPU in a flood, and an attacker's
+            # lever on the operators' log volume.
+            log.info("rejected", sender=submitter, rule=rej.rule, message_id=message_id)
         digest = hashlib.sha256(data).hexdigest()
-        return Routed(outcome=outcome, outcome_key=f"{submitter}:junk:{digest}:outcome")
+        return Routed(outcome=outcome, outcome_key=f"{submitter}:junk:{digest}:outcome",
+                      junk=True)
 
     def _reused_id(self, sender: str, message_id: str, hh: str) -> Routed:
         rule = "dedupe.reused-id"

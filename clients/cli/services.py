@@ -27,7 +27,8 @@ err = Console(stderr=True)
 DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="the data directory "
                                        "(connection.json, creds/)")]
 HttpPort = Annotated[int | None, typer.Option(
-    "--http", help="serve /healthz, /readyz and /metrics on this port (brokers)")]
+    "--http", help="serve /healthz, /readyz and /metrics on this port (brokers, "
+                   "sequencer)")]
 ConfigFile = Annotated[Path | None, typer.Option(
     "--config", "-c", help="settings (TOML); ORCON_* variables override it")]
 
@@ -89,7 +90,7 @@ def service(
             _run_until_signal(lambda stop: _broker(data_dir, seed, settings, stop))
         elif role == "sequencer":
             _run_until_signal(lambda stop: _sequencer(
-                data_dir, seed, settings.nats_url, log_key, replicas, stop))
+                data_dir, seed, settings, log_key, replicas, stop))
         else:
             _run_until_signal(lambda stop: _ack_watcher(
                 data_dir, seed, settings.nats_url, timedelta(seconds=urgent_ack_timeout),
@@ -154,23 +155,33 @@ async def _broker(data_dir: Path, seed: Path, settings: object,
         await node.stop()
 
 
-async def _sequencer(data_dir: Path, seed: Path, nats_url: str | None, log_key: Path | None,
+async def _sequencer(data_dir: Path, seed: Path, settings: object, log_key: Path | None,
                      replicas: int, stop: asyncio.Event) -> None:
+    from broker.hosting.config import BrokerSettings
+    from broker.hosting.health import HealthServer
     from broker.hosting.stack import LOG_KEY_NAME
     from keys.keyfile import load_identity
     from policies.federation import load_federation
 
-    services = _services(data_dir, "sequencer", seed, nats_url)
+    assert isinstance(settings, BrokerSettings)
+    services = _services(data_dir, "sequencer", seed, settings.nats_url)
     conn = services.conn
     identity = await asyncio.to_thread(
         load_identity, log_key or data_dir / "keys" / f"{LOG_KEY_NAME}.key", conn.passphrase())
     fed = load_federation(Path(conn.federation))
     nc = await services.dial("sequencer", "sequencer")
+    health: HealthServer | None = None
     try:
         async with services.sequencer(nc, identity, [a.id for a in fed.agencies],
                                       replicas=replicas, ready_timeout=120.0):
+            if settings.http_port is not None:
+                health = HealthServer(nc, services.metrics, ready=lambda: not stop.is_set(),
+                                      host=settings.http_host, port=settings.http_port)
+                await health.start()
             await stop.wait()
     finally:
+        if health is not None:
+            await health.stop()
         await nc.close()
 
 

@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 
 from broker.audit.events import GENESIS_PREV, AuditEvent, LogRecord, decode_record, encode_record
 from broker.audit.heads import SignedTreeHead
-from broker.audit.sequencer import decode_events
+from broker.audit.sequencer import decode_events, encode_events
 from broker.audit.verify import VerifyReport, verify_bundle
 from broker.hosting.stack import DevStack
 from broker.routing.keysync import DIRECTORY_BUCKET, DIRECTORY_KEY
@@ -232,10 +232,40 @@ async def test_sequencer_rejects_counts_and_moves_on_after_bad_input(
             break
         await asyncio.sleep(0.05)
     assert stack.audit.rejected == 2
+    # Operators see it too: a Prometheus counter in the process's one registry.
+    assert stack.metrics.registry.get_sample_value("orcon_audit_rejected_inputs_total") == 2
+    assert stack.metrics.registry.get_sample_value("orcon_audit_foreign_entries") == 0
     report = await audit_still_works(stack, agency, tmp_path)
     assert report.ok, report.summary()
     raw = (tmp_path / "bundle" / "entries.bin").read_bytes()
     assert b"forged" not in raw
+
+
+async def test_an_entry_the_sequencer_did_not_write_is_counted_for_operators(
+    stack: DevStack,
+) -> None:
+    """Someone holding the sequencer's credentials appends to the log directly: the
+    entry stays (append-only), the sequencer flags it, carries on, and the gauge
+    `orcon_audit_foreign_entries` tells the operators."""
+    assert stack.audit is not None
+    before = stack.audit.size
+    ops = await stack.sequencer_connection("intruder")
+    nc = await stack.broker_connection("a-service")
+    try:
+        await ops.jetstream().publish(s.AUDIT_SUBJECT, b"not a record")
+        event = AuditEvent(type=EventType.DELIVERED, at=stack.clock(), broker="broker-1",
+                           actor=B, counterpart=A, message_id="after-the-intruder")
+        await nc.jetstream().publish(s.AUDIT_IN_SUBJECT, encode_events([event]))
+        for _ in range(100):
+            if stack.audit.size >= before + 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await ops.close()
+        await nc.close()
+    assert stack.audit.size == before + 2  # the intruder's entry, then the event
+    assert stack.audit.foreign == 1
+    assert stack.metrics.registry.get_sample_value("orcon_audit_foreign_entries") == 1
 
 
 async def test_only_the_sequencer_writes_the_audit_log(stack: DevStack) -> None:

@@ -253,6 +253,54 @@ async def test_a_flood_from_one_agency_does_not_hold_up_another(stack: DevStack)
         await kh.close()
 
 
+async def test_a_flooding_agencys_junk_is_paced_by_its_budget_and_never_dropped(
+        stack: DevStack) -> None:
+    """Each junk submission (one that fails before or at verification) costs the broker a
+    decode and a signature check. An agency may cost it `junk_burst` of them at once and
+    `junk_per_s` after that: beyond, its submissions wait in its own queue (nothing is
+    dropped, each still gets its typed rejection and is counted in the aggregated audit
+    record), while another agency's messages are routed at once. The broker's clock is
+    frozen here, so the budget does not refill until the test moves it on."""
+    broker = stack.brokers[0]
+    frozen = [datetime.now(UTC)]
+    broker.hosting.config.clock = lambda: frozen[0]
+    broker.hosting.config.junk_burst, broker.hosting.config.junk_per_s = 20, 10.0
+    stack.brokers[0].config.tally_interval_s = 0.2
+    n = 100
+    th, kh = await connect(stack, "TH-AHTD"), await connect(stack, "KH-AHTJP")
+    try:
+        for i in range(n):
+            await th.nc.publish(s.submit("TH-AHTD"), b"\xc1junk" + bytes([i]))
+        await th.nc.flush()
+        first = await wait_outcomes(th, lambda o: len(o) >= 20)
+        sent = await kh.send(examples.mekong_route_report(), category=Category.ROUTES,
+                             level=Level.RESTRICTED, to=["TH-AHTD"])
+        assert (await kh.wait_outcome(sent.header.id, timeout=30)).delivered == ["TH-AHTD"]
+        first += await th.outcomes(limit=500, timeout=1.0)
+        assert len(first) == 20, f"{len(first)} junk submissions handled on a budget of 20"
+        queued, _ = await submit_queue(stack)
+        assert queued == n - 20  # waiting, not dropped
+        rest: list[schemas.Outcome] = []
+        for _ in range((n - 20) // 20):
+            frozen[0] += timedelta(seconds=2.0)  # the budget refills, up to its burst
+            step = await wait_outcomes(th, lambda o: len(o) >= 20, timeout=30)
+            step += await th.outcomes(limit=500, timeout=0.5)
+            assert len(step) == 20, f"{len(step)} handled on a refill of 20"
+            rest += step
+        assert len(first) + len(rest) == n
+        assert all(o.status == "rejected" and (o.error or "").startswith("schema")
+                   for o in first + rest)
+        entries = await wait_audit(stack, lambda es: sum(
+            int(e.details.get("count", "1")) for _, e in es
+            if e.type == EventType.REJECTED and e.actor == "TH-AHTD") >= n)
+        assert sum(int(e.details.get("count", "1")) for _, e in entries
+                   if e.type == EventType.REJECTED and e.actor == "TH-AHTD") == n
+        await _assert_drained(stack)
+    finally:
+        await th.close()
+        await kh.close()
+
+
 def _rejections(stack: DevStack) -> int:
     total = 0.0
     for metric in stack.metrics.rejected.collect():
@@ -269,7 +317,7 @@ async def test_a_submission_that_cannot_be_stored_is_dead_lettered(stack: DevSta
     where `orcon ops dead-letters` shows it; a metric counts it and the log names it."""
 
     broker = stack.brokers[0]
-    broker.config.retry_delays = (0.05, 0.1, 0.2)
+    broker.hosting.config.retry_delays = (0.05, 0.1, 0.2)
     ops = await stack.sequencer_connection("test-ops")  # the stream administrator (provision)
     th = await connect(stack, "TH-AHTD")
     deliver = next(c for c in stream_configs() if c.name == s.DELIVER_STREAM)
