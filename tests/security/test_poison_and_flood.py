@@ -263,8 +263,8 @@ async def test_a_flooding_agencys_junk_is_paced_by_its_budget_and_never_dropped(
     frozen here, so the budget does not refill until the test moves it on."""
     broker = stack.brokers[0]
     frozen = [datetime.now(UTC)]
-    broker.hosting.config.clock = lambda: frozen[0]
-    broker.hosting.config.junk_burst, broker.hosting.config.junk_per_s = 20, 10.0
+    broker.config.clock = lambda: frozen[0]
+    broker.config.junk_burst, broker.config.junk_per_s = 20, 10.0
     stack.brokers[0].config.tally_interval_s = 0.2
     n = 100
     th, kh = await connect(stack, "TH-AHTD"), await connect(stack, "KH-AHTJP")
@@ -317,7 +317,7 @@ async def test_a_submission_that_cannot_be_stored_is_dead_lettered(stack: DevSta
     where `orcon ops dead-letters` shows it; a metric counts it and the log names it."""
 
     broker = stack.brokers[0]
-    broker.hosting.config.retry_delays = (0.05, 0.1, 0.2)
+    broker.config.retry_delays = (0.05, 0.1, 0.2)
     ops = await stack.sequencer_connection("test-ops")  # the stream administrator (provision)
     th = await connect(stack, "TH-AHTD")
     deliver = next(c for c in stream_configs() if c.name == s.DELIVER_STREAM)
