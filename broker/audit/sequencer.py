@@ -63,7 +63,7 @@ class AuditSequencer:
         self.interval = interval
         self.clock = clock
         self.batch = batch
-        # How long a pass that found less than a full batch waits for more: each pass
+        # How long a pass that found only a few events waits for more: each pass
         # costs wake-ups, a round of acknowledgments and a flush whatever its size, so
         # at a few thousand events a second batches of one or two cost the sequencer
         # twice its CPU per event (bench/audit_drain.py). Nobody waits on the append:
@@ -193,7 +193,7 @@ class AuditSequencer:
                 wake.cancel()
                 self._pulls.tick()  # requests a restarted server forgot
                 continue
-            if len(self._inbox) < self.batch and self.linger > 0:
+            if len(self._inbox) < self.batch // 8 and self.linger > 0:
                 await asyncio.sleep(self.linger)
             msgs, self._inbox = self._inbox[:self.batch], self._inbox[self.batch:]
             self._in_hand = len(msgs)
