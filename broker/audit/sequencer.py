@@ -55,7 +55,7 @@ class AuditSequencer:
         interval: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch: int = 256,
-        linger: float = 0.005,
+        linger: float = 0.02,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
