@@ -1,13 +1,17 @@
 """The audit log on JetStream: brokers submit events, one sequencer appends them.
 
 Brokers (any number) publish `AuditEvent`s to the AUDITIN work queue. The sequencer,
-the single writer of the AUDIT stream, wraps each in a `LogRecord` (its index and the
-previous leaf hash, see events.py), appends it with `Nats-Expected-Last-Sequence`, so a
-second writer could never interleave unnoticed, keeps the Merkle tree, and signs tree
-heads into AUDITHEAD periodically and on request.
+the single writer of the AUDIT stream, is the NATS side of an `AuditLog` (log.py),
+which does the sequencing: each pull's events are sealed as one batch of `LogRecord`s
+(index and back-link, see events.py), appended with `Nats-Expected-Last-Sequence` (so
+a second writer could never interleave unnoticed) and committed to the log once
+JetStream stored every one of them; the log signs the tree heads the sequencer
+publishes to AUDITHEAD, periodically and on request.
 
 The AUDIT and AUDITHEAD streams deny delete and purge; the sequencer is stateless
-across restarts: it rebuilds the tree by reading AUDIT back.
+across restarts: it rebuilds the log by reading AUDIT back, through the log's chain
+check (`AuditLog.adopt`: a foreign entry or a broken link is counted and logged, and
+stays a leaf, since the stream is append-only).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 import structlog
@@ -24,20 +29,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from broker.audit.events import (
-    GENESIS_PREV,
-    AuditEvent,
-    LogRecord,
-    decode_record,
-    encode_record,
-)
-from broker.audit.heads import SignedTreeHead, head_signing_bytes
-from broker.audit.merkle import MerkleTree, leaf_hash
+from broker.audit.events import AuditEvent
+from broker.audit.heads import SignedTreeHead
+from broker.audit.log import AuditLog, Sealed
 from broker.metrics import Metrics
 from keys.identity import Identity
 from schemas.clock import Clock, utcnow
 from transport import subjects as s
-from transport.jspub import AckPublisher
+from transport.jspub import PublishNotAcknowledged
 from transport.pull import StandingPulls
 
 log = structlog.get_logger("orcon.audit")
@@ -58,6 +57,7 @@ class AuditSequencer:
         clock: Clock = utcnow,
         batch: int = 256,
         metrics: Metrics | None = None,
+        linger: float = 0.02,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -65,8 +65,13 @@ class AuditSequencer:
         self.interval = interval
         self.clock = clock
         self.batch = batch
-        self.tree = MerkleTree()
-        self._prev = GENESIS_PREV
+        # How long a pass that found only a few events waits for more: each pass
+        # costs wake-ups, a round of acknowledgments and a flush whatever its size, so
+        # at a few thousand events a second batches of one or two cost the sequencer
+        # twice its CPU per event (bench/audit_drain.py). Nobody waits on the append:
+        # brokers are done once AUDITIN stored their events.
+        self.linger = linger
+        self.log = self._new_log()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._last_signed = -1
         # Inputs refused (undecodable, or not an event: e.g. a pre-chained record) and
@@ -77,7 +82,7 @@ class AuditSequencer:
         self.metrics = metrics or Metrics()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
-        self._pub = AckPublisher(nc)
+        self._pub = _Appender(nc)
         # Standing pull requests (transport/pull.py): events arrive while the previous
         # batch is appended, and each pass appends whatever has arrived.
         self._inbox: list[Msg] = []
@@ -94,9 +99,14 @@ class AuditSequencer:
         self._inbox.append(msg)
         self._arrived.set()
 
+    def _new_log(self) -> AuditLog:
+        # The stream holds the entries; the sequencer keeps only the tree.
+        current = self.identity.signing_keys[-1]
+        return AuditLog(current.private, self.identity.signing_key_id, keep_entries=False)
+
     @property
     def size(self) -> int:
-        return len(self.tree)
+        return self.log.size
 
     async def start(self) -> None:
         await self._pub.start()
@@ -139,8 +149,7 @@ class AuditSequencer:
 
     async def _rebuild(self) -> None:
         """Read AUDIT back; the stream, not memory, is the source of truth."""
-        self.tree = MerkleTree()
-        self._prev = GENESIS_PREV
+        self.log = self._new_log()
         self._recent.clear()
         self.foreign = 0  # recounted from the stream
         self.metrics.audit_foreign.set(0)
@@ -150,35 +159,32 @@ class AuditSequencer:
             return
         sub = await self.js.subscribe(s.AUDIT_SUBJECT, ordered_consumer=True)
         try:
-            while len(self.tree) < last:
+            while self.log.size < last:
                 msg = await sub.next_msg(timeout=10)
-                self._remember(msg.data)
+                self._adopt(msg.data)
         finally:
             await sub.unsubscribe()
-        log.info("audit_rebuilt", size=len(self.tree))
+        log.info("audit_rebuilt", size=self.log.size)
 
-    def _remember(self, entry: bytes) -> None:
-        index, prev = len(self.tree), self._prev
-        self.tree.append(entry)
-        self._prev = leaf_hash(entry)
-        try:
-            record = decode_record(entry)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            record = None
-        if record is None or record.index != index:
-            # The stream is append-only: the entry stays a leaf (the tree must match the
-            # stream for heads to verify) and auditors see it flagged. The chain goes on
-            # from it, so the sequencer never retries forever.
+    def _adopt(self, entry: bytes) -> None:
+        stored = self.log.adopt(entry)
+        if stored.fault == "foreign":
+            # The entry stays a leaf (the tree must match the stream for heads to
+            # verify) and auditors see it flagged. The chain goes on from it, so the
+            # sequencer never retries forever.
             self.foreign += 1
             self.metrics.audit_foreign.set(self.foreign)
-            log.error("audit_foreign_entry", index=index)
+            log.error("audit_foreign_entry", index=stored.index)
             return
-        if record.prev != prev:
+        if stored.fault == "chain_break":
             # Ours, pipelined behind an append that a foreign write made fail: its link
             # names the refused entry. Auditors see the break; its event is in the log,
             # so it is remembered and not appended twice.
-            log.error("audit_chain_break", index=index)
-        event_id = record.event.details.get(EVENT_ID)
+            log.error("audit_chain_break", index=stored.index)
+        if stored.record is not None:
+            self._remember(stored.record.event.details.get(EVENT_ID, ""))
+
+    def _remember(self, event_id: str) -> None:
         if event_id:
             self._recent[event_id] = None
             if len(self._recent) > _RECENT_IDS:
@@ -187,13 +193,17 @@ class AuditSequencer:
     async def _sequence(self) -> None:
         # Once stopping, the events in hand are still appended: left unacknowledged,
         # each would wait out the consumer's ack_wait before anyone sequenced it.
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set() or self._inbox:
             if not self._inbox:
                 self._arrived.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), timeout=0.5)
+                wake = loop.call_later(0.5, self._arrived.set)  # not wait_for: no task
+                await self._arrived.wait()
+                wake.cancel()
                 self._pulls.tick()  # requests a restarted server forgot
                 continue
+            if len(self._inbox) < self.batch // 8 and self.linger > 0:
+                await asyncio.sleep(self.linger)
             msgs, self._inbox = self._inbox[:self.batch], self._inbox[self.batch:]
             self._in_hand = len(msgs)
             try:
@@ -224,15 +234,13 @@ class AuditSequencer:
                 delay = min(delay * 2, 2.0)
 
     async def _append_batch(self, msgs: list[Msg]) -> None:
-        entries: list[bytes] = []
+        events: list[AuditEvent] = []
+        event_ids: list[str] = []
         keep: list[Msg] = []
-        prev, index = self._prev, len(self.tree)
         batch_ids: set[str] = set()
-        entry_ids: list[str] = []
-        leaves: list[bytes] = []
         for m in msgs:
             try:
-                events = decode_events(m.data)
+                decoded = decode_events(m.data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 self.rejected += 1
                 self.metrics.audit_rejected.inc()
@@ -240,46 +248,24 @@ class AuditSequencer:
                 await m.term()
                 continue
             keep.append(m)
-            for event in events:
+            for event in decoded:
                 event_id = event.details.get(EVENT_ID, "")
                 if event_id and (event_id in self._recent or event_id in batch_ids):
                     continue  # a broker retried after a crash: already in the log
                 batch_ids.add(event_id)
-                entry = encode_record(LogRecord(index=index, prev=prev, event=event))
-                entries.append(entry)
-                entry_ids.append(event_id)
-                prev, index = leaf_hash(entry), index + 1
-                leaves.append(prev)
-        # Pipelined: messages on one connection keep their order, and each carries the
-        # sequence it expects to follow, so the server rejects any interleaving. One
-        # reply subscription and one deadline for the batch (transport/jspub.py), not a
-        # request, a timer and a JSON parse per entry.
-        start = len(self.tree)
-        pub = self._pub
-        acks = [await pub.publish(s.AUDIT_SUBJECT, entry, None,
-                                  headers={"Nats-Expected-Last-Sequence": str(start + i)})
-                for i, entry in enumerate(entries)]
-        await pub.wait(acks)
-        for leaf, event_id in zip(leaves, entry_ids, strict=True):
-            self._remember_own(leaf, event_id)
-        for m in keep:
-            await m.ack()
-
-    def _remember_own(self, leaf: bytes, event_id: str) -> None:
-        """An entry this sequencer just encoded and stored (`leaf`: its leaf hash): no
-        need to decode or hash it again (its index and link are right by construction)."""
-        self.tree.append_leaf_hash(leaf)
-        self._prev = leaf
-        if event_id:
-            self._recent[event_id] = None
-            if len(self._recent) > _RECENT_IDS:
-                self._recent.popitem(last=False)
+                events.append(event)
+                event_ids.append(event_id)
+        # One batch per pull: sealed (encoded and hashed once) by the log, appended,
+        # committed to the log once JetStream stored every record: never decoded again.
+        sealed = self.log.seal_batch(events)
+        await self._pub.append(sealed)
+        self.log.commit(sealed)
+        for event_id in event_ids:
+            self._remember(event_id)
+        await self._pub.ack([m.reply for m in keep])
 
     def head(self) -> SignedTreeHead:
-        size, root, now = len(self.tree), self.tree.root(), self.clock()
-        key_id = self.identity.signing_key_id
-        sig = self.identity.sign(head_signing_bytes(size, root, now, key_id))
-        return SignedTreeHead(size, root, now, key_id, sig)
+        return self.log.head(self.clock())
 
     async def publish_head(self) -> SignedTreeHead:
         head = self.head()
@@ -291,7 +277,7 @@ class AuditSequencer:
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            if len(self.tree) != self._last_signed:
+            if self.log.size != self._last_signed:
                 try:
                     await self.publish_head()
                 except Exception as exc:
@@ -308,6 +294,113 @@ class AuditSequencer:
             return
         head = await self.publish_head()
         await msg.respond(json.dumps(head.to_json()).encode())
+
+
+class _Appender:
+    """Appends sealed records to AUDIT and acknowledges the pulled inputs, lean: the
+    sequencer's publishing was most of its CPU (bench/audit_drain.py --cprofile).
+
+    Every record of a batch carries the sequence it expects to follow and asks for an
+    answer on the batch's one reply subject: messages on one connection keep their
+    order, so the server refuses any interleaving, and the batch counts as stored only
+    once every record was acknowledged (a refusal or no answer in `timeout` raises).
+    Only the last record's answer would not do: a record refused because another
+    writer took its place leaves the next ones in place and the count right.
+
+    The protocol lines are written directly (what nats-py's `publish` would write, less
+    its per-call subject and header validation, which these fixed subjects and headers
+    do not need)."""
+
+    def __init__(self, nc: NATS, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self.prefix = nc.new_inbox()
+        self._subject = s.AUDIT_SUBJECT.encode()
+        self._n = 0
+        self._token = ""
+        self._want = 0
+        self._got = 0
+        self._done: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        await self.nc.subscribe(self.prefix + ".*", future=_Inline(self._on_ack))
+
+    def _on_ack(self, msg: Msg) -> None:
+        done = self._done
+        if done is None or done.done() or msg.subject[len(self.prefix) + 1:] != self._token:
+            return  # an answer to a batch that already failed
+        # Stored: {"stream":..,"seq":..}. Refused: {"error":..}, or a status header
+        # (503: no stream listens on the subject).
+        if b'"error"' in msg.data or not msg.data or (msg.headers and msg.headers.get("Status")):
+            done.set_exception(_refusal(msg.data))
+            return
+        self._got += 1
+        if self._got == self._want:
+            done.set_result(None)
+
+    async def append(self, sealed: list[Sealed]) -> None:
+        if not sealed:
+            return
+        nc = self.nc
+        if not nc.is_connected:
+            raise PublishNotAcknowledged("not connected")
+        self._n += 1
+        self._token = f"{self._n:x}"
+        self._want, self._got = len(sealed), 0
+        loop = asyncio.get_running_loop()
+        done = self._done = loop.create_future()
+        head = b"HPUB " + self._subject + b" " + f"{self.prefix}.{self._token}".encode() + b" "
+        for r in sealed:
+            hdr = b"NATS/1.0\r\nNats-Expected-Last-Sequence: %d\r\n\r\n" % r.index
+            await nc._send_command(b"%s%d %d\r\n%s%s\r\n" % (
+                head, len(hdr), len(hdr) + len(r.entry), hdr, r.entry))
+        await nc._flush_pending()
+        timer = loop.call_later(self.timeout, self._expire, done)
+        try:
+            await done
+        finally:
+            timer.cancel()
+            self._done = None
+
+    def _expire(self, done: asyncio.Future[None]) -> None:
+        if not done.done():
+            done.set_exception(PublishNotAcknowledged(
+                f"{self._want - self._got} of {self._want} appends not acknowledged "
+                f"within {self.timeout:g} s"))
+
+    async def ack(self, replies: list[str]) -> None:
+        """Acknowledge pulled messages (an empty message to each one's reply subject, as
+        `Msg.ack` sends)."""
+        if not replies:
+            return
+        for reply in replies:
+            await self.nc._send_command(b"PUB %s 0\r\n\r\n" % reply.encode())
+        await self.nc._flush_pending()
+
+    def close(self) -> None:
+        done = self._done
+        if done is not None and not done.done():
+            done.set_exception(PublishNotAcknowledged("the sequencer is stopping"))
+
+
+class _Inline(asyncio.Future[Msg]):
+    """Hands every message of a subscription to `handle` from nats-py's reading loop.
+
+    nats-py resolves the future a subscription was made with (its request/reply path)
+    for each message that arrives, and never waits on it; a subscription with a
+    callback instead queues each message for a task of its own. An append answer is
+    a few comparisons: the queue and the task switch were most of its cost."""
+
+    def __init__(self, handle: Callable[[Msg], None]) -> None:
+        super().__init__()
+        self._handle = handle
+
+    def set_result(self, result: Msg, /) -> None:
+        self._handle(result)
+
+
+def _refusal(data: bytes) -> PublishNotAcknowledged:
+    return PublishNotAcknowledged(data[:200].decode(errors="replace") or "no stream answered")
 
 
 _events_decoder = msgspec.msgpack.Decoder(AuditEvent | list[AuditEvent])

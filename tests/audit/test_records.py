@@ -27,7 +27,12 @@ from broker.audit.heads import (
     verify_head,
 )
 from broker.audit.log import AuditLog, AuditLogError
-from broker.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from broker.audit.merkle import (
+    leaf_hash,
+    root_from_leaves,
+    verify_consistency,
+    verify_inclusion,
+)
 from broker.audit.store import BundleError, read_bundle, write_bundle
 from schemas.events import EventType
 
@@ -175,3 +180,82 @@ def test_perf_measure_runs_and_reports_every_figure() -> None:
     assert figures["entries"] == 3_000
     assert set(TARGETS) <= set(figures)
     assert all(value > 0 for value in figures.values())
+
+
+def test_sealed_batch_commits_like_appends_each_entry_hashed_once(
+    log_key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sequencer's path (seal a batch, store it, commit it) builds the same log as
+    appending one by one, and hashes each entry once: `commit` neither decodes nor
+    hashes what the log itself encoded."""
+    import broker.audit.log as log_module
+
+    events = [_event(message_id=f"m{i}") for i in range(7)]
+    one_by_one = AuditLog(log_key)
+    for e in events[:3]:
+        one_by_one.add(e)
+    batched = AuditLog.replay(one_by_one.entries(), log_key)
+    for e in events[3:]:
+        one_by_one.add(e)
+
+    hashed: list[bytes] = []
+    real_leaf_hash = log_module.leaf_hash
+
+    def counting(entry: bytes) -> bytes:
+        hashed.append(entry)
+        return real_leaf_hash(entry)
+
+    monkeypatch.setattr(log_module, "leaf_hash", counting)
+    monkeypatch.setattr(log_module, "decode_record", None)  # commit must not decode
+    sealed = batched.seal_batch(events[3:])
+    assert batched.size == 3  # sealing does not append
+    batched.commit(sealed)
+    assert [s.index for s in sealed] == [3, 4, 5, 6]
+    assert hashed == [s.entry for s in sealed]
+    assert batched.entries() == one_by_one.entries()
+    assert batched.root() == one_by_one.root()
+    assert sealed[0].prev == leaf_hash(one_by_one.entry(2))
+    assert all(s.leaf == leaf_hash(s.entry) for s in sealed)
+
+
+def test_commit_refuses_a_batch_sealed_against_an_older_log(log_key: Ed25519PrivateKey) -> None:
+    log = AuditLog(log_key)
+    log.add(_event())
+    stale = log.seal_batch([_event(message_id="m2")])
+    log.add(_event(message_id="m3"))  # e.g. the log was rebuilt from the stream meanwhile
+    with pytest.raises(AuditLogError, match="sealed against an older log"):
+        log.commit(stale)
+    assert log.size == 2
+    log.commit([])  # nothing to append
+    assert log.size == 2
+
+
+def test_adopt_keeps_stored_entries_as_leaves_and_reports_the_chain(
+    log_key: Ed25519PrivateKey,
+) -> None:
+    """Rebuilding from an append-only stream: every entry becomes a leaf (the tree must
+    match the stream), and the chain check `append` enforces is reported instead."""
+    source = AuditLog(log_key)
+    for i in range(3):
+        source.add(_event(message_id=f"m{i}"))
+    good = source.entries()
+    broken_link = encode_record(LogRecord(4, GENESIS_PREV, _event(message_id="m4")))
+    stream = [good[0], good[1], b"\xc1 garbage", encode_record(LogRecord(9, GENESIS_PREV,
+              _event())), broken_link]
+
+    log = AuditLog(log_key, keep_entries=False)
+    found = [log.adopt(e) for e in stream]
+    assert [f.index for f in found] == [0, 1, 2, 3, 4]
+    assert [f.fault for f in found] == [None, None, "foreign", "foreign", "chain_break"]
+    assert found[0].record == decode_record(good[0])
+    assert found[2].record is None and found[3].record is None  # not records of this log
+    assert found[4].record is not None and found[4].record.event.message_id == "m4"
+    assert log.size == 5
+    assert log.root() == root_from_leaves(leaf_hash(e) for e in stream)
+    # The chain goes on from whatever the last stored entry was.
+    nxt = log.seal_batch([_event(message_id="m5")])[0]
+    assert nxt.index == 5 and nxt.prev == leaf_hash(broken_link)
+    # The strict path refuses what adopt flags.
+    strict = AuditLog.replay(good[:2], log_key)
+    with pytest.raises(AuditLogError, match="not a log record"):
+        strict.append(stream[2])
