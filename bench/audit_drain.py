@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NATS
 
 from bench.load import (
@@ -42,6 +41,7 @@ from bench.load import (
     Live,
     Watcher,
     audit_end_to_end,
+    broker_dial,
     drain,
     local_client,
     preseal,
@@ -75,9 +75,7 @@ async def measure(rounds: int, n: int, events: int, federation: int,
                           "stack", str(data_dir), str(fed_path)],
                 ready=True, timeout=180)
             conn = load_connection(data_dir)
-            assert conn.broker_nkey is not None
-            admin = await nats.connect(conn.url, nkeys_seed=conn.broker_nkey,
-                                       pending_size=256 * 1024 * 1024)
+            admin = await broker_dial(conn, "bench-admin")
             watcher = Watcher()
             await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg,
                                   pending_msgs_limit=10**6, pending_bytes_limit=2**30)
