@@ -68,6 +68,12 @@ class JunkBudget:
         """Seconds until `agency` may be served again (0: now). Once over its budget, it
         is served again when `PACE` tokens have come back: a few at a time, because each
         wake-up, socket read and flush costs as much as the junk it serves."""
+        state = self._state.get(agency)
+        if state is None or state[0] >= 1.0:
+            # Tokens only grow with time: no clock read on every honest submission. The
+            # refill since `as of` is counted when the level is next needed, so after a
+            # quiet spell an agency can get up to twice the burst at once.
+            return 0.0
         level = self._level(agency)
         if level >= 1.0:
             return 0.0
