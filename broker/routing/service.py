@@ -40,7 +40,7 @@ from broker.routing.dedupe import Claim, MessageIds
 from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
 from keys.directory import Directory
-from keys.envelope import for_recipient, header_hash, verify
+from keys.envelope import for_recipient, verify
 from keys.errors import CryptoError, KeysError
 from policies import acts as lifecycle
 from policies.engine import Decision, PolicyEngine
@@ -54,6 +54,7 @@ from schemas.acts import (
 )
 from schemas.clock import utcnow
 from schemas.events import EventType
+from schemas.message import Message, parse_message
 from transport import subjects as s
 from transport.jspub import AckPublisher
 from transport.pull import StandingPulls
@@ -423,7 +424,8 @@ class Broker:
             )
         if is_forward(data):
             return self._route_forward(submitter, data, now)
-        env, header = self._verified(submitter, data, now)
+        msg = self._verified(submitter, data, now)
+        header = msg.header
         act: lifecycle.Verdict | None = None
         if header.kind in lifecycle.ACT_KINDS:
             try:
@@ -432,24 +434,23 @@ class Broker:
                 raise Rejected(exc.rule, str(exc)) from None
             if not act.allowed:
                 return self._act_refused(submitter, header, act)
-        routed = self._route_verified(submitter, env, header, now)
+        routed = self._route_verified(submitter, msg, now)
         if act is not None:
             routed.events.append(self._act_event(submitter, header.id, act))
         return routed
 
-    def _verified(
-        self, submitter: str, data: bytes, now: datetime
-    ) -> tuple[schemas.Envelope, schemas.Header]:
-        """Decode a submitted envelope and verify its sender, signature and time."""
+    def _verified(self, submitter: str, data: bytes, now: datetime) -> Message:
+        """Parse a submitted envelope once (schemas.message) and verify its sender,
+        signature and time."""
         try:
-            env = schemas.decode_envelope(data)
+            # The header's depth, counts (recipients) and text lengths are checked on the
+            # raw bytes before anything is decoded (schemas/limits.py).
+            msg = parse_message(data)
+            env, header = msg.envelope, msg.header
             if len(env.stanzas) > limits.MAX_STANZAS:
                 raise Rejected("limits.items",
                                f"envelope.stanzas: {len(env.stanzas)} stanzas, above the "
                                f"limit of {limits.MAX_STANZAS}")
-            # decode_header checks depth, counts (recipients) and text lengths on the
-            # raw bytes before it decodes anything (schemas/limits.py).
-            header = schemas.decode_header(env.header)
         except limits.LimitExceeded as exc:
             raise Rejected(exc.rule, str(exc)) from None
         except schemas.SchemaError as exc:
@@ -481,17 +482,16 @@ class Broker:
                            f"{header.sender_key} was revoked at "
                            f"{revocation.revoked_at.isoformat()}")
         try:
-            verify(env, signer)
+            verify(env, signer, hh=msg.header_hash)
         except CryptoError:
             raise Rejected("signature", "the signature does not verify") from None
-        self._signed_hh = header_hash(env.header).hex()
+        self._signed_hh = msg.header_hash.hex()
         if (unresolved := resolve.unresolved(self.engine, header)) is not None:
             raise Rejected(*unresolved)  # fail closed: never route on a name nobody has
-        return env, header
+        return msg
 
-    def _route_verified(
-        self, submitter: str, env: schemas.Envelope, header: schemas.Header, now: datetime
-    ) -> Routed:
+    def _route_verified(self, submitter: str, msg: Message, now: datetime) -> Routed:
+        env, header = msg.envelope, msg.header
         listed = set(header.recipients)
         stray = sorted({st.recipient for st in env.stanzas} - listed)
         if stray:
@@ -499,7 +499,7 @@ class Broker:
                 "envelope.stanza",
                 f"stanzas for {', '.join(stray)} who are not among the signed recipients",
             )
-        hh = header_hash(env.header).hex()
+        hh = msg.header_hash.hex()
         decisions = self.engine.decide_receive(header, header.recipients, now)
         with_stanza = {st.recipient for st in env.stanzas}
 
@@ -593,7 +593,8 @@ class Broker:
             raise Rejected("forward.schema", f"not a valid forward submission: {exc}") from None
         except schemas.SchemaError as exc:
             raise Rejected("forward.schema", str(exc)) from None
-        env, notice = self._verified(submitter, sub.notice, now)
+        msg = self._verified(submitter, sub.notice, now)
+        env, notice = msg.envelope, msg.header
         try:
             v = lifecycle.check_forward(notice, original_env, self.engine, self.directory, now)
         except lifecycle.ActError as exc:
@@ -601,7 +602,7 @@ class Broker:
         if not v.allowed:
             return self._act_refused(submitter, notice, v)
         assert v.counterpart is not None
-        routed = self._route_verified(submitter, env, notice, now)
+        routed = self._route_verified(submitter, msg, now)
         third = v.counterpart
         # The third party gets the notice without stanzas (it verifies the holder's
         # signature, it cannot read the note to the originator) and the original.
