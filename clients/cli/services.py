@@ -6,8 +6,9 @@ assembles them in one process. The systemd units of deploy/systemd/ run these.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,7 +21,11 @@ from clients.cli.logs import configure
 from clients.cli.render import plain
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
+    from broker.hosting.config import BrokerSettings
     from broker.hosting.node import ServiceNode
+    from broker.metrics import Metrics
 
 err = Console(stderr=True)
 
@@ -126,10 +131,27 @@ def _services(data_dir: Path, role: str, seed: Path, nats_url: str | None) -> Se
                        seeds={role: seed})
 
 
+@contextlib.asynccontextmanager
+async def _health(nc: NATS, metrics: Metrics, settings: BrokerSettings,
+                  stop: asyncio.Event) -> AsyncIterator[None]:
+    """`/healthz`, `/readyz` and `/metrics` on `--http` while the service runs."""
+    from broker.hosting.health import HealthServer
+
+    if settings.http_port is None:
+        yield
+        return
+    health = HealthServer(nc, metrics, ready=lambda: not stop.is_set(),
+                          host=settings.http_host, port=settings.http_port)
+    await health.start()
+    try:
+        yield
+    finally:
+        await health.stop()
+
+
 async def _broker(data_dir: Path, seed: Path, settings: object,
                   stop: asyncio.Event) -> None:
     from broker.hosting.config import BrokerSettings
-    from broker.hosting.health import HealthServer
     from keys.directory import Directory
     from policies.federation import load_federation
 
@@ -140,25 +162,17 @@ async def _broker(data_dir: Path, seed: Path, settings: object,
         load_federation(Path(conn.federation)),
         Directory.load(Path(conn.directory).read_bytes(), bytes.fromhex(conn.root_public)),
         max_message_bytes=settings.max_message_bytes, fetch_batch=settings.fetch_batch)
-    health: HealthServer | None = None
     try:
         await node.start([settings.broker_id])
-        if settings.http_port is not None:
-            health = HealthServer(node.brokers[0].nc, node.metrics,
-                                  ready=lambda: not stop.is_set(),
-                                  host=settings.http_host, port=settings.http_port)
-            await health.start()
-        await stop.wait()
+        async with _health(node.brokers[0].nc, node.metrics, settings, stop):
+            await stop.wait()
     finally:
-        if health is not None:
-            await health.stop()
         await node.stop()
 
 
 async def _sequencer(data_dir: Path, seed: Path, settings: object, log_key: Path | None,
                      replicas: int, stop: asyncio.Event) -> None:
     from broker.hosting.config import BrokerSettings
-    from broker.hosting.health import HealthServer
     from broker.hosting.stack import LOG_KEY_NAME
     from keys.keyfile import load_identity
     from policies.federation import load_federation
@@ -170,18 +184,12 @@ async def _sequencer(data_dir: Path, seed: Path, settings: object, log_key: Path
         load_identity, log_key or data_dir / "keys" / f"{LOG_KEY_NAME}.key", conn.passphrase())
     fed = load_federation(Path(conn.federation))
     nc = await services.dial("sequencer", "sequencer")
-    health: HealthServer | None = None
     try:
-        async with services.sequencer(nc, identity, [a.id for a in fed.agencies],
-                                      replicas=replicas, ready_timeout=120.0):
-            if settings.http_port is not None:
-                health = HealthServer(nc, services.metrics, ready=lambda: not stop.is_set(),
-                                      host=settings.http_host, port=settings.http_port)
-                await health.start()
+        async with (services.sequencer(nc, identity, [a.id for a in fed.agencies],
+                                       replicas=replicas, ready_timeout=120.0),
+                    _health(nc, services.metrics, settings, stop)):
             await stop.wait()
     finally:
-        if health is not None:
-            await health.stop()
         await nc.close()
 
 

@@ -9,7 +9,6 @@ sender resolves first is a different document (no key commitment) and is told ap
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,17 +21,9 @@ import schemas
 import schemas.message
 from clients.sdk.client import AgencyClient
 from schemas import Category, Level
+from tests.support.counting import called_from, wrap_everywhere
 
 BROKER = str(Path(broker.__file__).parent)
-
-
-def _from_broker() -> bool:
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(BROKER):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
 
 
 class Recorder:
@@ -41,16 +32,11 @@ class Recorder:
 
     def wrap(self, monkeypatch: pytest.MonkeyPatch, name: str, original: Any,
              key: Callable[[tuple[Any, ...], Any], Any]) -> None:
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            if _from_broker():
+        def seen(args: tuple[Any, ...], result: Any) -> None:
+            if called_from(BROKER):
                 self.calls.append((name, key(args, result)))
-            return result
 
-        for module in list(sys.modules.values()):
-            for attr, value in list(getattr(module, "__dict__", {}).items()):
-                if value is original:
-                    monkeypatch.setattr(module, attr, recording)
+        wrap_everywhere(monkeypatch, original, seen)
 
 
 async def test_a_submission_is_decoded_and_hashed_once_by_the_broker(

@@ -11,7 +11,6 @@ e.g. `orcon show`) decrypts the row once and decodes each part once.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,21 +25,12 @@ from broker.hosting.stack import DevStack
 from clients.sdk.holder import Holder
 from clients.sdk.store import Row
 from schemas import Category, Level, examples
+from tests.support.counting import called_from, wrap_everywhere
 
 HolderFactory = Callable[[str], Awaitable[Holder]]
 
 
 BROKER = str(Path(broker.__file__).parent)
-
-
-def _in_broker() -> bool:
-    """The dev stack's broker runs in this process: its decodes are the other side's."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(BROKER):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
 
 
 class Counted:
@@ -54,18 +44,12 @@ class Counted:
 
     def wrap(self, monkeypatch: pytest.MonkeyPatch, name: str, original: Any,
              concerns: Callable[[tuple[Any, ...], Any], bool]) -> None:
-        def counting(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            if self.mid is not None and concerns(args, result) and not _in_broker():
+        def seen(args: tuple[Any, ...], result: Any) -> None:
+            # The dev stack's broker runs in this process: its decodes are the other side's.
+            if self.mid is not None and concerns(args, result) and not called_from(BROKER):
                 self.calls[name] += 1
-            return result
 
-        # Every module's reference, whatever the import style (schemas.decode_header,
-        # from schemas.codec import decode_header, ...).
-        for module in list(sys.modules.values()):
-            for attr, value in list(getattr(module, "__dict__", {}).items()):
-                if value is original:
-                    monkeypatch.setattr(module, attr, counting)
+        wrap_everywhere(monkeypatch, original, seen)
 
 
 def _install(c: Counted, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from broker.hosting import operator
-from broker.hosting.natsserver import EmbeddedNats, port_in_use
+from broker.hosting.natsserver import EmbeddedNats, free_port, port_in_use
 from broker.hosting.stack import LOG_KEY_NAME, provision_federation
 from broker.hosting.topology import Plan, countries_of
 from clients.sdk.client import AgencyClient
@@ -49,6 +49,8 @@ class DeployedFederation:
     leaves: dict[str, EmbeddedNats] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     clients: list[AgencyClient] = field(default_factory=list)
+    # Each service's `--http` port (health, readiness and Prometheus metrics).
+    http: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out = self.root / "deploy"
@@ -106,13 +108,16 @@ class DeployedFederation:
         log.close()
 
     async def start_services(self) -> None:
+        self.http = {"sequencer": free_port(), "broker-1": free_port()}
         self.service("sequencer", "sequencer", "--replicas", "3",
-                     "--log-key", str(self.root / "keys" / "keys" / f"{LOG_KEY_NAME}.key"))
+                     "--log-key", str(self.root / "keys" / "keys" / f"{LOG_KEY_NAME}.key"),
+                     "--http", str(self.http["sequencer"]))
         # The operator's first publication, once the sequencer made the buckets.
         hub = load_connection(self.out / "hub")
         root = FederationRoot.load(self.root / "keys" / "keys" / "root.key", self.passphrase)
         await self._until(lambda: self._publish(hub, root), 90)
-        self.service("broker-1", "broker", "--id", "broker-1")
+        self.service("broker-1", "broker", "--id", "broker-1",
+                     "--http", str(self.http["broker-1"]))
         self.service("ack-watcher", "ack-watcher")
 
     async def _publish(self, hub: Connection, root: FederationRoot) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,17 @@ async def test_exchange_across_leafnodes_is_in_the_auditors_log(tmp_path: Path) 
         events = await _audited(fed, tmp_path / "audit", {sent.header.id})
         assert any(e.type == EventType.SUBMITTED and e.message_id == sent.header.id  # type: ignore[attr-defined]
                    for e in events)
+        # Each service process serves its own metrics (`orcon service --http`).
+        broker_metrics = _metrics(fed.http["broker-1"])
+        assert "orcon_deliveries_total 1.0" in broker_metrics
+        sequencer_metrics = _metrics(fed.http["sequencer"])
+        assert "orcon_audit_rejected_inputs_total 0.0" in sequencer_metrics
+        assert "orcon_audit_foreign_entries 0.0" in sequencer_metrics
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
 
 
 async def _send_many(th: object, n: int, tag: str) -> list[str]:

@@ -14,4 +14,5 @@ pythonpath ["."], so `tests` is a package root under --import-mode=importlib):
     keys        identities, a root-signed directory and bit flips (keys tests)
     strategies  Hypothesis strategies derived from the Structs
     paths       the repository and the sample federation
+    counting    a function counted wherever a module holds it, and from which side
 """
