@@ -46,6 +46,8 @@ def watch_interval(timeout: timedelta) -> float:
 # A delivery without it (published before brokers set it) or with a value the watcher
 # cannot read is read the old way: its payload fetched by stream sequence and decoded.
 WATCH_HEADER = "Orcon-Watch"
+# Shared by nearly every delivery: publishers must copy it, never add to it
+# (transport.jspub.AckPublisher copies it to add the message id).
 UNWATCHED: dict[str, str] = {WATCH_HEADER: "-"}
 
 
