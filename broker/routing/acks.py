@@ -119,6 +119,7 @@ class AckWatcher:
         self._acked: set[tuple[str, str]] = set()
         # Deliveries without a readable WATCH_HEADER whose payload was fetched.
         self.fetched_unlabelled = 0
+        self._unread: dict[int, str] = {}  # unlabelled deliveries not yet read: seq -> recipient
         self._sub: object | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -157,7 +158,21 @@ class AckWatcher:
         # Fail closed: a delivery that does not say what it is (published before brokers
         # labelled deliveries) is read whole, so no urgent message is ever forgotten.
         self.fetched_unlabelled += 1
-        raw = await self.js.get_msg(s.DELIVER_STREAM, seq)
+        await self._read_whole(seq, recipient)
+
+    async def _read_whole(self, seq: int, recipient: str) -> None:
+        try:
+            raw = await self.js.get_msg(s.DELIVER_STREAM, seq)
+        except NotFoundError:
+            self._unread.pop(seq, None)  # no longer stored: nothing left to re-notify
+            log.warning("ack_watch_delivery_gone", seq=seq)
+            return
+        except Exception as exc:
+            # Not skipped: tick() tries again until it is read.
+            self._unread[seq] = recipient
+            log.warning("ack_watch_read_failed", seq=seq, error=type(exc).__name__)
+            return
+        self._unread.pop(seq, None)
         self.observe(recipient, raw.data or b"", seq)
 
     def _label(self, recipient: str, seq: int, label: str) -> bool:
@@ -209,6 +224,8 @@ class AckWatcher:
 
     async def tick(self) -> list[tuple[str, str]]:
         """Send the reminders that are due; returns the (message id, recipient) pairs."""
+        for seq, recipient in sorted(self._unread.items()):
+            await self._read_whole(seq, recipient)
         now, due = self.clock(), []
         for (mid, rcpt), p in sorted(self.pending.items()):
             if p.reminders >= self.max_reminders:

@@ -182,3 +182,38 @@ async def test_an_agency_cannot_label_its_own_submission(
         await watcher.stop()
         await nc.close()
         await client.close()
+
+
+async def test_an_unlabelled_delivery_whose_read_fails_is_read_again(
+        stack: DevStack, holder: HolderFactory, sync_until: Any) -> None:
+    """A failed fetch of an unlabelled delivery is not skipped: the next tick reads it."""
+    th, kh = await holder("TH-AHTD"), await holder(KH)
+    urgent = await th.send(examples.mekong_route_report(), category=Category.ROUTES,
+                           level=Level.RESTRICTED, to=[KH], **URGENT)
+    await sync_until(kh, lambda r: any(x.id == urgent.id for x in r.new))
+    nc = await stack.broker_connection("old-broker")
+    watcher: AckWatcher | None = None
+    try:
+        _, data, _ = await _last_delivery(nc, KH)
+        await nc.jetstream().publish(s.deliver(BLO), data,
+                                     headers={"Nats-Msg-Id": f"{urgent.id}:old"})
+        watcher = AckWatcher(nc, timeout=timedelta(minutes=15))
+        real_get, failures = watcher.js.get_msg, [1]
+
+        async def get_once_failing(stream: str, seq: int) -> Any:
+            if failures[0]:  # the server did not answer in time, once
+                failures[0] -= 1
+                raise TimeoutError
+            return await real_get(stream, seq)
+
+        watcher.js.get_msg = get_once_failing  # type: ignore[method-assign]
+        await watcher.start(loop=False)
+        await _until(lambda: (urgent.id, KH) in watcher.pending
+                     and watcher.fetched_unlabelled == 1, "the rebuild")
+        assert (urgent.id, BLO) not in watcher.pending and failures == [0]
+        assert await watcher.tick() == []  # reads it; not due yet
+        assert (urgent.id, BLO) in watcher.pending
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+        await nc.close()
