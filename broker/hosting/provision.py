@@ -206,7 +206,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
       resolve and directory requests; they may read every stream of the services
       account (what they route and watch), but never write the log, the directory or
       registry bucket or the configuration of orcon's streams, nor submit as an agency;
-    - the acknowledgment watcher reads deliveries and publishes reminders and reports;
+    - the acknowledgment watcher reads deliveries (their headers, and one delivery by
+      sequence for a reminder) and publishes reminders and reports;
     - the operator writes the directory and registry buckets and creates delivery
       consumers for an agency joining a running federation."""
     name = principal.name
@@ -243,7 +244,10 @@ def permissions(principal: Principal) -> dict[str, Any]:
     if principal.role == "ack-watcher":
         return {
             "publish": {"allow": ["orcon.deliver.*", "orcon.report.*",
-                                  *_ordered_reads(s.DELIVER_STREAM)]},
+                                  *_ordered_reads(s.DELIVER_STREAM),
+                                  # Its consumer is headers-only: a reminder fetches
+                                  # its one delivery by sequence (broker/routing/acks.py).
+                                  f"$JS.API.STREAM.MSG.GET.{s.DELIVER_STREAM}"]},
             "subscribe": {"allow": [own_inbox]},
         }
     if principal.role == "operator":

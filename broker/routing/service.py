@@ -36,6 +36,7 @@ from broker.audit.events import AuditEvent
 from broker.audit.sequencer import encode_events, event_with_id
 from broker.metrics import Metrics
 from broker.routing import deadletter, dedupe, resolve, streams
+from broker.routing.acks import UNWATCHED, watch_headers
 from broker.routing.dedupe import Claim, MessageIds
 from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
@@ -133,6 +134,8 @@ class Routed:
     ident: tuple[str, str, str] | None = None
     outcome_key: str = ""
     junk: bool = False  # unauthenticated: counted against its agency's JunkBudget
+    # NATS headers of each delivery: what the acknowledgment watcher needs (acks.py).
+    watch: dict[str, str] = field(default_factory=lambda: UNWATCHED)
 
 
 class Broker:
@@ -505,7 +508,7 @@ class Broker:
 
         routed = Routed(outcome=schemas.Outcome(message_id=header.id, sender=submitter,
                                                 status="routed"),
-                        ident=(submitter, header.id, hh))
+                        ident=(submitter, header.id, hh), watch=watch_headers(header))
         delivered: list[str] = []
         refused: list[schemas.Refusal] = []
         common = {
@@ -635,7 +638,8 @@ class Broker:
         ident = routed.ident
         acks = [await pub.publish(s.deliver(rcpt), env,
                                   dedupe.key(*ident, f"to:{rcpt}") if ident else
-                                  f"{routed.outcome_key}:{rcpt}")
+                                  f"{routed.outcome_key}:{rcpt}",
+                                  UNWATCHED if is_forward(env) else routed.watch)
                 for rcpt, env in routed.deliveries.items()]
         if routed.events:
             batch = encode_events([event_with_id(ev, key) for key, ev in routed.events])

@@ -156,3 +156,10 @@ async def ensure_consumers(
         await js.add_consumer(s.SUBMIT_STREAM, submit_consumer_config(agency, ack_wait_s))
         for config in delivery_consumer_configs(agency, ack_wait_s):
             await js.add_consumer(s.DELIVER_STREAM, config)
+
+
+def ack_watch_consumer_config() -> ConsumerConfig:
+    """The acknowledgment watcher's ordered consumer on DELIVER (broker/routing/acks.py):
+    headers only. The broker labels each delivery with what the watcher needs, so the
+    payloads (every delivery of the federation) never reach the watcher's process."""
+    return ConsumerConfig(headers_only=True)

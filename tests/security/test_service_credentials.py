@@ -48,6 +48,8 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", s.submit(KH)),
         ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.SUBMIT_STREAM}.{s.submit_consumer(KH)}"),
         ("pub", f"$JS.API.STREAM.CREATE.{s.AUDIT_STREAM}"),
+        # It fetches a delivery by sequence for a reminder, and nothing else by sequence.
+        ("pub", f"$JS.API.STREAM.MSG.GET.{s.SUBMIT_STREAM}"),
         ("sub", "orcon.resolve.*"),
         ("sub", f"{s.service_inbox(ROLE_USER['broker'])}.>"),
     ],
