@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -30,6 +31,8 @@ from nats.aio.msg import Msg
 
 # What nats-py does to a header value: a line break would end the header early.
 _NO_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
+# A subject with white space would break the protocol line (nats-py validates it too).
+_UNSAFE = re.compile(r"\s")
 
 
 class PublishNotAcknowledged(RuntimeError):
@@ -91,6 +94,8 @@ class AckPublisher:
         """Send one message; the future resolves once JetStream stored it. `msg_id`
         None: no de-duplication id (the audit sequencer's appends are guarded by
         `Nats-Expected-Last-Sequence` instead)."""
+        if not subject or _UNSAFE.search(subject):
+            raise ValueError(f"subject {subject!r}: not a valid NATS subject")
         self._n += 1
         token = f"{self._n:x}"
         loop = asyncio.get_running_loop()
@@ -109,13 +114,17 @@ class AckPublisher:
                 hdrs["Nats-Msg-Id"] = msg_id
             await nc.publish(subject, payload, reply=reply, headers=hdrs or None)
             return fut
-        hdr = "NATS/1.0\r\n"
         if headers:
-            hdr += "".join(f"{k}: {str(v).strip().translate(_NO_NEWLINES)}\r\n"
-                           for k, v in headers.items())
-        if msg_id is not None:
-            hdr += f"Nats-Msg-Id: {msg_id.translate(_NO_NEWLINES)}\r\n"
-        head = (hdr + "\r\n").encode()
+            hdr = "NATS/1.0\r\n" + "".join(
+                f"{k}: {str(v).strip().translate(_NO_NEWLINES)}\r\n" for k, v in headers.items())
+            if msg_id is not None:
+                hdr += f"Nats-Msg-Id: {msg_id.translate(_NO_NEWLINES)}\r\n"
+            head = (hdr + "\r\n").encode()
+        elif msg_id is not None:
+            head = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.translate(
+                _NO_NEWLINES).encode()
+        else:
+            head = b"NATS/1.0\r\n\r\n"
         size = len(head)
         await _send(nc, b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
             subject.encode(), reply.encode(), size, size + len(payload), head, payload))
