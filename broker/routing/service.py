@@ -2,9 +2,12 @@
 
 A submission is acknowledged to JetStream only after every delivery, the sender's
 outcome report and every audit event are stored (publish acknowledgements), so a crash
-at any point leads to redelivery, and redelivery is harmless: every publish carries a
-`Nats-Msg-Id` derived from (sender, message id, header hash) (broker/routing/dedupe.py), which
-JetStream de-duplicates.
+at any point leads to redelivery, and redelivery is harmless: every delivery and outcome
+carries a `Nats-Msg-Id` derived from (sender, message id, header hash)
+(broker/routing/dedupe.py), which JetStream de-duplicates, and every audit event an
+event id from the same key, by which the sequencer drops an event it already appended
+(the events of the submissions handled together share one AUDITIN message:
+`AuditBatches`).
 
 The broker is TOTAL: `route` never raises. Whatever a submission contains, its sender
 gets a typed outcome, the log gets an event (bounded, see broker/routing/rejections.py) and the
