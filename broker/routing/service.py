@@ -96,6 +96,7 @@ class BrokerConfig:
     broker_id: str = "broker-1"
     max_message_bytes: int = 1024 * 1024
     fetch_batch: int = 128  # submissions handled at once, all agencies together
+    pass_size: int = 32  # most submissions one worker routes and publishes together
     clock: Callable[[], datetime] = utcnow
     # `created_at` must lie in [now - max_age, now + max_skew] of the broker's clock: a
     # stolen key cannot date a message years ahead or just before its revocation.
@@ -243,29 +244,72 @@ class Broker:
 
     async def _work(self) -> None:
         while (item := await self._queue.take(self._drained)) is not None:
-            agency, msg = item
+            # One pass: this submission and every other one that may start now (the
+            # fair queue's turns and limits decide which), handled together, so their
+            # publishes are waited for once per pass instead of once per submission.
+            items = [item]
+            while (len(items) < self.config.pass_size
+                   and (more := self._queue.take_more(self._drained)) is not None):
+                items.append(more)
             try:
-                await self._handle(msg)
+                await self._handle(items)
             finally:
-                self._queue.done(agency, msg)
+                for agency, msg in items:
+                    self._queue.done(agency, msg)
 
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, items: list[tuple[str, Msg]]) -> None:
+        """Route every submission of a pass, then claim their ids, then publish their
+        deliveries and audit events (one AUDITIN message for all: `AuditBatches`), then,
+        once those are stored, their outcomes, then acknowledge them. A store refusing
+        one submission's results sends that submission alone to `_retry_or_dead_letter`."""
         started = time.perf_counter()
-        try:
+        work: list[tuple[Msg, Routed]] = []
+        for agency, msg in items:
             routed = self.route(msg.subject, msg.data)
             if not routed.junk:
-                self._budget.refund(s.agency_of(msg.subject))
-            if (routed.ident is not None
-                    and await self.ids.claim(*routed.ident) is Claim.CONFLICT):
+                self._budget.refund(agency)
+            work.append((msg, routed))
+        failed: list[tuple[Msg, Exception]] = []
+        claimed = await self.ids.claim_all([r.ident for _, r in work])
+        stage: list[tuple[Msg, Routed, list[asyncio.Future[None]]]] = []
+        for (msg, routed), claim in zip(work, claimed, strict=True):
+            if isinstance(claim, Exception):
+                failed.append((msg, claim))
+                continue
+            if claim is Claim.CONFLICT:
+                assert routed.ident is not None
                 routed = self._reused_id(*routed.ident)
-            await self._publish(routed)
-            await ack(self.nc, (msg,))
-        except Exception as exc:
+            try:
+                stage.append((msg, routed, await self._send_results(routed)))
+            except Exception as exc:
+                failed.append((msg, exc))
+        # Deliveries and audit events first; the sender learns the outcome only once
+        # they are durable, so an outcome never reports a delivery that could be lost.
+        told: list[tuple[Msg, list[asyncio.Future[None]]]] = []
+        for msg, routed, acks in stage:
+            try:
+                await self._pub.wait(acks)
+                told.append((msg, await self._send_outcome(routed)))
+            except Exception as exc:
+                failed.append((msg, exc))
+        done: list[Msg] = []
+        for msg, acks in told:
+            try:
+                await self._pub.wait(acks)
+                done.append(msg)
+            except Exception as exc:
+                failed.append((msg, exc))
+        try:
+            await ack(self.nc, done)
+        except Exception as exc:  # not acknowledged: JetStream redelivers, ids dedupe
+            log.error("ack_failed", error=type(exc).__name__)
+        for msg, error in failed:
             # A store refused the result (routing itself never raises): try again later,
             # and after the delivery limit, hand it to the operators.
-            await self._retry_or_dead_letter(msg, exc)
-            return
-        self.metrics.latency.observe(time.perf_counter() - started)
+            await self._retry_or_dead_letter(msg, error)
+        elapsed = time.perf_counter() - started
+        for _ in done:
+            self.metrics.latency.observe(elapsed)
 
     async def _retry_or_dead_letter(self, msg: Msg, exc: Exception) -> None:
         agency = s.agency_of(msg.subject)
@@ -634,7 +678,7 @@ class Broker:
 
     # ---- I/O ----------------------------------------------------------------------------
 
-    async def _publish(self, routed: Routed) -> None:
+    async def _send_results(self, routed: Routed) -> list[asyncio.Future[None]]:
         pub = self._pub
         ident = routed.ident
         acks = [await pub.publish(s.deliver(rcpt), env,
@@ -643,13 +687,15 @@ class Broker:
                 for rcpt, env in routed.deliveries.items()]
         if routed.events:
             acks.append(self._audit.add([event_with_id(ev, key) for key, ev in routed.events]))
-        # Deliveries and audit events first; the sender learns the outcome only once
-        # they are durable, so an outcome never reports a delivery that could be lost.
-        await pub.wait(acks)
-        if routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender):
-            key = routed.outcome_key or (dedupe.key(*ident, "outcome") if ident else "")
-            await pub.wait([await pub.publish(s.report(routed.outcome.sender),
-                                              schemas.encode(routed.outcome), key)])
+        return acks
+
+    async def _send_outcome(self, routed: Routed) -> list[asyncio.Future[None]]:
+        if not (routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender)):
+            return []
+        ident = routed.ident
+        key = routed.outcome_key or (dedupe.key(*ident, "outcome") if ident else "")
+        return [await self._pub.publish(s.report(routed.outcome.sender),
+                                        schemas.encode(routed.outcome), key)]
 
     async def _on_resolve(self, msg: Msg) -> None:
         res = resolve.resolve_draft(self.engine, s.agency_of(msg.subject), msg.data,
