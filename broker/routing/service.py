@@ -253,6 +253,12 @@ class Broker:
                 items.append(more)
             try:
                 await self._handle(items)
+            except Exception as exc:
+                # A defect outside routing (which never raises): the worker goes on, and
+                # what was not acknowledged is redelivered after the consumer's ack_wait.
+                log.error("pass_failed", error=type(exc).__name__,
+                          detail=bounded(str(exc), 200))
+                self.metrics.internal_errors.inc()
             finally:
                 for agency, msg in items:
                     self._queue.done(agency, msg)
