@@ -1,21 +1,27 @@
-"""The broker's audit events travel as a group commit (broker/routing/service.py
-`AuditBatches`): the events of every submission handled in one turn of the event loop
-in one AUDITIN message, each submission told once that message is stored, and a
-submission's events never split. Against the real stack (nats-server, sequencer)."""
+"""The broker handles submissions in passes (broker/routing/service.py): a store
+refusing one submission's results leaves the others of its pass routed. Their audit
+events travel as a group commit (`AuditBatches`): the events of every submission
+handled in one turn of the event loop in one AUDITIN message, each submission told
+once that message is stored, and a submission's events never split. Against the real
+stack (nats-server, sequencer, broker)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
 
+import schemas
 from broker.audit.events import AuditEvent
 from broker.audit.sequencer import EVENT_ID, encode_events, event_with_id
 from broker.hosting.stack import DevStack
 from broker.routing.service import AuditBatches
+from broker.routing.streams import stream_configs
 from schemas.events import EventType
+from tests.support.attacks import connect, signed
 from transport import subjects as s
 from transport.jspub import AckPublisher, PublishNotAcknowledged
 
@@ -107,3 +113,42 @@ def test_array_headers_frame_any_number_of_events(n: int) -> None:
 
     encoded = msgspec.msgpack.encode([0] * n)
     assert _array_header(n) == encoded[:_array_header_len(encoded[0])]
+
+
+async def test_a_store_refusing_one_submission_leaves_the_rest_of_its_pass_routed(
+        stack: DevStack) -> None:
+    """DELIVER's message size shrunk between a small and a large delivery: the large
+    submission is retried, then dead-lettered; the small one, submitted right behind it
+    (the same pass when the broker takes them together), is delivered once, its
+    outcome reported."""
+    broker = stack.brokers[0]
+    broker.config.retry_delays = (0.05, 0.1, 0.2)
+    ops = await stack.sequencer_connection("test-ops")
+    th = await connect(stack, "TH-AHTD")
+    deliver = next(c for c in stream_configs() if c.name == s.DELIVER_STREAM)
+
+    def report(text: str) -> schemas.IntelReport:
+        return schemas.IntelReport(title="Crossing",
+                                   narrative=schemas.Narrative(text=text, lang="en"))
+
+    big_header, big = signed(th, ["KH-AHTJP"], body=report("Boats at night. " * 200))
+    small_header, small = signed(th, ["KH-AHTJP"], body=report("Boats at night."))
+    assert len(big) > len(small) + 2500
+    try:
+        await ops.jetstream().update_stream(
+            dataclasses.replace(deliver, max_msg_size=len(small) + 1000))
+        acks = [await th.js.publish(s.submit("TH-AHTD"), wire,
+                                    headers={"Nats-Msg-Id": header.id})
+                for header, wire in ((big_header, big), (small_header, small))]
+        assert len(acks) == 2
+        outcome = await th.wait_outcome(small_header.id)
+        assert outcome.delivered == ["KH-AHTJP"]
+        for _ in range(100):
+            if stack.metrics.registry.get_sample_value("orcon_dead_letters_total"):
+                break
+            await asyncio.sleep(0.1)
+        assert stack.metrics.registry.get_sample_value("orcon_dead_letters_total") == 1
+    finally:
+        await ops.jetstream().update_stream(deliver)
+        await ops.close()
+        await th.close()
