@@ -12,6 +12,8 @@ drain the backlog. Prints pyinstrument's text report and the broker's rate.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -40,6 +42,8 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
                   focal: int = 195) -> None:
     from pyinstrument import Profiler
 
+    # The stack child encrypts its keys with it, the load generator reads them back.
+    os.environ.setdefault("ORCON_PASSPHRASE", secrets.token_urlsafe(24))
     with tempfile.TemporaryDirectory(prefix="orcon-profile-") as tmp:
         work = Path(tmp)
         fed_path, data_dir = work / "federation.toml", work / "stack"

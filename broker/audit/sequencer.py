@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
 
 import msgspec
 import structlog
@@ -36,7 +35,7 @@ from broker.metrics import Metrics
 from keys.identity import Identity
 from schemas.clock import Clock, utcnow
 from transport import subjects as s
-from transport.jspub import PublishNotAcknowledged
+from transport.jspub import Inline, PublishNotAcknowledged
 from transport.pull import StandingPulls
 
 log = structlog.get_logger("orcon.audit")
@@ -323,7 +322,7 @@ class _Appender:
         self._done: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        await self.nc.subscribe(self.prefix + ".*", future=_Inline(self._on_ack))
+        await self.nc.subscribe(self.prefix + ".*", future=Inline(self._on_ack))
 
     def _on_ack(self, msg: Msg) -> None:
         done = self._done
@@ -381,22 +380,6 @@ class _Appender:
         done = self._done
         if done is not None and not done.done():
             done.set_exception(PublishNotAcknowledged("the sequencer is stopping"))
-
-
-class _Inline(asyncio.Future[Msg]):
-    """Hands every message of a subscription to `handle` from nats-py's reading loop.
-
-    nats-py resolves the future a subscription was made with (its request/reply path)
-    for each message that arrives, and never waits on it; a subscription with a
-    callback instead queues each message for a task of its own. An append answer is
-    a few comparisons: the queue and the task switch were most of its cost."""
-
-    def __init__(self, handle: Callable[[Msg], None]) -> None:
-        super().__init__()
-        self._handle = handle
-
-    def set_result(self, result: Msg, /) -> None:
-        self._handle(result)
 
 
 def _refusal(data: bytes) -> PublishNotAcknowledged:

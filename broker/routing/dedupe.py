@@ -17,6 +17,7 @@ within the window in which a reused id could be routed at all, it is recognised.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from enum import Enum
 
@@ -65,20 +66,71 @@ class MessageIds:
             bucket=BUCKET, history=1, ttl=TTL.total_seconds(), storage=StorageType.FILE,
             replicas=submit.config.num_replicas or 1))
 
+    async def claim_all(self, idents: list[tuple[str, str, str] | None]
+                        ) -> list[Claim | Exception | None]:
+        """`claim` for many at once: the first claims pipelined, waited for together;
+        for each, its Claim, None (nothing to claim), or the error that stopped it."""
+        if self._pub is None:
+            return [await self._claim_one(i) for i in idents]
+        sent: list[asyncio.Future[None] | Exception | None] = []
+        for ident in idents:
+            if ident is None:
+                sent.append(None)
+                continue
+            try:
+                sent.append(await self._send_claim(*ident))
+            except Exception as exc:
+                sent.append(exc)
+        out: list[Claim | Exception | None] = []
+        for ident, fut in zip(idents, sent, strict=True):
+            if fut is None or isinstance(fut, Exception):
+                out.append(fut)
+                continue
+            assert ident is not None
+            try:
+                await self._pub.wait([fut])
+                out.append(Claim.NEW)
+            except PublishNotAcknowledged as exc:
+                if exc.err_code != _WRONG_LAST_SEQUENCE:
+                    out.append(exc)
+                    continue
+                out.append(await self._claim_one(ident, fast=False))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def _claim_one(self, ident: tuple[str, str, str] | None,
+                         fast: bool = True) -> Claim | Exception | None:
+        if ident is None:
+            return None
+        try:
+            return await (self.claim(*ident) if fast else self._claim_kv(*ident))
+        except Exception as exc:
+            return exc
+
+    async def _send_claim(self, sender: str, message_id: str,
+                          header_hash: str) -> asyncio.Future[None]:
+        assert self._pub is not None
+        return await self._pub.publish(
+            f"$KV.{BUCKET}.{sender}.{message_id}", header_hash.encode(), None,
+            headers={"Nats-Expected-Last-Subject-Sequence": "0"})
+
     async def claim(self, sender: str, message_id: str, header_hash: str) -> Claim:
         assert self._kv is not None, "MessageIds.start() first"
-        name = f"{sender}.{message_id}"
-        value = header_hash.encode()
         if self._pub is not None:
             try:
-                await self._pub.wait([await self._pub.publish(
-                    f"$KV.{BUCKET}.{name}", value, None,
-                    headers={"Nats-Expected-Last-Subject-Sequence": "0"})])
+                await self._pub.wait([await self._send_claim(sender, message_id, header_hash)])
                 return Claim.NEW
             except PublishNotAcknowledged as exc:
                 if exc.err_code != _WRONG_LAST_SEQUENCE:
                     raise
             # Claimed before (or deleted since): the full KeyValue path below decides.
+        return await self._claim_kv(sender, message_id, header_hash)
+
+    async def _claim_kv(self, sender: str, message_id: str, header_hash: str) -> Claim:
+        assert self._kv is not None, "MessageIds.start() first"
+        name = f"{sender}.{message_id}"
+        value = header_hash.encode()
         try:
             await self._kv.create(name, value)
             return Claim.NEW

@@ -204,6 +204,11 @@ class FairQueue:
                     self._wake_one()  # woken, then cancelled: pass the turn on
                 raise
 
+    def take_more(self, stop: asyncio.Event) -> tuple[str, Msg] | None:
+        """The next submission if one may start now, else None (never waits): a worker
+        that took one takes what else it may handle together with it."""
+        return self._take_now(budgeted=not stop.is_set())
+
     def _take_now(self, budgeted: bool = True) -> tuple[str, Msg] | None:
         for _ in range(len(self._ring)):
             agency = self._ring[0]
