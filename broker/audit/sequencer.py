@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import OrderedDict
 
 import msgspec
@@ -42,7 +43,14 @@ log = structlog.get_logger("orcon.audit")
 
 SEQUENCER_CONSUMER = "sequencer"
 EVENT_ID = "event_id"  # the details key carrying the broker's idempotency key
-_RECENT_IDS = 200_000
+# The event ids the sequencer remembers, to drop an event a redelivered submission
+# brings again (the broker's combined AUDITIN messages carry no Nats-Msg-Id): every id
+# for RECENT_S seconds (a redelivery comes after the submission consumer's 30 s ack wait
+# or a retry delay), and never fewer than the last RECENT_MIN ids; at most RECENT_MAX,
+# which covers ~100 s at the highest rate measured (~10,000 events/s, docs/bench.md).
+RECENT_S = 120.0
+RECENT_MIN = 200_000
+RECENT_MAX = 1_000_000
 _REPLY_PREFIXES = ("_INBOX.", "_R_.")
 
 
@@ -71,7 +79,7 @@ class AuditSequencer:
         # brokers are done once AUDITIN stored their events.
         self.linger = linger
         self.log = self._new_log()
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[str, float] = OrderedDict()  # event id -> when seen
         self._last_signed = -1
         # Inputs refused (undecodable, or not an event: e.g. a pre-chained record) and
         # entries found in AUDIT that the sequencer did not write. Both are counted (here
@@ -185,9 +193,12 @@ class AuditSequencer:
 
     def _remember(self, event_id: str) -> None:
         if event_id:
-            self._recent[event_id] = None
-            if len(self._recent) > _RECENT_IDS:
-                self._recent.popitem(last=False)
+            now = time.monotonic()
+            self._recent[event_id] = now
+            recent = self._recent
+            while len(recent) > RECENT_MAX or (
+                    len(recent) > RECENT_MIN and now - next(iter(recent.values())) > RECENT_S):
+                recent.popitem(last=False)
 
     async def _sequence(self) -> None:
         # Once stopping, the events in hand are still appended: left unacknowledged,

@@ -8,8 +8,10 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client as NATS
 
+from broker.audit import sequencer
 from broker.audit.events import AuditEvent, decode_record
 from broker.audit.heads import SignedTreeHead, verify_head
 from broker.audit.merkle import leaf_hash, root_from_leaves
@@ -17,6 +19,7 @@ from broker.audit.sequencer import EVENT_ID, AuditSequencer, encode_events, even
 from broker.audit.store import read_bundle
 from broker.hosting.stack import LOG_KEY_NAME, DevStack
 from clients.sdk.auditor import fetch_bundle
+from keys.identity import Identity
 from keys.keyfile import load_identity
 from schemas.events import EventType
 from transport import subjects as s
@@ -166,3 +169,25 @@ async def test_two_sequencers_at_once_never_sign_a_head_the_stream_contradicts(
         await reader.close()
     assert want <= set(_event_ids(entries))
     _assert_log_is_the_stream(entries, heads, [first, second], first.log.public_key)
+
+
+def test_event_ids_are_remembered_for_the_redelivery_window(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redelivered submission's events come back after the submission consumer's ack
+    wait, in a combined AUDITIN message without a Nats-Msg-Id: the sequencer must still
+    know their ids then. Ids are kept for RECENT_S, never fewer than RECENT_MIN, at most
+    RECENT_MAX."""
+    clock = [1000.0]
+    monkeypatch.setattr(sequencer.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sequencer, "RECENT_MIN", 2)
+    monkeypatch.setattr(sequencer, "RECENT_MAX", 5)
+    seq = AuditSequencer(NATS(), Identity.generate("XX-LOG"))
+    for i in range(4):  # within the window: all kept, beyond RECENT_MIN
+        seq._remember(f"e{i}")
+    assert list(seq._recent) == ["e0", "e1", "e2", "e3"]
+    clock[0] += sequencer.RECENT_S + 1  # the window passed: down to RECENT_MIN, oldest out
+    seq._remember("e4")
+    assert list(seq._recent) == ["e3", "e4"]
+    for i in range(5, 12):  # a burst within the window: at most RECENT_MAX
+        seq._remember(f"e{i}")
+    assert list(seq._recent) == [f"e{i}" for i in range(7, 12)]
