@@ -48,6 +48,7 @@ from keys.identity import Identity
 from policies.engine import PolicyEngine
 from policies.federation import Federation
 from schemas.clock import Clock, utcnow
+from transport import subjects as s
 from transport.connection import SERVICE, Connection, DialPolicy, connect_nats
 
 log = structlog.get_logger("orcon.node")
@@ -279,6 +280,11 @@ class BrokerNode(Running):
     async def add_broker(self, broker_id: str) -> Broker:
         nc = await self.dial(broker_id)
         self._ncs.append(nc)
+        # The streams are the sequencer's to create; on a cluster a new replicated
+        # stream answers only once it has a leader: wait for it (bounded).
+        js = nc.jetstream()
+        await until_ready(lambda: js.stream_info(s.SUBMIT_STREAM), s.SUBMIT_STREAM,
+                          self.ready_timeout)
         current = self.keysync.current if self.keysync else self.initial_directory
         broker = Broker(nc, PolicyEngine(self.federation), current, self.config(broker_id),
                         metrics=self.metrics)
