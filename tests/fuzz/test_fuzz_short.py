@@ -2,7 +2,7 @@
 (`make fuzz`). A target fails when anything but the module's typed error escapes a
 decoder (atheris then exits non-zero and writes the input to crash-*).
 
-CI: `-runs=ORCON_FUZZ_RUNS` (default 100,000) or 20 s per target, whichever comes first.
+CI: `-runs=ORCON_FUZZ_RUNS` (default 100,000) or 10 s per target, whichever comes first.
 Long: `-max_total_time=ORCON_FUZZ_SECONDS` (default 600) per target.
 Seeds are valid documents (a sealed envelope, headers and bodies of every kind in
 msgpack and JSON, the sample federation in TOML and JSON), so mutations start deep.
@@ -89,7 +89,7 @@ def test_fuzz_target_raises_only_typed_errors(target: str, tmp_path: Path) -> No
     corpus.mkdir()
     TARGETS[target](corpus)
     limits = ([f"-max_total_time={SECONDS}"] if LONG
-              else [f"-runs={RUNS}", "-max_total_time=20"])
+              else [f"-runs={RUNS}", "-max_total_time=10"])
     cmd = [sys.executable, str(HERE / target), *limits, "-max_len=8192",
            f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
