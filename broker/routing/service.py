@@ -730,6 +730,9 @@ class Broker:
         await msg.respond(self.directory.dump())
 
 
+_event_encoder = msgspec.msgpack.Encoder()
+
+
 class AuditBatches:
     """The audit events of every submission handled in one turn of the event loop, in
     one AUDITIN message (a group commit): one publish and one acknowledgment for the
@@ -747,7 +750,9 @@ class AuditBatches:
     def __init__(self, pub: AckPublisher, max_bytes: int = 256 * 1024) -> None:
         self._pub = pub
         self.max_bytes = max_bytes
-        self._parts: list[tuple[int, bytes]] = []  # (events, their encodings back to back)
+        # Each submission's events, each encoded once; a message is their list, framed by
+        # msgspec (`Raw` keeps an encoding as it is).
+        self._parts: list[list[msgspec.Raw]] = []
         self._waiting: list[asyncio.Future[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -755,8 +760,7 @@ class AuditBatches:
         loop = asyncio.get_running_loop()
         if not self._parts:
             loop.call_soon(self._flush)
-        encoded = encode_events(events)
-        self._parts.append((len(events), encoded[_array_header_len(encoded[0]):]))
+        self._parts.append([msgspec.Raw(_event_encoder.encode(ev)) for ev in events])
         fut: asyncio.Future[None] = loop.create_future()
         self._waiting.append(fut)
         return fut
@@ -765,16 +769,17 @@ class AuditBatches:
         parts, waiting = self._parts, self._waiting
         self._parts, self._waiting = [], []
         start = size = 0
-        for i, (_, body) in enumerate(parts):
-            if size and size + len(body) > self.max_bytes:
+        for i, part in enumerate(parts):
+            part_size = sum(len(raw) for raw in part)
+            if size and size + part_size > self.max_bytes:
                 self._send(parts[start:i], waiting[start:i])
                 start, size = i, 0
-            size += len(body)
+            size += part_size
         self._send(parts[start:], waiting[start:])
 
-    def _send(self, parts: list[tuple[int, bytes]], waiting: list[asyncio.Future[None]]) -> None:
-        count = sum(n for n, _ in parts)
-        data = b"".join([_array_header(count), *(body for _, body in parts)])
+    def _send(self, parts: list[list[msgspec.Raw]],
+              waiting: list[asyncio.Future[None]]) -> None:
+        data = _event_encoder.encode([raw for part in parts for raw in part])
         task = asyncio.get_running_loop().create_task(self._publish(data, waiting))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -801,19 +806,6 @@ def _settle(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> N
             fut.set_exception(exc)
         else:
             fut.set_result(None)
-
-
-def _array_header_len(first: int) -> int:
-    """Bytes of the msgpack array header starting with byte `first`."""
-    return 1 if first & 0xF0 == 0x90 else 3 if first == 0xDC else 5
-
-
-def _array_header(n: int) -> bytes:
-    if n < 16:
-        return bytes((0x90 | n,))
-    if n < 1 << 16:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
 
 
 async def _finish(tasks: list[asyncio.Task[None]], timeout: float = 10.0) -> None:

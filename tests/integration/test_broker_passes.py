@@ -106,13 +106,30 @@ async def test_every_submission_of_a_refused_message_is_told(stack: DevStack) ->
 
 
 @pytest.mark.parametrize("n", [1, 15, 16, 70_000])
-def test_array_headers_frame_any_number_of_events(n: int) -> None:
-    import msgspec
+async def test_one_audit_message_frames_any_number_of_events(n: int) -> None:
+    """What AuditBatches sends is the list the sequencer decodes, whatever its length
+    (msgpack frames lists of up to 15, 65,535 and more differently)."""
+    from broker.audit.events import AuditEvent
+    from broker.audit.sequencer import decode_events
+    from broker.routing.service import AuditBatches
 
-    from broker.routing.service import _array_header, _array_header_len
+    sent: list[bytes] = []
 
-    encoded = msgspec.msgpack.encode([0] * n)
-    assert _array_header(n) == encoded[:_array_header_len(encoded[0])]
+    class Recording:
+        async def publish(self, subject: str, data: bytes, msg_id: str | None
+                          ) -> asyncio.Future[None]:
+            sent.append(data)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+    events = [AuditEvent(type=EventType.SUBMITTED, at=datetime(2026, 1, 1, tzinfo=UTC),
+                         broker="b", actor="TH-AHTD", message_id=f"m{i}") for i in range(n)]
+    batches = AuditBatches(Recording(), max_bytes=1 << 30)  # type: ignore[arg-type]
+    stored = [batches.add(events[:n // 2]), batches.add(events[n // 2:])]
+    await asyncio.gather(*stored)
+    assert len(sent) == 1
+    assert decode_events(sent[0]) == events
 
 
 async def test_a_store_refusing_one_submission_leaves_the_rest_of_its_pass_routed(
