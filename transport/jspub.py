@@ -44,8 +44,17 @@ class PublishNotAcknowledged(RuntimeError):
         self.err_code = err_code
 
 
-def _refusal(data: bytes) -> PublishNotAcknowledged:
-    text = data[:200].decode(errors="replace")
+def is_refusal(answer: Msg) -> bool:
+    """Whether JetStream's answer to a publish refuses it. Stored (or a duplicate of its
+    `Nats-Msg-Id`): {"stream":..,"seq":..}. Refused: {"error":..}, an empty answer, or a
+    status header (503: no stream listens on the subject)."""
+    return (b'"error"' in answer.data or not answer.data
+            or bool(answer.headers and answer.headers.get("Status")))
+
+
+def refusal(data: bytes) -> PublishNotAcknowledged:
+    """The error for a refusing answer, with JetStream's error code when it gave one."""
+    text = data[:200].decode(errors="replace") or "no stream answered"
     code = 0
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         code = int(json.loads(data)["error"].get("err_code", 0))
@@ -69,10 +78,8 @@ class AckPublisher:
         fut = self._futures.pop(msg.subject.rsplit(".", 1)[1], None)
         if fut is None or fut.done():
             return
-        # Stored or duplicate: {"stream":..,"seq":..}. Failure: {"error":..}, or a status
-        # header (503: no stream listens on the subject).
-        if b'"error"' in msg.data or (msg.headers and msg.headers.get("Status")):
-            fut.set_exception(_refusal(msg.data))
+        if is_refusal(msg):
+            fut.set_exception(refusal(msg.data))
         else:
             fut.set_result(None)
 

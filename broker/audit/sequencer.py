@@ -36,7 +36,7 @@ from broker.metrics import Metrics
 from keys.identity import Identity
 from schemas.clock import Clock, utcnow
 from transport import subjects as s
-from transport.jspub import Inline, PublishNotAcknowledged
+from transport.jspub import Inline, PublishNotAcknowledged, is_refusal, refusal
 from transport.pull import StandingPulls
 
 log = structlog.get_logger("orcon.audit")
@@ -339,10 +339,8 @@ class _Appender:
         done = self._done
         if done is None or done.done() or msg.subject[len(self.prefix) + 1:] != self._token:
             return  # an answer to a batch that already failed
-        # Stored: {"stream":..,"seq":..}. Refused: {"error":..}, or a status header
-        # (503: no stream listens on the subject).
-        if b'"error"' in msg.data or not msg.data or (msg.headers and msg.headers.get("Status")):
-            done.set_exception(_refusal(msg.data))
+        if is_refusal(msg):
+            done.set_exception(refusal(msg.data))
             return
         self._got += 1
         if self._got == self._want:
@@ -391,10 +389,6 @@ class _Appender:
         done = self._done
         if done is not None and not done.done():
             done.set_exception(PublishNotAcknowledged("the sequencer is stopping"))
-
-
-def _refusal(data: bytes) -> PublishNotAcknowledged:
-    return PublishNotAcknowledged(data[:200].decode(errors="replace") or "no stream answered")
 
 
 _events_decoder = msgspec.msgpack.Decoder(AuditEvent | list[AuditEvent])
