@@ -17,6 +17,7 @@ from collections.abc import Callable, MutableSet, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import structlog
@@ -204,23 +205,12 @@ class AgencyClient:
             raise SendError(f"resolve refused the draft: {reply.error}")
         return reply
 
-    def checked_draft(
-        self,
-        body: schemas.Body,
-        *,
-        category: schemas.Category,
-        level: schemas.Level,
-        restrictions: schemas.Restrictions | None = None,
-        to: Sequence[str] = (),
-        audience: Sequence[str] = (),
-        **extra: object,
-    ) -> schemas.Header:
-        """A draft whose body keeps the content rules. Raises `schemas.SchemaError`
-        (every error at once) otherwise: a body the recipients would reject (an unknown
-        country code, a reply naming nothing) is never sealed, and the sender, not the
-        recipient, is told."""
-        draft = self.draft(body, category=category, level=level, restrictions=restrictions,
-                           to=to, audience=audience, **extra)
+    def checked_draft(self, body: schemas.Body, **fields: Any) -> schemas.Header:
+        """`draft(body, **fields)` whose body keeps the content rules. Raises
+        `schemas.SchemaError` (every error at once) otherwise: a body the recipients would
+        reject (an unknown country code, a reply naming nothing) is never sealed, and the
+        sender, not the recipient, is told."""
+        draft = self.draft(body, **fields)
         errors = check_body(body, draft)
         if errors:
             raise schemas.SchemaError(errors)
