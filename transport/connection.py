@@ -28,12 +28,12 @@ CONNECTION_FILE = "connection.json"
 PASSPHRASE_ENV = "ORCON_PASSPHRASE"
 
 
-class AgencyCredentials(msgspec.Struct, frozen=True):
+class AgencyCredentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nkey: str  # path of the NATS nkey seed file
     key: str | None = None  # path of the orcon identity (encrypted); auditors have none
 
 
-class Connection(msgspec.Struct, frozen=True):
+class Connection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # One URL, or several separated by commas (the nodes of a cluster); `tls://` when
     # the server requires TLS.
     url: str
@@ -55,8 +55,14 @@ class Connection(msgspec.Struct, frozen=True):
         return [u.strip() for u in self.url.split(",") if u.strip()]
 
     def tls_context(self) -> ssl.SSLContext | None:
-        """A context trusting only `ca`; None for a plain (non-TLS) server."""
-        return client_context(self.ca) if self.ca else None
+        """A context trusting only `ca`; None for a plain (non-TLS) server. A `tls://`
+        URL without `ca` is refused: it would trust the system's CAs instead."""
+        if self.ca:
+            return client_context(self.ca)
+        if any(u.startswith("tls://") for u in self.servers):
+            raise LookupError(f"connection.json: url {self.url!r} asks for TLS but names no "
+                              "`ca` (the federation's CA file)")
+        return None
 
     def passphrase(self) -> str:
         """The passphrase of the key files: ORCON_PASSPHRASE from the environment (an
@@ -87,6 +93,11 @@ def load_connection(data_dir: Path) -> Connection:
     path = Path(data_dir) / CONNECTION_FILE
     try:
         return msgspec.json.decode(path.read_bytes(), type=Connection)
+    except msgspec.ValidationError as exc:
+        # An unknown or mistyped field (say `ca_file` for `ca`) would otherwise be dropped
+        # and with it, silently, TLS.
+        known = ", ".join(Connection.__struct_fields__)
+        raise LookupError(f"{path}: {exc} (the fields: {known})") from None
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path} does not exist: start a stack with 'orcon dev --data-dir {data_dir}'"
