@@ -187,6 +187,12 @@ def _ordered_reads(stream: str) -> list[str]:
 # make its own scratch streams with the brokers' credential on a development stack.
 _ORCON_STREAMS = (s.SUBMIT_STREAM, s.DELIVER_STREAM, s.AUDIT_STREAM, s.AUDIT_IN_STREAM,
                   s.AUDIT_HEAD_STREAM, *(f"KV_{b}" for b in KV_BUCKETS))
+# The events waiting for the sequencer (a work queue): whoever pulls and acknowledges
+# them takes them out before they are logged. Only the sequencer may.
+_AUDIT_QUEUE_READS = [f"$JS.API.CONSUMER.{op}.{s.AUDIT_IN_STREAM}.>"
+                      for op in ("MSG.NEXT", "CREATE", "DURABLE.CREATE", "DELETE")
+                      ] + [f"$JS.ACK.{s.AUDIT_IN_STREAM}.>"]
+
 _STREAM_ADMIN = [f"$JS.API.STREAM.{verb}.{stream}"
                  for verb in ("CREATE", "UPDATE", "DELETE", "PURGE")
                  for stream in _ORCON_STREAMS] + [
@@ -239,7 +245,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
         return {"publish": {"allow": [">"],
                             "deny": [*_AUDIT_WRITES, *_STREAM_ADMIN,
                                      *(f"$KV.{b}.>" for b in KV_BUCKETS),
-                                     "orcon.submit.>"]},
+                                     "orcon.submit.>", *_AUDIT_QUEUE_READS,
+                                     f"$JS.API.CONSUMER.DELETE.{s.DELIVER_STREAM}.>"]},
                 "subscribe": {"allow": [">"]}}
     if principal.role == "ack-watcher":
         return {

@@ -30,6 +30,14 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("pub", s.submit(KH)),
         ("pub", f"$JS.API.STREAM.CREATE.{s.DELIVER_STREAM}"),
         ("pub", f"$JS.API.STREAM.PURGE.{s.SUBMIT_STREAM}"),
+        # A stolen broker credential must not take the sequencer's pending events off
+        # the AUDITIN work queue (they would vanish before being logged), nor delete an
+        # agency's inbox consumer.
+        ("pub", f"$JS.API.CONSUMER.MSG.NEXT.{s.AUDIT_IN_STREAM}.sequencer"),
+        ("pub", f"$JS.ACK.{s.AUDIT_IN_STREAM}.sequencer.1.1.1.1.0"),
+        ("pub", f"$JS.API.CONSUMER.CREATE.{s.AUDIT_IN_STREAM}.thief"),
+        ("pub", f"$JS.API.CONSUMER.DELETE.{s.AUDIT_IN_STREAM}.sequencer"),
+        ("pub", f"$JS.API.CONSUMER.DELETE.{s.DELIVER_STREAM}.inbox-{KH}"),
     ],
     "sequencer": [
         ("pub", s.deliver(KH)),
