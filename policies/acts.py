@@ -39,7 +39,7 @@ from policies.decisions import Consent
 from policies.engine import PolicyEngine
 from policies.names import restriction_errors
 from schemas.acts import Act, SignedHeader
-from schemas.codes import TLP, TLP_RANK, USE_CONSENT, ConsentScope, UseKind
+from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
 from schemas.events import EventType
 from schemas.restrictions import Restrictions, effective_restrictions
 
@@ -58,9 +58,6 @@ _ANSWERS_ACT = frozenset({"consent_decision", "amendment_receipt"})
 
 # Uses that need the originator's consent when a restriction is set, and which consent.
 EVIDENTIAL_USES = frozenset({UseKind.EVIDENCE, UseKind.DISCLOSURE_TO_COURT})
-
-
-_TLP_RANK = TLP_RANK
 
 
 class ActError(Exception):
@@ -208,7 +205,7 @@ def loosened_fields(original: Restrictions, proposed: Restrictions) -> list[str]
         out.append("destroy_after_days")
     if not set(o.conditions) <= set(p.conditions):
         out.append("conditions")
-    if o.tlp is not None and (p.tlp is None or _TLP_RANK[TLP(p.tlp)] < _TLP_RANK[TLP(o.tlp)]):
+    if o.tlp is not None and (p.tlp is None or TLP(p.tlp).rank < TLP(o.tlp).rank):
         out.append("tlp")
     return out
 
@@ -401,8 +398,8 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
                        rule, reason, details)
 
     consents: list[Consent] = []
-    need = needed_consent(act.use, evidential, restrictions)
-    if act.consent is not None:
+    if act.consent is not None:  # which consent it is: asked of the rules only then
+        need = needed_consent(act.use, evidential, restrictions)
         if need is None:
             need = (ConsentScope.EVIDENTIAL_USE if evidential
                     else USE_CONSENT.get(act.use, ConsentScope.EXECUTIVE_ACTION))

@@ -9,6 +9,7 @@ from schemas.bodies import (
     Acknowledgment,
     AddressCheck,
     Alert,
+    Amendment,
     Body,
     ConsentDecision,
     ConsentRequest,
@@ -28,6 +29,7 @@ from schemas.bodies import (
     UseDeclaration,
     VehicleCheck,
     VesselRequest,
+    Withdrawal,
     _Request,
 )
 from schemas.code_rules import (
@@ -430,6 +432,8 @@ def check_body(body: Body, header: Header | None = None, root: str = "body") -> 
     elif isinstance(body, UseDeclaration):
         narrative(body.note, root + ".note", errs)
         _in_reply_to(body.message_id, header, errs)
+    elif isinstance(body, Amendment | Withdrawal):
+        narrative(body.reason, root + ".reason", errs)
     if header is not None:
         tag = type(body).__struct_config__.tag
         if header.kind != tag:

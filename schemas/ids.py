@@ -23,6 +23,8 @@ def new_message_id(
 ) -> str:
     """A 26-character id that sorts by creation time; `now` and `rand` are injectable."""
     ts = now if now is not None else utcnow()
+    if ts.tzinfo is None:  # read as local time it would sort wrongly
+        raise ValueError("new_message_id: `now` must be timezone-aware")
     millis = int(ts.timestamp() * 1000)
     value = (millis << 80) | int.from_bytes(rand(10), "big")
     chars = []

@@ -292,3 +292,26 @@ def test_semantic_rules_cover_valid_variants() -> None:
     # A vessel request with an ask repeated.
     req = replace(vessel_by_sea(), asks=[VesselAsk.BOARD, VesselAsk.BOARD])
     assert ("body.asks", "unique") in rules(check_body(req))
+
+
+@pytest.mark.parametrize("kind", ["amendment", "withdrawal"])
+def test_a_mistyped_language_in_an_amendment_or_withdrawal_reason_is_refused(kind: str) -> None:
+    """Every narrative's language is an ISO 639-1 code; the reason of an amendment or a
+    withdrawal was the one narrative no rule read."""
+    from datetime import UTC, datetime
+
+    from schemas.bodies import Amendment, Withdrawal
+    from schemas.entities import Narrative
+    from schemas.validate import check_body
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    reason = Narrative(text="the source withdrew", lang="en")
+    good: Amendment | Withdrawal = (
+        Amendment(message_id="01JABCDEFGHJKMNPQRSTVWXYZ0", amended_at=at, reason=reason)
+        if kind == "amendment" else
+        Withdrawal(message_id="01JABCDEFGHJKMNPQRSTVWXYZ0", withdrawn_at=at, reason=reason))
+    assert [e for e in check_body(good) if e.path.endswith(".reason.lang")] == []
+    bad = msgspec.structs.replace(good, reason=Narrative(text="the source withdrew",
+                                                         lang="english"))
+    errors = check_body(bad)
+    assert [e.path for e in errors if e.path.endswith("reason.lang")] == ["body.reason.lang"]
