@@ -483,9 +483,11 @@ class Holder:
         c = self.client
         signer = c.directory.signing_key(original.sender, original.sender_key, now,
                                          created_at=original.created_at)
-        content_key = unwrap_content_key(env, c.identity, signer, now=now)
+        content_key = unwrap_content_key(env, c.identity, signer, now=now,
+                                         hh=row.message.header_hash)
         bare = msgspec.structs.replace(env, stanzas=[])
-        forwarded = add_stanzas(bare, content_key, c.directory.recipients_for(to, now))
+        forwarded = add_stanzas(bare, content_key, c.directory.recipients_for(to, now),
+                                hh=row.message.header_hash)
         del content_key  # key material: never kept longer than the re-wrap
         notice_body = schemas.ForwardNotice(
             message_id=message_id, forwarded_to=[to], forwarded_at=now,

@@ -123,9 +123,10 @@ def open_delivery(delivery: Delivery, *, identity: Identity, directory: Director
         if notice is not None:
             nh = notice.header
             verify(notice.envelope, directory.signing_key(nh.sender, nh.sender_key, now,
-                                                          created_at=nh.created_at))
+                                                          created_at=nh.created_at),
+                   hh=notice.header_hash)
         signer = directory.signing_key(h.sender, h.sender_key, now, created_at=h.created_at)
-        plaintext = open_envelope(msg.envelope, identity, signer, now=now)
+        plaintext = open_envelope(msg.envelope, identity, signer, now=now, hh=msg.header_hash)
         body = schemas.decode_body(plaintext)
     except CryptoError:
         return Rejection(h.id, "cryptographic verification failed")
