@@ -114,6 +114,11 @@ def load_settings(
         # Allow either top-level keys or a [broker] table, so the file can later hold
         # other sections without breaking existing ones.
         table = data.get("broker", data) if isinstance(data.get("broker"), dict) else data
+        if table is not data:
+            stray = sorted(k for k, v in data.items() if k != "broker" and not isinstance(v, dict))
+            if stray:  # read from neither place: refused, never ignored
+                raise ConfigError(stray[0], str(path), "a setting outside the [broker] table "
+                                  "of a file that has one: move it into [broker]")
         _convert(table, str(path), strict=True)  # typed errors name the file
         merged.update(table)
     env_values = _from_env(env)

@@ -72,6 +72,15 @@ def test_errors_name_the_field_and_its_source(
     assert field in str(info.value)
 
 
+def test_a_setting_beside_the_broker_table_is_refused_not_ignored(tmp_path: Path) -> None:
+    f = tmp_path / "orcon.toml"
+    f.write_text('max_message_bytes = 4096\n[broker]\nbroker_id = "b1"\n')
+    with pytest.raises(ConfigError, match="max_message_bytes.*outside the \\[broker\\] table"):
+        load_settings(f, env={})
+    f.write_text('[broker]\nbroker_id = "b1"\nmax_message_bytes = 4096\n')
+    assert load_settings(f, env={}).max_message_bytes == 4096
+
+
 def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     f = tmp_path / "broker.toml"
     f.write_text("fetch_batch = 0\n")
