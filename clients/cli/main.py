@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -99,19 +98,6 @@ def demo(
         raise fail("interrupted; every process was stopped") from None
 
 
-def _run_until_signal(coro_factory: object) -> None:
-    """Run a long-lived service; SIGINT/SIGTERM trigger a graceful drain."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await coro_factory(stop)  # type: ignore[operator]
-
-    from broker.hosting import eventloop
-
-    eventloop.run(main())  # ORCON_UVLOOP=1: uvloop
 
 
 ConfigFile = Annotated[
@@ -191,7 +177,7 @@ def dev(
 
     try:
         with hold(data_dir):
-            _run_until_signal(serve)
+            cli_services.run_until_signal(serve)
     except DataDirInUse as exc:
         raise fail(str(exc)) from None
     except (NatsServerError, FederationError, TlsError, OSError) as exc:

@@ -43,7 +43,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -51,7 +51,9 @@ def _run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None
             loop.add_signal_handler(sig, stop.set)
         await serve(stop)
 
-    asyncio.run(main())
+    from broker.hosting import eventloop
+
+    eventloop.run(main())  # ORCON_UVLOOP=1: uvloop, as for `orcon dev`
 
 
 def service(
@@ -92,12 +94,12 @@ def service(
         raise _fail(f"--creds: {seed} does not exist (the {role}'s NATS credential)")
     try:
         if role == "broker":
-            _run_until_signal(lambda stop: _broker(data_dir, seed, settings, stop))
+            run_until_signal(lambda stop: _broker(data_dir, seed, settings, stop))
         elif role == "sequencer":
-            _run_until_signal(lambda stop: _sequencer(
+            run_until_signal(lambda stop: _sequencer(
                 data_dir, seed, settings, log_key, replicas, stop))
         else:
-            _run_until_signal(lambda stop: _ack_watcher(
+            run_until_signal(lambda stop: _ack_watcher(
                 data_dir, seed, settings.nats_url, timedelta(seconds=urgent_ack_timeout),
                 stop))
     except (FileNotFoundError, LookupError, TimeoutError) as exc:

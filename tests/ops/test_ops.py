@@ -75,7 +75,7 @@ def test_errors_name_the_field_and_its_source(
 def test_a_setting_beside_the_broker_table_is_refused_not_ignored(tmp_path: Path) -> None:
     f = tmp_path / "orcon.toml"
     f.write_text('max_message_bytes = 4096\n[broker]\nbroker_id = "b1"\n')
-    with pytest.raises(ConfigError, match="max_message_bytes.*outside the \\[broker\\] table"):
+    with pytest.raises(ConfigError, match=r"max_message_bytes.*outside the \[broker\] table"):
         load_settings(f, env={})
     f.write_text('[broker]\nbroker_id = "b1"\nmax_message_bytes = 4096\n')
     assert load_settings(f, env={}).max_message_bytes == 4096
