@@ -310,7 +310,13 @@ class AgencyClient:
         except (TimeoutError, NatsTimeoutError):
             return 0
         for m in msgs:
-            outcome = msgspec.msgpack.decode(m.data, type=schemas.Outcome)
+            try:
+                outcome = msgspec.msgpack.decode(m.data, type=schemas.Outcome)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                # Redelivered for ever it would stop every command of this agency.
+                log.warning("malformed_report_dropped", size=len(m.data))
+                await m.term()
+                continue
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
             self._unclaimed.append(outcome)

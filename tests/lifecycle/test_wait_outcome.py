@@ -53,3 +53,22 @@ async def test_a_holder_waits_on_the_same_unclaimed_outcomes(
     for sent in (first, second):
         row = th.get(sent.id)  # type: ignore[attr-defined]
         assert row.record.outcome is not None and row.record.outcome.delivered == ["KH-AHTJP"]
+
+
+async def test_a_malformed_report_is_dropped_not_redelivered_for_ever(  # type: ignore[no-untyped-def]
+        stack, agency) -> None:
+    """A report the client cannot read (a broker defect, or bytes nobody should have
+    stored) is dropped and logged; the outcomes after it still arrive, and it does not
+    come back to block every later command."""
+    from transport import subjects as s
+
+    th: AgencyClient = await agency("TH-AHTD")
+    nc = await stack.broker_connection("test-bad-report")
+    try:
+        await nc.jetstream().publish(s.report("TH-AHTD"), b"\xc1 not an outcome")
+    finally:
+        await nc.close()
+    sent = await th.send(examples.mekong_route_report(), category=Category.ROUTES,
+                         level=Level.RESTRICTED, to=["KH-AHTJP"])
+    assert (await th.wait_outcome(sent.header.id)).delivered == ["KH-AHTJP"]
+    assert await th.poll_outcomes(timeout=0.5) == 0  # the bad one is not redelivered
