@@ -1,7 +1,8 @@
 """Profile the broker's hot path: `python -m bench.profiling [N] [--all]
 [--no-profile] [--fed N] [--html FILE]`
 (`--all`: every frame; `--no-profile`: rate only;
-`--fed N`: N focal points in the federation, default 195).
+`--fed N`: N focal points in the federation, default 195;
+`--fanout`: N alerts each sealed to every focal point instead of reports to one).
 
 A backlog of N pre-sealed 1 KB reports is queued in SUBMIT first (NATS and the audit
 sequencer run in a child process, as in `orcon bench`); then one broker is started in
@@ -23,6 +24,7 @@ from bench.load import (
     SENDER,
     Children,
     Watcher,
+    alert_body,
     broker_dial,
     focal_ids,
     local_client,
@@ -39,7 +41,7 @@ from transport.connection import load_connection
 
 
 async def profile(n: int, html: Path | None, profiling: bool = True,
-                  focal: int = 195) -> None:
+                  focal: int = 195, fan: bool = False) -> None:
     from pyinstrument import Profiler
 
     # The stack child encrypts its keys with it, the load generator reads them back.
@@ -56,13 +58,15 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
             conn = load_connection(data_dir)
             assert conn.broker_nkey is not None
             sender = await local_client(conn, SENDER)
-            sealed = preseal(sender, report_1k(), [focal_ids(1)[0]], n)
+            to = focal_ids(focal) if fan else [focal_ids(1)[0]]
+            sealed = preseal(sender, alert_body() if fan else report_1k(), to, n)
+            deliveries = n * len(to)
             await submit_all(sender.js, sealed)
             await sender.close()
 
             watch_nc = await broker_dial(conn, "profile-watch")
             watcher = Watcher()
-            watcher.expect(n)
+            watcher.expect(deliveries)
             await watch_nc.subscribe("orcon.deliver.*", cb=watcher.on_msg,
                                      pending_msgs_limit=10**6, pending_bytes_limit=2**30)
             nc = await broker_dial(conn, "broker-profile")
@@ -88,7 +92,7 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
         print(profiler.output_text(unicode=True, color=False, show_all="--all" in sys.argv))
         if html is not None:
             html.write_text(profiler.output_html())
-    print(f"{n} messages drained by one in-process broker in "
+    print(f"{n} messages ({deliveries} deliveries) drained by one in-process broker in "
           f"{elapsed:.2f} s: {n / elapsed:,.0f} msg/s, {cpu / n * 1e6:,.0f} µs CPU per message"
           f"{' (under the profiler)' if profiling else ''}")
 
@@ -101,7 +105,7 @@ def main(argv: list[str]) -> int:
     html = Path(argv[argv.index("--html") + 1]) if "--html" in argv else None
     focal = int(argv[argv.index("--fed") + 1]) if "--fed" in argv else 195
     asyncio.run(profile(n, html, profiling="--no-profile" not in argv,
-                        focal=focal))
+                        focal=focal, fan="--fanout" in argv))
     return 0
 
 

@@ -48,6 +48,7 @@ from schemas.envelope import (
     ENVELOPE_VERSION,
     KEY_COMMITMENT_FIELD,
     Envelope,
+    Stanza,
     read_key_commitment,
 )
 from schemas.errors import SchemaError
@@ -225,6 +226,16 @@ def for_recipient(envelope: Envelope, agency: str) -> Envelope:
     return msgspec.structs.replace(
         envelope, stanzas=[s for s in envelope.stanzas if s.recipient == agency]
     )
+
+
+def by_recipient(envelope: Envelope) -> dict[str, Envelope]:
+    """`for_recipient` for every agency the envelope has stanzas for, in one pass over
+    the stanzas (a fan-out to n agencies would otherwise scan them n times)."""
+    stanzas: dict[str, list[Stanza]] = {}
+    for st in envelope.stanzas:
+        stanzas.setdefault(st.recipient, []).append(st)
+    return {agency: msgspec.structs.replace(envelope, stanzas=own)
+            for agency, own in stanzas.items()}
 
 
 # ---- life-cycle additions (forward, proofs) ------------------------------------------

@@ -35,6 +35,11 @@ _NO_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _UNSAFE = re.compile(r"\s")
 
 
+# What `AckPublisher.publish_many` sends: subject, payload, `Nats-Msg-Id` (or None) and
+# headers (or None).
+Outgoing = tuple[str, bytes, str | None, dict[str, str] | None]
+
+
 class PublishNotAcknowledged(RuntimeError):
     """JetStream refused or did not answer; `err_code` is JetStream's error code when it
     gave one (10071: wrong last sequence), else 0."""
@@ -101,41 +106,76 @@ class AckPublisher:
         """Send one message; the future resolves once JetStream stored it. `msg_id`
         None: no de-duplication id (the audit sequencer's appends are guarded by
         `Nats-Expected-Last-Sequence` instead)."""
-        if not subject or _UNSAFE.search(subject):
-            raise ValueError(f"subject {subject!r}: not a valid NATS subject")
+        return (await self.publish_many([(subject, payload, msg_id, headers)]))[0]
+
+    async def publish_many(self, messages: Iterable[Outgoing]) -> list[asyncio.Future[None]]:
+        """`publish` for each message, written to the socket in one go: a fan-out's
+        deliveries share their headers, which are rendered once."""
+        messages = list(messages)
+        for subject, *_ in messages:
+            # All checked before any is registered or sent: a refusal sends none.
+            if not subject or _UNSAFE.search(subject):
+                raise ValueError(f"subject {subject!r}: not a valid NATS subject")
+        nc = self.nc
+        if not nc.is_connected:
+            # Reconnecting: nats-py's own path buffers within its limits, or raises.
+            return [await self._publish_reconnecting(*m) for m in messages]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        futures: list[asyncio.Future[None]] = []
+        lines: list[bytes] = []
+        rendered: dict[int, str] = {}
+        prefix = self.prefix
+        for subject, payload, msg_id, headers in messages:
+            token = self._register(loop, deadline, futures)
+            if headers:
+                # Shared dicts (a routed message's deliveries) are rendered once.
+                hdr = rendered.get(id(headers))
+                if hdr is None:
+                    hdr = rendered[id(headers)] = "NATS/1.0\r\n" + "".join(
+                        f"{k}: {str(v).strip().translate(_NO_NEWLINES)}\r\n"
+                        for k, v in headers.items())
+                if msg_id is not None:
+                    head = f"{hdr}Nats-Msg-Id: {msg_id.translate(_NO_NEWLINES)}\r\n\r\n".encode()
+                else:
+                    head = (hdr + "\r\n").encode()
+            elif msg_id is not None:
+                head = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.translate(
+                    _NO_NEWLINES).encode()
+            else:
+                head = b"NATS/1.0\r\n\r\n"
+            size = len(head)
+            lines.append(b"HPUB %s %s.%s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), prefix.encode(), token.encode(), size, size + len(payload),
+                head, payload))
+        if lines:
+            await _send(nc, b"".join(lines))
+        return futures
+
+    def _register(self, loop: asyncio.AbstractEventLoop, deadline: float,
+                  futures: list[asyncio.Future[None]]) -> str:
+        """A reply token and its future, expiring at `deadline`."""
         self._n += 1
         token = f"{self._n:x}"
-        loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._futures[token] = fut
-        deadline = loop.time() + self.timeout
+        futures.append(fut)
         self._deadlines.append((deadline, token))
         if self._timer is None:
             self._timer = loop.call_at(deadline, self._expire)
-        nc = self.nc
-        reply = f"{self.prefix}.{token}"
-        if not nc.is_connected:
-            # Reconnecting: nats-py's own path buffers within its limits, or raises.
-            hdrs = dict(headers) if headers else {}
-            if msg_id is not None:
-                hdrs["Nats-Msg-Id"] = msg_id
-            await nc.publish(subject, payload, reply=reply, headers=hdrs or None)
-            return fut
-        if headers:
-            hdr = "NATS/1.0\r\n" + "".join(
-                f"{k}: {str(v).strip().translate(_NO_NEWLINES)}\r\n" for k, v in headers.items())
-            if msg_id is not None:
-                hdr += f"Nats-Msg-Id: {msg_id.translate(_NO_NEWLINES)}\r\n"
-            head = (hdr + "\r\n").encode()
-        elif msg_id is not None:
-            head = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.translate(
-                _NO_NEWLINES).encode()
-        else:
-            head = b"NATS/1.0\r\n\r\n"
-        size = len(head)
-        await _send(nc, b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
-            subject.encode(), reply.encode(), size, size + len(payload), head, payload))
-        return fut
+        return token
+
+    async def _publish_reconnecting(self, subject: str, payload: bytes, msg_id: str | None,
+                                    headers: dict[str, str] | None) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        token = self._register(loop, loop.time() + self.timeout, futures)
+        hdrs = dict(headers) if headers else {}
+        if msg_id is not None:
+            hdrs["Nats-Msg-Id"] = msg_id
+        await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}",
+                              headers=hdrs or None)
+        return futures[0]
 
     async def wait(self, futures: list[asyncio.Future[None]]) -> None:
         """Every one stored, or the first failure raised (each publish has its own

@@ -27,11 +27,12 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from transport import subjects as s
-from transport.jspub import AckPublisher, PublishNotAcknowledged
+from transport.jspub import AckPublisher, Outgoing, PublishNotAcknowledged
 
 BUCKET = "orcon-message-ids"
 TTL = timedelta(minutes=30)
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's error code: the key exists already
+_FIRST_WRITE = {"Nats-Expected-Last-Subject-Sequence": "0"}
 
 
 class Claim(Enum):
@@ -72,15 +73,23 @@ class MessageIds:
         for each, its Claim, None (nothing to claim), or the error that stopped it."""
         if self._pub is None:
             return [await self._claim_one(i) for i in idents]
-        sent: list[asyncio.Future[None] | Exception | None] = []
-        for ident in idents:
-            if ident is None:
-                sent.append(None)
-                continue
-            try:
-                sent.append(await self._send_claim(*ident))
-            except Exception as exc:
-                sent.append(exc)
+        sent: list[asyncio.Future[None] | Exception | None] = [None] * len(idents)
+        todo = [(n, ident) for n, ident in enumerate(idents) if ident is not None]
+        try:
+            futures = await self._pub.publish_many([self._claim_message(*i) for _, i in todo])
+        except Exception:
+            # One claim that cannot be sent (say, a subject it cannot name) must not stop
+            # the others: each alone, each with its own error.
+            futures = []
+        if len(futures) == len(todo):
+            for (n, _), claim in zip(todo, futures, strict=True):
+                sent[n] = claim
+        else:
+            for n, one in todo:
+                try:
+                    sent[n] = await self._send_claim(*one)
+                except Exception as exc:
+                    sent[n] = exc
         out: list[Claim | Exception | None] = []
         for ident, fut in zip(idents, sent, strict=True):
             if fut is None or isinstance(fut, Exception):
@@ -111,9 +120,13 @@ class MessageIds:
     async def _send_claim(self, sender: str, message_id: str,
                           header_hash: str) -> asyncio.Future[None]:
         assert self._pub is not None
-        return await self._pub.publish(
-            f"$KV.{BUCKET}.{sender}.{message_id}", header_hash.encode(), None,
-            headers={"Nats-Expected-Last-Subject-Sequence": "0"})
+        return await self._pub.publish(*self._claim_message(sender, message_id, header_hash))
+
+    @staticmethod
+    def _claim_message(sender: str, message_id: str, header_hash: str) -> Outgoing:
+        # Stored only if the key has never been written: a first claim.
+        return (f"$KV.{BUCKET}.{sender}.{message_id}", header_hash.encode(), None,
+                _FIRST_WRITE)
 
     async def claim(self, sender: str, message_id: str, header_hash: str) -> Claim:
         assert self._kv is not None, "MessageIds.start() first"

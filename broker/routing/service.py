@@ -44,7 +44,7 @@ from broker.routing.dedupe import Claim, MessageIds
 from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
 from keys.directory import Directory
-from keys.envelope import for_recipient, verify
+from keys.envelope import by_recipient, for_recipient, verify
 from keys.errors import CryptoError, KeysError
 from policies import acts as lifecycle
 from policies.engine import Decision, PolicyEngine
@@ -60,7 +60,7 @@ from schemas.clock import utcnow
 from schemas.events import EventType
 from schemas.message import Message, parse_message
 from transport import subjects as s
-from transport.jspub import AckPublisher, ack
+from transport.jspub import AckPublisher, Outgoing, ack
 from transport.pull import StandingPulls
 
 
@@ -294,13 +294,22 @@ class Broker:
                 failed.append((msg, exc))
         # Deliveries and audit events first; the sender learns the outcome only once
         # they are durable, so an outcome never reports a delivery that could be lost.
-        told: list[tuple[Msg, list[asyncio.Future[None]]]] = []
+        durable: list[tuple[Msg, Routed]] = []
         for msg, routed, acks in stage:
             try:
                 await self._pub.wait(acks)
-                told.append((msg, await self._send_outcome(routed)))
+                durable.append((msg, routed))
             except Exception as exc:
                 failed.append((msg, exc))
+        # Their outcomes, written together.
+        told: list[tuple[Msg, list[asyncio.Future[None]]]] = []
+        reports = [(msg, self._outcome(routed)) for msg, routed in durable]
+        try:
+            futures = iter(await self._pub.publish_many([r for _, rs in reports for r in rs]))
+        except Exception as exc:
+            failed.extend((msg, exc) for msg, _ in reports)
+        else:
+            told = [(msg, [next(futures) for _ in rs]) for msg, rs in reports]
         done: list[Msg] = []
         for msg, acks in told:
             try:
@@ -549,8 +558,8 @@ class Broker:
 
     def _route_verified(self, submitter: str, msg: Message, now: datetime) -> Routed:
         env, header = msg.envelope, msg.header
-        listed = set(header.recipients)
-        stray = sorted({st.recipient for st in env.stanzas} - listed)
+        with_stanza = by_recipient(env)
+        stray = sorted(with_stanza.keys() - set(header.recipients))
         if stray:
             raise Rejected(
                 "envelope.stanza",
@@ -558,7 +567,6 @@ class Broker:
             )
         hh = msg.header_hash.hex()
         decisions = self.engine.decide_receive(header, header.recipients, now)
-        with_stanza = {st.recipient for st in env.stanzas}
 
         routed = Routed(outcome=schemas.Outcome(message_id=header.id, sender=submitter,
                                                 status="routed"),
@@ -581,8 +589,7 @@ class Broker:
                              d.policy_version)
             if d.allowed:
                 routed.deliveries[d.recipient] = schemas.encode_envelope(
-                    for_recipient(env, d.recipient)
-                )
+                    with_stanza[d.recipient])
                 delivered.append(d.recipient)
                 kind = "delivered"
                 self.metrics.routed.inc()
@@ -690,22 +697,23 @@ class Broker:
     async def _send_results(self, routed: Routed) -> list[asyncio.Future[None]]:
         pub = self._pub
         ident = routed.ident
-        acks = [await pub.publish(s.deliver(rcpt), env,
-                                  dedupe.key(*ident, f"to:{rcpt}") if ident else
-                                  f"{routed.outcome_key}:{rcpt}",
-                                  UNWATCHED if is_forward(env) else routed.watch)
-                for rcpt, env in routed.deliveries.items()]
+        acks = await pub.publish_many([
+            (s.deliver(rcpt), env,
+             dedupe.key(*ident, f"to:{rcpt}") if ident else f"{routed.outcome_key}:{rcpt}",
+             UNWATCHED if is_forward(env) else routed.watch)
+            for rcpt, env in routed.deliveries.items()])
         if routed.events:
             acks.append(self._audit.add([event_with_id(ev, key) for key, ev in routed.events]))
         return acks
 
-    async def _send_outcome(self, routed: Routed) -> list[asyncio.Future[None]]:
+    @staticmethod
+    def _outcome(routed: Routed) -> list[Outgoing]:
+        """The outcome report to publish (none to a sender that is not a valid id)."""
         if not (routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender)):
             return []
         ident = routed.ident
         key = routed.outcome_key or (dedupe.key(*ident, "outcome") if ident else "")
-        return [await self._pub.publish(s.report(routed.outcome.sender),
-                                        schemas.encode(routed.outcome), key)]
+        return [(s.report(routed.outcome.sender), schemas.encode(routed.outcome), key, None)]
 
     async def _on_resolve(self, msg: Msg) -> None:
         res = resolve.resolve_draft(self.engine, s.agency_of(msg.subject), msg.data,

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
+from nats.aio.client import Client as NATS
 
 import schemas
 from broker.audit.events import AuditEvent
@@ -169,3 +170,56 @@ async def test_a_store_refusing_one_submission_leaves_the_rest_of_its_pass_route
         await ops.jetstream().update_stream(deliver)
         await ops.close()
         await th.close()
+
+
+async def _last_seq(nc: NATS, stream: str) -> int:
+    return int((await nc.jetstream().stream_info(stream)).state.last_seq)
+
+
+async def test_messages_written_together_are_each_stored_once_with_their_headers(
+        stack: DevStack) -> None:
+    """`publish_many` (a fan-out's deliveries): one id each, the shared headers on every
+    one, and the same ids again are JetStream duplicates, stored no second time."""
+    nc = await stack.broker_connection("test-publish-many")
+    pub = AckPublisher(nc)
+    await pub.start()
+    try:
+        before = await _last_seq(nc, s.DELIVER_STREAM)
+        shared = {"Orcon-Watch": "-"}
+        batch = [(s.deliver("TH-AHTD"), b"payload %d" % k, f"many:{k}", shared)
+                 for k in range(3)]
+        await pub.wait(await pub.publish_many(batch))
+        after = await _last_seq(nc, s.DELIVER_STREAM)
+        assert after == before + 3
+        js = nc.jetstream()
+        for k in range(3):
+            stored = await js.get_msg(s.DELIVER_STREAM, before + 1 + k)
+            assert stored.data == b"payload %d" % k
+            assert stored.headers is not None
+            assert stored.headers["Nats-Msg-Id"] == f"many:{k}"
+            assert stored.headers["Orcon-Watch"] == "-"
+        await pub.wait(await pub.publish_many(batch))
+        assert await _last_seq(nc, s.DELIVER_STREAM) == after
+    finally:
+        pub.close()
+        await nc.close()
+
+
+async def test_a_message_with_an_unnamable_subject_stops_the_whole_write(
+        stack: DevStack) -> None:
+    """A subject that would break the protocol line is refused before anything is sent:
+    none of the others is stored, and no acknowledgment is left waiting."""
+    nc = await stack.broker_connection("test-publish-refused")
+    pub = AckPublisher(nc)
+    await pub.start()
+    try:
+        before = await _last_seq(nc, s.DELIVER_STREAM)
+        with pytest.raises(ValueError, match="not a valid NATS subject"):
+            await pub.publish_many([(s.deliver("TH-AHTD"), b"a", "bad:1", None),
+                                    ("orcon.deliver.TH AHTD", b"b", "bad:2", None)])
+        await nc.flush()
+        assert await _last_seq(nc, s.DELIVER_STREAM) == before
+        assert not pub._futures
+    finally:
+        pub.close()
+        await nc.close()
