@@ -58,6 +58,9 @@ async def run_stack(data_dir: Path, federation: Path) -> None:
     async with DevStack(data_dir, federation, brokers=0, fast_kdf=True) as stack:
         assert stack.server is not None
         print(f"READY {stack.server.url}", flush=True)
+        from broker.hosting import eventloop
+
+        eventloop.settle_heap()  # as `orcon service` does once its sequencer is up
         await stop.wait()
 
 

@@ -166,6 +166,7 @@ def dev(
                       + (f"; health and metrics at {health.url}" if health else "")
                       + ". Ctrl-C stops.")
             try:
+                cli_services.settled()
                 await stop.wait()
                 err.print("stopping: draining brokers, then NATS")
             finally:

@@ -56,6 +56,13 @@ def run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     eventloop.run(main())  # ORCON_UVLOOP=1: uvloop, as for `orcon dev`
 
 
+def settled() -> None:
+    """The service is up: what it loaded stays out of the cycle collector's way."""
+    from broker.hosting import eventloop
+
+    eventloop.settle_heap()
+
+
 def service(
     role: Annotated[str, typer.Option(help="broker, sequencer or ack-watcher")],
     data_dir: DataDir,
@@ -167,6 +174,7 @@ async def _broker(data_dir: Path, seed: Path, settings: object,
     try:
         await node.start([settings.broker_id])
         async with _health(node.brokers[0].nc, node.metrics, settings, stop):
+            settled()
             await stop.wait()
     finally:
         await node.stop()
@@ -190,6 +198,7 @@ async def _sequencer(data_dir: Path, seed: Path, settings: object, log_key: Path
         async with (services.sequencer(nc, identity, [a.id for a in fed.agencies],
                                        replicas=replicas, ready_timeout=120.0),
                     _health(nc, services.metrics, settings, stop)):
+            settled()
             await stop.wait()
     finally:
         await nc.close()
@@ -201,6 +210,7 @@ async def _ack_watcher(data_dir: Path, seed: Path, nats_url: str | None, timeout
     nc = await services.dial("ack-watcher", "ack-watcher")
     try:
         async with services.ack_watcher(nc, timeout=timeout, ready_timeout=120.0):
+            settled()
             await stop.wait()
     finally:
         await nc.close()
