@@ -1,6 +1,7 @@
-"""Which event loop the long-running services use: asyncio's, or uvloop's when
+"""How a long-running service process runs: on asyncio's event loop, or uvloop's when
 `ORCON_UVLOOP=1` (measured in docs/bench.md; off by default so that the reference
-figures and every test run on the standard library's loop)."""
+figures and every test run on the standard library's loop), with a heap settled once it has
+started (`settle_heap`)."""
 
 from __future__ import annotations
 
