@@ -48,9 +48,7 @@ async def measure(runs: int, focal: int) -> dict[str, float]:
                 ready=True, timeout=180)
             conn = load_connection(data_dir)
             admin = await broker_dial(conn, "fanout")
-            watcher = Watcher()
-            await admin.subscribe("orcon.deliver.>", cb=watcher.on_msg,
-                                  pending_msgs_limit=10**6, pending_bytes_limit=2**30)
+            watcher = await Watcher.on(admin)
             sender = await local_client(conn, SENDER)
             live = Live(conn, admin, sender, watcher)
             broker = await start_broker(children, data_dir, admin.jetstream(), "broker-1", 1)

@@ -252,6 +252,10 @@ def proc_status(pid: int) -> dict[str, float]:
 # ---- observing deliveries ---------------------------------------------------------------
 
 
+# Every delivery, whatever the subject below an agency's (transport/subjects.py).
+DELIVERIES = "orcon.deliver.>"
+
+
 class Watcher:
     """A core-NATS subscription (broker credentials) on delivery subjects: it sees each
     delivery the moment JetStream stores it, without acknowledging or consuming it.
@@ -280,6 +284,15 @@ class Watcher:
         self.last = now
         if len(self.seen) >= self.target:
             self.done.set()
+
+    @classmethod
+    async def on(cls, nc: NATS) -> Watcher:
+        """A watcher of every delivery subject, subscribed on `nc` (broker
+        credentials)."""
+        watcher = cls()
+        await nc.subscribe(DELIVERIES, cb=watcher.on_msg, pending_msgs_limit=10**6,
+                           pending_bytes_limit=2**30)
+        return watcher
 
     async def wait(self, timeout: float, what: str) -> None:
         try:
@@ -758,9 +771,7 @@ async def run_live(plan: Plan, work: Path, progress: Callable[[str], None],
         conn = load_connection(data_dir)
         assert conn.broker_nkey is not None
         admin = await broker_dial(conn, "bench")
-        watcher = Watcher()
-        await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg, pending_msgs_limit=10**6,
-                              pending_bytes_limit=2**30)
+        watcher = await Watcher.on(admin)
         sender = await local_client(conn, SENDER)
         live = Live(conn, admin, sender, watcher)
         live.others["stack"] = stack.pid  # the audit sequencer's process

@@ -65,10 +65,8 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
             await sender.close()
 
             watch_nc = await broker_dial(conn, "profile-watch")
-            watcher = Watcher()
+            watcher = await Watcher.on(watch_nc)
             watcher.expect(deliveries)
-            await watch_nc.subscribe("orcon.deliver.*", cb=watcher.on_msg,
-                                     pending_msgs_limit=10**6, pending_bytes_limit=2**30)
             nc = await broker_dial(conn, "broker-profile")
             broker = Broker(nc, PolicyEngine(load_federation(Path(conn.federation))),
                             Directory.load(Path(conn.directory).read_bytes(),
