@@ -592,7 +592,6 @@ class Broker:
                     with_stanza[d.recipient])
                 delivered.append(d.recipient)
                 kind = "delivered"
-                self.metrics.routed.inc()
             else:
                 refused.append(schemas.Refusal(d.recipient, d.rule, d.reason))
                 kind = "refused"
@@ -604,6 +603,8 @@ class Broker:
             )
             routed.events.append((dedupe.key(submitter, header.id, hh, f"{kind}:{d.recipient}"),
                                   event))
+        if delivered:
+            self.metrics.routed.inc(len(delivered))  # once a message, not once a recipient
         routed.outcome = schemas.Outcome(
             message_id=header.id,
             sender=submitter,
