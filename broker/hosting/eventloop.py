@@ -29,14 +29,23 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)
 
 
-def settle_heap() -> None:
+def settle_heap() -> tuple[int, int, int]:
     """Called once a service has loaded what it keeps for its life (federation, Cedar
     policies, key directory, connections). Those objects leave the cycle collector's
     view (`gc.freeze`), so a full collection no longer walks them, and young collections
     come every 10,000 allocations instead of 700. A full collection of a started broker
     paused routing for 30–70 ms, which is what a tail latency at 1,000 msg/s is made of
     (docs/bench.md). Garbage is still freed by reference counting; cycles created later
-    are still collected."""
+    are still collected. Returns the thresholds before, for `unsettle_heap`."""
+    before = gc.get_threshold()
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+    return before
+
+
+def unsettle_heap(thresholds: tuple[int, int, int]) -> None:
+    """Undo `settle_heap` (a benchmark that settles its load generator's heap for one
+    run, in a process that goes on)."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)

@@ -36,3 +36,13 @@ def test_cycles_made_after_settling_are_still_collected() -> None:
         "gc.collect()\n"
         "print(probe() is None)\n")
     assert out == "True"
+
+
+def test_a_benchmark_can_hand_its_heap_back() -> None:
+    out = _child(
+        "import gc\n"
+        "from broker.hosting.eventloop import settle_heap, unsettle_heap\n"
+        "before = gc.get_threshold()\n"
+        "unsettle_heap(settle_heap())\n"
+        "print(gc.get_freeze_count(), gc.get_threshold() == before)\n")
+    assert out == "0 True"
