@@ -77,7 +77,7 @@ async def measure(rounds: int, n: int, events: int, federation: int,
             conn = load_connection(data_dir)
             admin = await broker_dial(conn, "bench-admin")
             watcher = Watcher()
-            await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg,
+            await admin.subscribe("orcon.deliver.>", cb=watcher.on_msg,
                                   pending_msgs_limit=10**6, pending_bytes_limit=2**30)
             live = Live(conn, admin, await local_client(conn, SENDER), watcher)
             live.others["stack"] = stack.pid

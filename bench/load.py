@@ -759,7 +759,7 @@ async def run_live(plan: Plan, work: Path, progress: Callable[[str], None],
         assert conn.broker_nkey is not None
         admin = await broker_dial(conn, "bench")
         watcher = Watcher()
-        await admin.subscribe("orcon.deliver.*", cb=watcher.on_msg, pending_msgs_limit=10**6,
+        await admin.subscribe("orcon.deliver.>", cb=watcher.on_msg, pending_msgs_limit=10**6,
                               pending_bytes_limit=2**30)
         sender = await local_client(conn, SENDER)
         live = Live(conn, admin, sender, watcher)

@@ -63,7 +63,7 @@ async def profile(n: int, html: Path | None, profiling: bool = True,
             watch_nc = await broker_dial(conn, "profile-watch")
             watcher = Watcher()
             watcher.expect(n)
-            await watch_nc.subscribe("orcon.deliver.*", cb=watcher.on_msg,
+            await watch_nc.subscribe("orcon.deliver.>", cb=watcher.on_msg,
                                      pending_msgs_limit=10**6, pending_bytes_limit=2**30)
             nc = await broker_dial(conn, "broker-profile")
             broker = Broker(nc, PolicyEngine(load_federation(Path(conn.federation))),

@@ -250,7 +250,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
                 "subscribe": {"allow": [">"]}}
     if principal.role == "ack-watcher":
         return {
-            "publish": {"allow": ["orcon.deliver.*", "orcon.report.*",
+            # Reminders go on the watched delivery subjects only (broker/routing/acks.py).
+            "publish": {"allow": [s.DELIVER_WATCHED, "orcon.report.*",
                                   *_ordered_reads(s.DELIVER_STREAM),
                                   # Its consumer is headers-only: a reminder fetches
                                   # its one delivery by sequence (broker/routing/acks.py).

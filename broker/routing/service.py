@@ -39,7 +39,7 @@ from broker.audit.events import AuditEvent
 from broker.audit.sequencer import encode_events, event_with_id
 from broker.metrics import Metrics
 from broker.routing import deadletter, dedupe, resolve, streams
-from broker.routing.acks import UNWATCHED, watch_headers
+from broker.routing.acks import UNWATCHED, delivery_subject, watch_headers
 from broker.routing.dedupe import Claim, MessageIds
 from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
@@ -690,7 +690,8 @@ class Broker:
     async def _send_results(self, routed: Routed) -> list[asyncio.Future[None]]:
         pub = self._pub
         ident = routed.ident
-        acks = [await pub.publish(s.deliver(rcpt), env,
+        acks = [await pub.publish(delivery_subject(rcpt, UNWATCHED if is_forward(env)
+                                                   else routed.watch), env,
                                   dedupe.key(*ident, f"to:{rcpt}") if ident else
                                   f"{routed.outcome_key}:{rcpt}",
                                   UNWATCHED if is_forward(env) else routed.watch)
