@@ -41,6 +41,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
     ],
     "sequencer": [
         ("pub", s.deliver(KH)),
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.report(KH)),
         ("pub", KV_WRITE),
         ("pub", s.submit(KH)),
@@ -50,6 +51,8 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("sub", "orcon.resolve.*"),
     ],
     "ack-watcher": [
+        # Its reminders are watched deliveries: the other subject is not its to write.
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.AUDIT_SUBJECT),
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", KV_WRITE),
@@ -63,6 +66,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
     ],
     "operator": [
         ("pub", s.deliver(KH)),
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.AUDIT_SUBJECT),
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", s.submit(KH)),
