@@ -198,6 +198,20 @@ async def ensure_consumers(
             await js.add_consumer(s.DELIVER_STREAM, config)
 
 
+async def ensure_delivery_consumers(
+    js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
+) -> None:
+    """The delivery consumers of agencies joining a running federation, made by the
+    brokers; one that exists already is left as it is (its settings are the sequencer's)."""
+    for agency in agencies:
+        for config in delivery_consumer_configs(agency, ack_wait_s):
+            assert config.durable_name is not None
+            try:
+                await js.consumer_info(s.DELIVER_STREAM, config.durable_name)
+            except NotFoundError:
+                await js.add_consumer(s.DELIVER_STREAM, config)
+
+
 def ack_watch_consumer_config() -> ConsumerConfig:
     """The acknowledgment watcher's ordered consumer on DELIVER (broker/routing/acks.py):
     headers only, of the deliveries it watches (`transport.subjects.DELIVER_WATCHED`).
