@@ -45,8 +45,25 @@ def submit(agency: str) -> str:
     return f"orcon.submit.{_token(agency)}"
 
 
+# Each agency's deliveries go on two subjects, both read by its inbox consumer
+# (broker/routing/streams.delivery_consumer_configs). The acknowledgment watcher
+# (broker/routing/acks.py) reads only the first, `deliver`: urgent originals,
+# acknowledgment acts, its own reminders, and everything stored before deliveries were
+# split (so an urgent message published by an earlier version is not forgotten). Every
+# other delivery, nearly all of them, goes on `deliver_unwatched` and never reaches it.
+DELIVER_WATCHED = "orcon.deliver.*"  # the watcher's filter: `deliver` of every agency
+DELIVER_UNWATCHED = "orcon.deliver.*.unwatched"
+
+
 def deliver(agency: str) -> str:
+    """A delivery the acknowledgment watcher must see (broker/routing/acks.py)."""
     return f"orcon.deliver.{_token(agency)}"
+
+
+def deliver_unwatched(agency: str) -> str:
+    """A delivery the acknowledgment watcher has no use for: a routine message, a
+    forward, any act other than an acknowledgment."""
+    return f"{deliver(agency)}.unwatched"
 
 
 def report(agency: str) -> str:

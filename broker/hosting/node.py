@@ -268,10 +268,21 @@ class BrokerNode(Running):
         # The buckets are the sequencer's to create: wait for them (bounded).
         await until_ready(self.keysync.start, DIRECTORY_BUCKET, self.ready_timeout)
         self.registry = RegistryWatcher(nc, lambda: [b.engine for b in self.brokers],
-                                        self.root_public, clock=self.clock)
+                                        self.root_public, clock=self.clock,
+                                        before_reload=self._agencies_joining)
         await until_ready(self.registry.start, REGISTRY_BUCKET, self.ready_timeout)
         for broker_id in broker_ids:
             await self.add_broker(broker_id)
+
+    async def _agencies_joining(self, federation: Federation) -> None:
+        # An agency that joins a running federation (orcon policy add-agency) gets its
+        # delivery consumers from the brokers, before any of them can route to it: the
+        # operator's credential may create no consumer (broker/hosting/provision.py).
+        assert self.watch_nc is not None
+        running = {a.id for b in self.brokers for a in b.engine.federation.agencies}
+        running |= {a.id for a in self.federation.agencies}
+        joining = [a.id for a in federation.agencies if a.id not in running]
+        await streams.ensure_delivery_consumers(self.watch_nc.jetstream(), joining)
 
     def _directory_changed(self, directory: Directory) -> None:
         for broker in self.brokers:

@@ -8,7 +8,8 @@ broker/routing/policysync.py).
 - a new agreement (or any registry edit): the registry signed with a higher serial,
   published;
 - a new agency (and with it, possibly, a new country): its directory entry signed and
-  published, then the registry with the agency added, and its delivery consumers.
+  published, then the registry with the agency added (the brokers create its delivery
+  consumers before they route to it: the operator's credential creates no consumer).
 
 The directory file and the registry file named in connection.json are the operator's
 copies: every workflow updates them, so a restarted stack starts from what is in force.
@@ -19,7 +20,6 @@ who may connect (broker/hosting/provision.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -28,18 +28,15 @@ from typing import TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.js.errors import BadRequestError
 
 from broker.hosting.node import OPERATOR_NAME
 from broker.routing.keysync import current_directory, publish_directory
 from broker.routing.policysync import current_registry, sign_and_publish_registry
-from broker.routing.streams import delivery_consumer_configs
 from keys.directory import Directory, FederationRoot, next_serial
 from keys.errors import DirectoryError
 from keys.keyfile import atomic_write, passphrase_from_env_or_prompt
 from keys.records import DirectoryEntry, RegistryRecord, Revocation, RevocationList
 from policies.federation import Agency, with_agency
-from transport import subjects as s
 from transport.connection import CLIENT, Connection, connect_nats, load_connection
 
 _T = TypeVar("_T")
@@ -159,11 +156,12 @@ async def publish_registry_toml(
 
 async def register_agency(
     nc: NATS, conn: Connection, root: FederationRoot, agency: Agency, keys: DirectoryEntry,
-    *, now: datetime, ack_wait_s: float = 30.0,
+    *, now: datetime,
 ) -> tuple[DirectoryEntry, RegistryRecord]:
     """A new agency (of a country already in the federation or not) in one step: the
     registry with it added is validated, its directory entry (attributes from the
-    registry) signed and published, then the registry, then its delivery consumers."""
+    registry) signed and published, then the registry. The brokers create its delivery
+    consumers when they take that registry (broker/hosting/node.py), before routing to it."""
     _check_root(conn, root)
     if keys.agency != agency.id:
         raise OperatorError(f"the keys are {keys.agency}'s, not {agency.id}'s")
@@ -184,18 +182,7 @@ async def register_agency(
     # both, and an entry the registry does not know yet is harmless.
     await _publish_directory(nc, conn, d)
     _, record = await publish_registry_toml(nc, conn, root, new_toml, now=now)
-    await _delivery_consumers(nc, agency.id, ack_wait_s)
     return entry, record
-
-
-async def _delivery_consumers(nc: NATS, agency: str, ack_wait_s: float) -> None:
-    # The consumers the brokers create at start for every agency; created here because
-    # the agency joins a running federation.
-    js = nc.jetstream()
-    for config in delivery_consumer_configs(agency, ack_wait_s):
-        # One that exists already (with its own settings) is kept.
-        with contextlib.suppress(BadRequestError):
-            await js.add_consumer(s.DELIVER_STREAM, config)
 
 
 def _check_root(conn: Connection, root: FederationRoot) -> None:

@@ -214,8 +214,10 @@ def permissions(principal: Principal) -> dict[str, Any]:
       registry bucket or the configuration of orcon's streams, nor submit as an agency;
     - the acknowledgment watcher reads deliveries (their headers, and one delivery by
       sequence for a reminder) and publishes reminders and reports;
-    - the operator writes the directory and registry buckets and creates delivery
-      consumers for an agency joining a running federation."""
+    - the operator writes the directory and registry buckets, and creates no consumer
+      outside them: one on DELIVER could push every delivery to its own inbox, or
+      re-point an agency's inbox (brokers create a joining agency's consumers:
+      broker/hosting/node.py)."""
     name = principal.name
     own_inbox = f"{s.service_inbox(name)}.>"
     if principal.role == "sequencer":
@@ -250,7 +252,8 @@ def permissions(principal: Principal) -> dict[str, Any]:
                 "subscribe": {"allow": [">"]}}
     if principal.role == "ack-watcher":
         return {
-            "publish": {"allow": ["orcon.deliver.*", "orcon.report.*",
+            # Reminders go on the watched delivery subjects only (broker/routing/acks.py).
+            "publish": {"allow": [s.DELIVER_WATCHED, "orcon.report.*",
                                   *_ordered_reads(s.DELIVER_STREAM),
                                   # Its consumer is headers-only: a reminder fetches
                                   # its one delivery by sequence (broker/routing/acks.py).
@@ -264,9 +267,6 @@ def permissions(principal: Principal) -> dict[str, Any]:
                 *(f"$JS.API.STREAM.CREATE.KV_{b}" for b in KV_BUCKETS),
                 *(r for b in KV_BUCKETS for r in _kv_reads(b)),
                 "$JS.API.STREAM.NAMES",
-                f"$JS.API.CONSUMER.CREATE.{s.DELIVER_STREAM}.>",
-                f"$JS.API.CONSUMER.DURABLE.CREATE.{s.DELIVER_STREAM}.>",
-                f"$JS.API.CONSUMER.INFO.{s.DELIVER_STREAM}.>",
                 *(f"$JS.FC.KV_{b}.>" for b in KV_BUCKETS),
             ]},
             "subscribe": {"allow": [own_inbox]},

@@ -35,11 +35,12 @@ def watch_interval(timeout: timedelta) -> float:
 # The facts the watcher needs ride on each delivery as one NATS header, set by the broker
 # (only the broker and the watcher may publish on delivery subjects, so the watcher can
 # trust it; recipients must not: it is not signed). One header with space-separated
-# tokens, because nats-py parses header lines one character at a time and the watcher
-# sees every delivery. The tokens come from a verified, validated header: none contains
-# a space or a line break.
+# tokens, because nats-py parses header lines one character at a time (and the watcher
+# saw every delivery before unwatched ones got a subject of their own). The tokens come
+# from a verified, validated header: none contains a space or a line break.
 #   "-"                                   nothing to watch (not urgent, not an
-#                                         acknowledgment; and every forward)
+#                                         acknowledgment; and every forward): published
+#                                         on the unwatched subject, never seen by it
 #   "urgent <id> <sender> <created_at>"   an urgent original (created_at in ISO 8601)
 #   "ack <acknowledged id> <sender>"      an acknowledgment act by <sender>
 #   "reminder <id> <n>"                   the watcher's own n-th reminder of <id>
@@ -49,6 +50,15 @@ WATCH_HEADER = "Orcon-Watch"
 # Shared by nearly every delivery: publishers must copy it, never add to it
 # (transport.jspub.AckPublisher copies it to add the message id).
 UNWATCHED: dict[str, str] = {WATCH_HEADER: "-"}
+
+
+def delivery_subject(recipient: str, watch: dict[str, str]) -> str:
+    """Where a delivery with these headers goes: on the subject the watcher reads only if
+    it has something to watch, so the others (nearly all) never reach it. Anything but
+    an explicit "-" is watched (fail closed: never forget an urgent message)."""
+    if watch.get(WATCH_HEADER) == "-":
+        return s.deliver_unwatched(recipient)
+    return s.deliver(recipient)
 
 
 def watch_headers(header: schemas.Header) -> dict[str, str]:
@@ -101,9 +111,12 @@ class AckWatcher:
     "unacknowledged" and one `ack.overdue` entry per recipient), up to `max_reminders`
     times, once per `timeout`.
 
-    It reads the DELIVER stream from the start with a headers-only consumer (payloads
-    never reach it: the broker's `WATCH_HEADER` says what it needs), so it rebuilds its
-    state after a restart; a reminder fetches its one delivery by stream sequence. An
+    It reads the DELIVER stream from the start with a headers-only consumer of the
+    watched delivery subjects only (`transport.subjects.deliver`: the broker puts every
+    other delivery on `deliver_unwatched`, see `delivery_subject`), so it rebuilds its
+    state after a restart and no payload, nor any unwatched delivery, reaches it (the
+    broker's `WATCH_HEADER` says what it needs); a reminder fetches its one delivery by
+    stream sequence. An
     acknowledgment is the recipient's `acknowledgment` act delivered to the originator.
     Time comes from `clock` and the signed `created_at`, so tests drive it
     deterministically with `tick()`. Run one per federation (it needs the watcher's or
@@ -125,7 +138,7 @@ class AckWatcher:
 
     async def start(self, *, loop: bool = True) -> None:
         self._sub = await self.js.subscribe(
-            "orcon.deliver.*", ordered_consumer=True, cb=self._on_msg,
+            s.DELIVER_WATCHED, ordered_consumer=True, cb=self._on_msg,
             config=streams.ack_watch_consumer_config())
         if loop:
             self._task = asyncio.create_task(self._run(), name="ack-watcher")

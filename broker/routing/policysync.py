@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
@@ -111,9 +111,13 @@ class RegistryWatcher(KeyWatcher):
         actor: str = "operator",
         broker_id: str = "policysync",
         clock: Clock = utcnow,
+        before_reload: Callable[[Federation], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(nc, broker_id=broker_id, clock=clock)
         self.engines = engines
+        # Runs for each valid version before the engines take it (the delivery
+        # consumers of a joining agency); if it fails, the version is not applied.
+        self.before_reload = before_reload
         self.root_public = root_public
         self.actor = actor
         # The registry a broker starts with comes from its configuration file, which is
@@ -160,6 +164,8 @@ class RegistryWatcher(KeyWatcher):
             PolicyEngine(fed)  # policies must load against it, or nothing changes
         except Exception as exc:
             return await self._refused(revision, "registry.invalid", str(exc))
+        if self.before_reload is not None:
+            await self.before_reload(fed)
         initial, previous_serial = self.record is None, self.serial
         changed = {(e.version, e.reload(fed)) for e in self.engines()}
         self.record = record

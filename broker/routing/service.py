@@ -39,7 +39,7 @@ from broker.audit.events import AuditEvent
 from broker.audit.sequencer import encode_events, event_with_id
 from broker.metrics import Metrics
 from broker.routing import deadletter, dedupe, resolve, streams
-from broker.routing.acks import UNWATCHED, watch_headers
+from broker.routing.acks import UNWATCHED, delivery_subject, watch_headers
 from broker.routing.dedupe import Claim, MessageIds
 from broker.routing.fairness import FairQueue, JunkBudget
 from broker.routing.rejections import RejectionTally, Tally, bounded
@@ -698,11 +698,12 @@ class Broker:
     async def _send_results(self, routed: Routed) -> list[asyncio.Future[None]]:
         pub = self._pub
         ident = routed.ident
-        acks = await pub.publish_many([
-            (s.deliver(rcpt), env,
-             dedupe.key(*ident, f"to:{rcpt}") if ident else f"{routed.outcome_key}:{rcpt}",
-             UNWATCHED if is_forward(env) else routed.watch)
-            for rcpt, env in routed.deliveries.items()])
+        messages: list[Outgoing] = []
+        for rcpt, env in routed.deliveries.items():
+            watch = UNWATCHED if is_forward(env) else routed.watch
+            key = dedupe.key(*ident, f"to:{rcpt}") if ident else f"{routed.outcome_key}:{rcpt}"
+            messages.append((delivery_subject(rcpt, watch), env, key, watch))
+        acks = await pub.publish_many(messages)
         if routed.events:
             acks.append(self._audit.add([event_with_id(ev, key) for key, ev in routed.events]))
         return acks

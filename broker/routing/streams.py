@@ -49,7 +49,7 @@ def stream_configs(
         ),
         StreamConfig(
             name=s.DELIVER_STREAM,
-            subjects=["orcon.deliver.*", "orcon.report.*"],
+            subjects=[s.DELIVER_WATCHED, s.DELIVER_UNWATCHED, "orcon.report.*"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             duplicate_window=DEDUPE_WINDOW_S,
@@ -108,7 +108,44 @@ async def ensure_streams(
         try:
             await js.add_stream(cfg)
         except BadRequestError:
+            if cfg.name == s.DELIVER_STREAM:
+                await split_inbox_consumers(js)
             await js.update_stream(cfg)
+
+
+async def split_inbox_consumers(js: JetStreamContext) -> list[str]:
+    """Give every inbox consumer made before deliveries were split (filtering
+    `deliver(agency)` alone) both of its agency's delivery subjects; returns their names.
+
+    Called before the DELIVER stream is updated to accept the second subject: a consumer
+    skips what is stored behind its position, so a delivery on `deliver_unwatched` must
+    never be stored before its inbox consumer reads that subject. What the consumer has
+    not yet delivered or had acknowledged stays as it was; its other settings too."""
+    migrated: list[str] = []
+    offset = 0
+    while True:
+        page = await js.consumers_info(s.DELIVER_STREAM, offset=offset)
+        if not page:
+            return migrated
+        offset += len(page)
+        for info in page:
+            cfg = info.config
+            name = cfg.durable_name or cfg.name or ""
+            agency = _inbox_agency(name)
+            if agency is None or cfg.filter_subject != s.deliver(agency):
+                continue
+            await js.add_consumer(s.DELIVER_STREAM, cfg.evolve(
+                filter_subject=None,
+                filter_subjects=[s.deliver(agency), s.deliver_unwatched(agency)]))
+            migrated.append(name)
+
+
+def _inbox_agency(consumer: str) -> str | None:
+    """The agency whose inbox consumer this is, or None for any other consumer."""
+    agency = consumer.partition("-")[2]
+    if s.AGENCY_ID_RE.match(agency) and s.inbox_consumer(agency) == consumer:
+        return agency
+    return None
 
 
 # How often JetStream hands one submission to a broker before giving up on it. Routing
@@ -133,12 +170,15 @@ def submit_consumer_config(agency: str, ack_wait_s: float = 30.0) -> ConsumerCon
 
 
 def delivery_consumer_configs(agency: str, ack_wait_s: float = 30.0) -> list[ConsumerConfig]:
-    """The agency's two durable consumers on DELIVER: its inbox and its reports."""
+    """The agency's two durable consumers on DELIVER: its inbox (both its delivery
+    subjects: transport/subjects.py) and its reports."""
     return [
-        ConsumerConfig(durable_name=name, filter_subject=subject,
-                       ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s)
-        for name, subject in ((s.inbox_consumer(agency), s.deliver(agency)),
-                              (s.report_consumer(agency), s.report(agency)))
+        ConsumerConfig(durable_name=s.inbox_consumer(agency),
+                       filter_subjects=[s.deliver(agency), s.deliver_unwatched(agency)],
+                       ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s),
+        ConsumerConfig(durable_name=s.report_consumer(agency),
+                       filter_subject=s.report(agency),
+                       ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s),
     ]
 
 
@@ -158,8 +198,23 @@ async def ensure_consumers(
             await js.add_consumer(s.DELIVER_STREAM, config)
 
 
+async def ensure_delivery_consumers(
+    js: JetStreamContext, agencies: Iterable[str], ack_wait_s: float = 30.0
+) -> None:
+    """The delivery consumers of agencies joining a running federation, made by the
+    brokers; one that exists already is left as it is (its settings are the sequencer's)."""
+    for agency in agencies:
+        for config in delivery_consumer_configs(agency, ack_wait_s):
+            assert config.durable_name is not None
+            try:
+                await js.consumer_info(s.DELIVER_STREAM, config.durable_name)
+            except NotFoundError:
+                await js.add_consumer(s.DELIVER_STREAM, config)
+
+
 def ack_watch_consumer_config() -> ConsumerConfig:
     """The acknowledgment watcher's ordered consumer on DELIVER (broker/routing/acks.py):
-    headers only. The broker labels each delivery with what the watcher needs, so the
-    payloads (every delivery of the federation) never reach the watcher's process."""
+    headers only, of the deliveries it watches (`transport.subjects.DELIVER_WATCHED`).
+    The broker labels each with what the watcher needs, so no payload reaches the
+    watcher's process, and of the deliveries it does not watch not even a header."""
     return ConsumerConfig(headers_only=True)

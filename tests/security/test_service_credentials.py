@@ -7,10 +7,14 @@ operator's cannot deliver, audit, read submissions or touch the audit streams.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from broker.hosting.node import ROLE_USER
 from broker.hosting.stack import DevStack
@@ -41,6 +45,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
     ],
     "sequencer": [
         ("pub", s.deliver(KH)),
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.report(KH)),
         ("pub", KV_WRITE),
         ("pub", s.submit(KH)),
@@ -50,6 +55,8 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
         ("sub", "orcon.resolve.*"),
     ],
     "ack-watcher": [
+        # Its reminders are watched deliveries: the other subject is not its to write.
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.AUDIT_SUBJECT),
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", KV_WRITE),
@@ -63,6 +70,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
     ],
     "operator": [
         ("pub", s.deliver(KH)),
+        ("pub", s.deliver_unwatched(KH)),
         ("pub", s.AUDIT_SUBJECT),
         ("pub", s.AUDIT_IN_SUBJECT),
         ("pub", s.submit(KH)),
@@ -133,3 +141,36 @@ async def test_the_services_in_dev_run_each_with_its_own_credential(stack: DevSt
     }
     assert {role: Path(seed).stem for role, seed in used.items()} == {
         role: ROLE_USER[role] for role in ("sequencer", "ack-watcher", "broker")}
+
+
+async def test_the_operator_cannot_make_a_consumer_of_deliveries(
+    stack: DevStack, connect_role  # type: ignore[no-untyped-def]
+) -> None:
+    """A stolen operator credential must not read the federation's deliveries (their
+    headers name senders, recipients and urgent messages) through a consumer of its own
+    making, pushed to its own inbox, nor re-point an agency's inbox consumer. Brokers
+    create a joining agency's consumers (broker/routing/policysync.py): the operator
+    creates none."""
+    nc, v = await connect_role("operator")
+    js = nc.jetstream(timeout=1)
+    inbox = f"{s.service_inbox(ROLE_USER['operator'])}.snoop"
+    got: list[bytes] = []
+
+    async def on_msg(msg: Any) -> None:
+        got.append(msg.data)
+
+    await nc.subscribe(inbox, cb=on_msg)
+    attacks = [
+        ("durable.create", ConsumerConfig(durable_name="snoop", deliver_subject=inbox,
+                                          filter_subject="orcon.deliver.>")),
+        ("create", ConsumerConfig(deliver_subject=inbox, filter_subject="orcon.deliver.>")),
+        ("durable.create", ConsumerConfig(durable_name=s.inbox_consumer(KH),
+                                          filter_subjects=["orcon.deliver.>"],
+                                          ack_policy=AckPolicy.EXPLICIT)),
+    ]
+    for api, config in attacks:
+        with pytest.raises((nats.errors.TimeoutError, asyncio.TimeoutError,
+                            nats.js.errors.Error)):
+            await js.add_consumer(s.DELIVER_STREAM, config)
+        assert "publish" in await v.wait_for(f'"$js.api.consumer.{api}.{s.DELIVER_STREAM}')
+    assert got == []
