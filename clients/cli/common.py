@@ -14,8 +14,9 @@ array for a collection); a failure writes `{"error": ..., "exit": N}` on stderr.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -50,6 +51,40 @@ class CliError(Exception):
         super().__init__(message)
         self.code = code
         self.detail = detail or {}  # added to the JSON error (e.g. who refused, and why)
+
+
+class OptionError(CliError):
+    """An option's value outside its vocabulary or shape: refused before anything runs
+    (never read as "no match": a typo in a filter would list nothing and be read as
+    "no messages"). With --json the error names `option`, `value` and `rule`, and
+    `choices` (a closed vocabulary) or `pattern` (a shape)."""
+
+    def __init__(self, option: str, value: str, *, choices: Iterable[str] | None = None,
+                 pattern: str | None = None, hint: str = "") -> None:
+        detail: dict[str, Any] = {"option": option, "value": value}
+        if choices is not None:
+            valid = sorted(choices)
+            detail.update(rule="option.choice", choices=valid)
+            what = "one of " + (", ".join(valid) or "(none here)")
+        else:
+            detail.update(rule="option.pattern", pattern=pattern)
+            what = hint or f"matching {pattern}"
+        super().__init__(f"{option} {value!r}: not a valid value; {what}", INVALID, detail)
+
+
+def choice(option: str, value: str | None, choices: Iterable[str]) -> str | None:
+    """`value` if it is one of `choices` (or None); else OptionError naming them all."""
+    valid = frozenset(choices)
+    if value is not None and value not in valid:
+        raise OptionError(option, value, choices=valid)
+    return value
+
+
+def shaped(option: str, value: str | None, pattern: str, hint: str) -> str | None:
+    """`value` if it matches `pattern` whole (or None); else OptionError with `hint`."""
+    if value is not None and re.match(pattern, value) is None:
+        raise OptionError(option, value, pattern=pattern, hint=hint)
+    return value
 
 
 def fail(message: str, code: int = NOT_DONE, *, as_json: bool = False,

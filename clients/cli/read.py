@@ -22,10 +22,13 @@ from clients.cli.common import (
     CliError,
     DataDir,
     Json,
+    OptionError,
+    choice,
     console,
     emit,
     fail,
     run,
+    shaped,
     with_holder,
 )
 from clients.cli.render import body_sections, plain, restriction_lines
@@ -106,13 +109,24 @@ def list_cmd(
     """Messages received and sent, with state, level, TLP, urgency and deadline; newest
     first. Fetches what is new first, without opening it (`orcon show ID` opens)."""
     from policies.acts import ACT_KINDS
+    from schemas.bodies import KINDS
+    from schemas.ids import PARTY_NAME_PATTERN
 
-    if direction not in (None, "in", "out"):
-        raise fail(f"--direction {direction!r}: in or out", INVALID, as_json=as_json)
-    if state is not None and state not in STATES:
-        raise fail(f"--state {state!r}: one of {', '.join(STATES)}", INVALID, as_json=as_json)
+    try:
+        choice("--direction", direction, ("in", "out"))
+        choice("--state", state, STATES)
+        choice("--kind", kind, KINDS)
+        shaped("--from", sender, PARTY_NAME_PATTERN,
+               "an agency id (capitals, digits and hyphens, e.g. KH-AHTJP)")
+    except OptionError as exc:
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
 
     async def act(h: Holder) -> list[dict[str, Any]]:
+        if sender is not None:
+            # Any agency of the directory, or one that sent what this store holds (an
+            # agency since removed); anything else is a typo, not "no messages".
+            known = set(h.client.directory.agencies()) | h.store.senders()
+            choice("--from", sender, known)
         docs = []
         for row in reversed(list(h.store.query())):  # newest first
             if ((not acts and row.kind in ACT_KINDS) or (direction and row.direction != direction)

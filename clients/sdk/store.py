@@ -254,6 +254,10 @@ class Store:
             self.db.execute("UPDATE messages SET blob = ?, expires_at = ? WHERE id = ?",
                             (blob, micros(ends) if ends else None, row.id))
 
+    def senders(self) -> set[str]:
+        """Every sender of a stored message (an index column: nothing is decrypted)."""
+        return {str(r[0]) for r in self.db.execute("SELECT DISTINCT sender FROM messages")}
+
     def get(self, message_id: str) -> Row | None:
         cur = self.db.execute(f"SELECT {_COLS} FROM messages WHERE id = ?", (message_id,))
         row = cur.fetchone()
