@@ -18,7 +18,7 @@ record:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,10 @@ from schemas.codes import ConsentScope, Decision, PurgeReason, ReplyStatus, Resp
 from transport.connection import Connection
 
 REQUEST_KINDS = schemas.bodies.REQUEST_KINDS
+# Where a message stands for this agency (`Holder.state`): the one vocabulary of the CLI's
+# `orcon list --state` and the console's filter.
+STATES = ("new", "read", "acknowledged", "used", "consent pending", "expired", "withdrawn",
+          "sent", "delivered", "not delivered")
 
 
 class LifecycleError(Exception):
@@ -108,6 +112,11 @@ class SyncResult:
     new: list[Row] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)  # urgent ids re-notified
     rejected: list[Rejection] = field(default_factory=list)
+
+
+def _routed(row: Row) -> bool:
+    o = row.record.outcome
+    return o is not None and o.status == "routed"
 
 
 def tightest(a: schemas.Restrictions, b: schemas.Restrictions) -> schemas.Restrictions:
@@ -296,6 +305,39 @@ class Holder:
             self.store.mark(row.id, opened=1)
             row = row.with_flags(opened=True)
         return row
+
+    def state(self, row: Row, related: Iterable[Row] | None = None) -> str:
+        """Where a message stands for this agency, one of STATES, read from the acts
+        about it (`related`: the rows about it, if the caller has them). The same rules
+        for a message received and one sent: the holders' acts are the ones this agency
+        sent about a message received, and the ones it received about a message sent."""
+        rel = list(related) if related is not None else list(
+            self.store.query("about = ?", (row.id,)))
+        # Only the originator withdraws; a sent withdrawal counts once the broker routed it.
+        if any(r.kind == "withdrawal" and r.sender == row.sender
+               and (r.direction == "in" or _routed(r)) for r in rel):
+            return "withdrawn"
+        if row.expires_at is not None and row.expires_at <= self.now:
+            return "expired"  # the end of retention: the next purge destroys it
+        if row.direction == "in" and not row.opened:
+            return "new"
+        by_holder = "out" if row.direction == "in" else "in"
+        # A consent request is answered by the decision naming it (its signed act).
+        decided = {r.header.act.request for r in rel if r.kind == "consent_decision"
+                   and r.direction != by_holder and r.header.act is not None}
+        if any(r.kind == "consent_request" and r.direction == by_holder
+               and r.id not in decided for r in rel):
+            return "consent pending"
+        if any(r.kind == "use_declaration" and r.direction == by_holder for r in rel):
+            return "used"
+        if row.direction == "in":
+            return "acknowledged" if row.acked else "read"
+        if any(r.kind == "acknowledgment" and r.direction == "in" for r in rel):
+            return "acknowledged"
+        outcome = row.record.outcome
+        if outcome is None:
+            return "sent"
+        return "delivered" if outcome.delivered else "not delivered"
 
     # ---- acts ----------------------------------------------------------------------------
 
