@@ -217,9 +217,8 @@ class Store:
         """Store a message; the Row as stored (`record` and `header` known, so never
         decrypted or decoded again), or None when a row with this id exists already."""
         ends = _retention_end(record.restrictions or header.restrictions, received_at)
+        # An act (a consent decision too) is about the information it acts on.
         about = header.act.message_id if header.act is not None else header.in_reply_to
-        if header.kind == "consent_decision" and header.act is not None:
-            about = header.act.message_id
         blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), header.id.encode())
         opened = direction == "out"
         with self.db:
@@ -239,14 +238,9 @@ class Store:
                    answered_at=None, acked=False, reminders=0, opened=opened, sealed=blob,
                    aead=self._aead).known(record=record, header=header)
 
-    def replace_record(self, row: Row | str, record: Record) -> None:
+    def replace_record(self, row: Row, record: Record) -> None:
         """Re-seal a row's record (an outcome arrived, an amendment applied); the end of
         retention follows the record's restrictions."""
-        if isinstance(row, str):
-            found = self.get(row)
-            if found is None:
-                return
-            row = found
         ends = _retention_end(record.restrictions or row.header.restrictions,
                               row.received_at)
         blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), row.id.encode())
