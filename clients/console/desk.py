@@ -28,7 +28,7 @@ from broker.audit.report import render_report
 from broker.audit.store import read_bundle
 from broker.audit.verify import VerifyReport, verify_bundle
 from clients.sdk.auditor import fetch_bundle
-from clients.sdk.holder import REQUEST_KINDS, STATES, Holder
+from clients.sdk.holder import REQUEST_KINDS, STATES, Holder, LifecycleError
 from clients.sdk.store import Row
 from policies.acts import ACT_KINDS
 from policies.federation import Federation
@@ -37,6 +37,15 @@ from transport.connection import Connection
 log = structlog.get_logger("orcon.console")
 
 __all__ = ["STATES", "AuditDesk", "Desk", "MessageView", "restrictions_in_words"]
+
+# What each filter of the inbox and outbox may be (an empty value: no filter).
+FILTERS: dict[str, frozenset[str]] = {
+    "kind": schemas.bodies.KINDS,
+    "state": frozenset(STATES),
+    "level": frozenset(str(v) for v in schemas.Level),
+    "tlp": frozenset(str(v) for v in schemas.TLP) | {"none"},
+    "urgency": frozenset(str(v) for v in schemas.Urgency),
+}
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,15 @@ class Desk:
 
     def messages(self, direction: str, *, q: str = "", kind: str = "", state: str = "",
                  level: str = "", tlp: str = "", urgency: str = "") -> list[MessageView]:
+        """The inbox ("in") or outbox ("out"), filtered. A filter value outside its
+        vocabulary is refused (LifecycleError `filter.<name>`), never read as "nothing
+        matches": a mistyped address would show an empty inbox."""
+        for name, value in (("kind", kind), ("state", state), ("level", level),
+                            ("tlp", tlp), ("urgency", urgency)):
+            valid = FILTERS[name]
+            if value and value not in valid:
+                raise LifecycleError(f"filter.{name}", f"{value!r} is not a {name}: one of "
+                                     f"{', '.join(sorted(valid))}")
         acts = ",".join(f"'{k}'" for k in sorted(ACT_KINDS))  # constants, not input
         rows = self.holder.store.query(f"direction = ? AND kind NOT IN ({acts})",
                                        (direction,))

@@ -2,7 +2,8 @@
 one rule (`Holder.state`). They used to differ: a sent message its recipient had
 acknowledged was "delivered" in the CLI and "acknowledged" in the console, and a consent
 request answered by a decision about another request still counted as answered in the
-CLI. Real nats-server, broker, `orcon` commands and stores."""
+CLI. The console's filters, like the CLI's options, refuse a value outside their
+vocabulary. Real nats-server, broker, `orcon` commands and stores."""
 
 from __future__ import annotations
 
@@ -81,3 +82,23 @@ async def test_cli_and_console_say_the_same_state(stack: DevStack, tmp_path: Pat
         assert listed == shown, agency
         assert {mid: listed[mid] for mid in expected} == \
             {mid: want[side] for mid, want in expected.items()}, agency
+
+
+async def test_a_filter_outside_its_vocabulary_is_refused_not_an_empty_inbox(
+        stack: DevStack) -> None:
+    from clients.sdk.holder import LifecycleError
+
+    h = await _open(stack, KH)
+    try:
+        desk = Desk(h, stack.connection)  # type: ignore[arg-type]
+        for name, value in (("kind", "intel-report"), ("state", "unread"), ("level", "SECRET!"),
+                            ("tlp", "AMBER-STRICT"), ("urgency", "high")):
+            try:
+                desk.messages("in", **{name: value})
+            except LifecycleError as exc:
+                assert exc.rule == f"filter.{name}" and value in exc.reason, exc
+            else:
+                raise AssertionError(f"{name}={value!r} was read as 'nothing matches'")
+        assert desk.messages("in", kind="intel_report", tlp="none", state="new") == []
+    finally:
+        await h.close()
