@@ -65,3 +65,19 @@ def test_a_truncated_or_readable_route_password_is_refused(tmp_path: Path) -> No
     path.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         _route_password(path)
+
+
+def test_a_tls_private_key_is_written_whole_or_not_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.hosting import tls
+
+    key = tmp_path / "tls" / "server.key"
+    real = os.fdopen
+    with monkeypatch.context() as m:
+        m.setattr(os, "fdopen", lambda fd, *a, **k: _DiskFull(real(fd, *a, **k)))
+        with pytest.raises(OSError):
+            tls._write(key, b"-----BEGIN PRIVATE KEY-----\n" + b"k" * 200, 0o600)
+    # Neither the key nor a fragment of it under another name.
+    assert list(key.parent.iterdir()) == []
+    tls._write(key, b"whole", 0o600)
+    assert key.read_bytes() == b"whole" and key.stat().st_mode & 0o777 == 0o600
