@@ -6,6 +6,7 @@ audited there too; this side refuses early and explains, the broker decides for 
 record:
 
     sync()             fetch deliveries (and forwards) into the store; reminders flagged
+    state(row)         where a message stands (the one rule of `orcon list` and the console)
     open(id)           read a message; the first open signs an acknowledgment
     use(...)           declare a use; refused with the restriction's name if not allowed
     request_consent    ask the originator to lift a restriction for one action and party
@@ -210,8 +211,9 @@ class Holder:
     # ---- receiving ---------------------------------------------------------------------
 
     async def sync(self, timeout: float = 1.0, limit: int = 100) -> SyncResult:
-        """Fetch deliveries into the store. A delivery already stored is a reminder (the
-        broker's AckWatcher re-publishes unacknowledged urgent messages)."""
+        """Fetch deliveries into the store. A delivery already stored is a redelivery,
+        flagged as a reminder only when the AckWatcher labelled it one (it re-publishes
+        unacknowledged urgent messages)."""
         out = SyncResult()
         for m in await self.client.fetch_deliveries(limit, timeout):
             self._take(m.data, out, (m.headers or {}).get(WATCH_HEADER))
