@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 import structlog
@@ -37,6 +38,7 @@ from keys.errors import CryptoError, KeysError
 from policies import holdercheck
 from policies.decisions import Consent
 from policies.engine import PolicyEngine
+from policies.loading import DEFAULT_POLICY_DIR
 from policies.names import restriction_errors
 from schemas.acts import Act, SignedHeader
 from schemas.codes import TLP, USE_CONSENT, ConsentScope, UseKind
@@ -210,11 +212,13 @@ def loosened_fields(original: Restrictions, proposed: Restrictions) -> list[str]
     return out
 
 
-def needed_consent(use: UseKind, evidential: bool, r: Restrictions) -> ConsentScope | None:
+def needed_consent(use: UseKind, evidential: bool, r: Restrictions,
+                   policy_dir: Path = DEFAULT_POLICY_DIR) -> ConsentScope | None:
     """Which consent a use needs under restrictions `r`, TLP label applied (None: none
-    needed), as the Cedar rules decide it (policies.holdercheck)."""
+    needed), as the Cedar rules of `policy_dir` decide it (policies.holdercheck); the
+    broker asks its engine's rules, the ones that then decide the use."""
     return holdercheck.consent_needed(r, evidential=evidential or use in EVIDENTIAL_USES,
-                                      use_kind=str(use))
+                                      use_kind=str(use), policy_dir=policy_dir)
 
 
 def use_refusal(r: Restrictions, originator: str, holder: str, purpose: str, use: UseKind,
@@ -399,7 +403,7 @@ def _check_use(header: schemas.Header, act: Act, original: schemas.Header, hh: s
 
     consents: list[Consent] = []
     if act.consent is not None:  # which consent it is: asked of the rules only then
-        need = needed_consent(act.use, evidential, restrictions)
+        need = needed_consent(act.use, evidential, restrictions, engine.policy_dir)
         if need is None:
             need = (ConsentScope.EVIDENTIAL_USE if evidential
                     else USE_CONSENT.get(act.use, ConsentScope.EXECUTIVE_ACTION))

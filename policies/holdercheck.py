@@ -1,6 +1,7 @@
 """A holder's own check of a use before it declares it: the originator's restrictions
-decided by the same Cedar rules the broker applies (policies/cedar/restrictions.cedar)
-and worded alike (policies/reasons.py), without the registry. What needs the registry
+decided by the same Cedar rules the broker applies (policies/cedar/restrictions.cedar;
+the broker passes its engine's `policy_dir`) and worded alike (policies/reasons.py),
+without the registry. What needs the registry
 (release_to, exclude, clearance, a legal basis) is left to the broker, which decides
 every declared use again with all the rules."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,9 +52,23 @@ class _Rules:
     policies: Any
 
 
-@functools.cache
 def _rules(policy_dir: Path) -> _Rules:
-    text = (policy_dir / RESTRICTIONS_FILE).read_text()
+    """The restrictions file of `policy_dir` as it is now: parsed once per version of
+    the file (its identity, size and modification time), so a file replaced or edited
+    for an engine's reload is read again, never served from a stale parse."""
+    path = _file(policy_dir)
+    st = os.stat(path)
+    return _parsed(path, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file(policy_dir: Path) -> str:
+    return str(policy_dir / RESTRICTIONS_FILE)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, ino: int, size: int, mtime_ns: int) -> _Rules:
+    text = Path(path).read_text()
     return _Rules(hashlib.sha256(text.encode()).hexdigest()[:16],
                   cedarpy.PolicySet.from_str(text))
 

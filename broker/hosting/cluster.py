@@ -37,6 +37,8 @@ from broker.hosting.stack import (
     provision_federation,
 )
 from broker.routing import streams
+from keys.errors import KeyFileError
+from keys.keyfile import atomic_write, read_private
 from policies.federation import load_federation
 from schemas.clock import Clock, utcnow
 from transport import subjects as s
@@ -48,12 +50,23 @@ HOST = "127.0.0.1"
 REPLICAS = 3
 
 
+ROUTE_PASSWORD_MIN = 32  # characters; the generated one has 48 (24 random bytes, hex)
+
+
 def _route_password(path: Path) -> str:
     """A random route password kept 0600 beside the credentials: without it nothing
-    else on the machine can join the cluster and receive replicated streams."""
+    else on the machine can join the cluster and receive replicated streams. Written
+    whole or not at all (a crash never leaves a truncated one that would be taken as
+    the password); one too short, or readable by others, is refused, never used."""
     if not path.exists():
-        provision._write_secret(path, secrets.token_hex(24).encode())
-    return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(path, secrets.token_hex(24).encode(), mode=0o600)
+    password = read_private(path).decode("ascii", "replace").strip()
+    if len(password) < ROUTE_PASSWORD_MIN:
+        raise KeyFileError(f"{path}: a route password of {len(password)} characters (at "
+                           f"least {ROUTE_PASSWORD_MIN}); delete the file and a new one "
+                           "is generated")
+    return password
 
 
 class LocalCluster(Running):

@@ -20,6 +20,8 @@ from types import TracebackType
 
 import structlog
 
+from keys.keyfile import atomic_write
+
 log = structlog.get_logger("orcon.nats")
 
 
@@ -103,8 +105,8 @@ class EmbeddedNats:
             raise NatsServerError(f"port {self.port} on {self.host} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "nats.conf"
-        conf.write_text(config_text)
-        conf.chmod(0o600)
+        # 0600 from the first byte (it may hold a route password), and whole.
+        atomic_write(conf, config_text.encode(), mode=0o600)
         logfile = self._log_path.open("ab")
         try:
             self._proc = subprocess.Popen(

@@ -253,6 +253,10 @@ class BrokerNode(Running):
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.ready_timeout = ready_timeout
+        # One engine for every broker of the node: the registry watcher reloads it, so a
+        # broker added later runs the registry in force, not the one the node started
+        # with (before the first broker too: the watcher's first apply reloads it).
+        self.engine = PolicyEngine(federation)
         self.brokers: list[Broker] = []
         self.keysync: DirectoryWatcher | None = None
         self.registry: RegistryWatcher | None = None
@@ -267,7 +271,7 @@ class BrokerNode(Running):
                                         clock=self.clock)
         # The buckets are the sequencer's to create: wait for them (bounded).
         await until_ready(self.keysync.start, DIRECTORY_BUCKET, self.ready_timeout)
-        self.registry = RegistryWatcher(nc, lambda: [b.engine for b in self.brokers],
+        self.registry = RegistryWatcher(nc, lambda: [self.engine],
                                         self.root_public, clock=self.clock,
                                         before_reload=self._agencies_joining)
         await until_ready(self.registry.start, REGISTRY_BUCKET, self.ready_timeout)
@@ -279,7 +283,7 @@ class BrokerNode(Running):
         # delivery consumers from the brokers, before any of them can route to it: the
         # operator's credential may create no consumer (broker/hosting/provision.py).
         assert self.watch_nc is not None
-        running = {a.id for b in self.brokers for a in b.engine.federation.agencies}
+        running = {a.id for a in self.engine.federation.agencies}
         running |= {a.id for a in self.federation.agencies}
         joining = [a.id for a in federation.agencies if a.id not in running]
         await streams.ensure_delivery_consumers(self.watch_nc.jetstream(), joining)
@@ -297,7 +301,7 @@ class BrokerNode(Running):
         await until_ready(lambda: js.stream_info(s.SUBMIT_STREAM), s.SUBMIT_STREAM,
                           self.ready_timeout)
         current = self.keysync.current if self.keysync else self.initial_directory
-        broker = Broker(nc, PolicyEngine(self.federation), current, self.config(broker_id),
+        broker = Broker(nc, self.engine, current, self.config(broker_id),
                         metrics=self.metrics)
         await broker.start()
         self.brokers.append(broker)

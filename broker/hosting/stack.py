@@ -51,7 +51,7 @@ from broker.routing.policysync import RegistryWatcher, sign_and_publish_registry
 from broker.routing.service import Broker
 from keys.directory import Directory, FederationRoot
 from keys.identity import Identity
-from keys.keyfile import load_identity, save_identity
+from keys.keyfile import atomic_write, load_identity, save_identity
 from policies.engine import PolicyEngine
 from policies.federation import Federation, load_federation
 from schemas.clock import Clock, utcnow
@@ -134,7 +134,8 @@ def provision_federation(
     if LOG_KEY_NAME not in directory.agencies():
         directory.add(root.sign_entry(log_ident.directory_entry(
             country="XX", roles=["log"], clearance="UNCLASSIFIED", now=now)))
-    dir_path.write_bytes(directory.dump())
+    # Whole or not at all: a truncated directory would stop every later start.
+    atomic_write(dir_path, directory.dump(), mode=0o644)
 
     for p in provision.provision(data_dir / "creds", members(fed)):
         if p.role in provision.SERVICE_ROLES:

@@ -10,7 +10,6 @@ in `TlsFiles` matter to the rest of orcon.
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from keys.keyfile import atomic_write
 from transport.tls import TlsError
 
 CA_DAYS = 3650
@@ -39,14 +39,10 @@ class TlsFiles:
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Written to a temporary name and renamed, so a crash never leaves half a key that
-    # a later start would try (and fail) to load.
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    # Whole or not at all (keys.keyfile.atomic_write: a private temporary name, synced,
+    # renamed): a crash never leaves half a key that a later start would try (and fail)
+    # to load, nor a fragment of one under another name.
+    atomic_write(path, data, mode=mode)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

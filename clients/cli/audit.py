@@ -220,8 +220,17 @@ def events(
     --json. Reads the bundle as it is; `orcon audit verify` says whether to trust it."""
     import msgspec
 
+    from clients.cli.common import OptionError, choice, fail, shaped
+    from schemas.ids import MESSAGE_ID_PATTERN
+
     t0, t1 = _instant(since, "--since"), _instant(until, "--until")
+    try:
+        shaped("--message", message, MESSAGE_ID_PATTERN,
+               "a message id (26 characters, Crockford base 32)")
+    except OptionError as exc:
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
     out: list[tuple[int, AuditEvent]] = []
+    parties: set[str] = set()
     undecodable = 0
     try:
         for pos, data in enumerate(iter_entries(directory)):
@@ -230,6 +239,7 @@ def events(
             except (msgspec.DecodeError, msgspec.ValidationError):
                 undecodable += 1
                 continue
+            parties.update(p for p in (e.actor, e.counterpart) if p)
             if ((agency and agency not in (e.actor, e.counterpart))
                     or (message and e.message_id != message) or (kind and e.type != kind)
                     or (t0 and e.at < t0) or (t1 and e.at >= t1)):
@@ -241,6 +251,12 @@ def events(
     if undecodable:
         Console(stderr=True).print(f"{undecodable} entries could not be decoded; `orcon audit "
                                    "verify` names them", highlight=False)
+    try:
+        # A party the log never names is a typo, not "no events": refused, naming those
+        # it does name.
+        choice("--agency", agency, parties)
+    except OptionError as exc:
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
     if as_json:
         typer.echo(msgspec.json.encode(
             [{"index": pos, **msgspec.to_builtins(e)} for pos, e in out]).decode())

@@ -14,8 +14,9 @@ array for a collection); a failure writes `{"error": ..., "exit": N}` on stderr.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -50,6 +51,40 @@ class CliError(Exception):
         super().__init__(message)
         self.code = code
         self.detail = detail or {}  # added to the JSON error (e.g. who refused, and why)
+
+
+class OptionError(CliError):
+    """An option's value outside its vocabulary or shape: refused before anything runs
+    (never read as "no match": a typo in a filter would list nothing and be read as
+    "no messages"). With --json the error names `option`, `value` and `rule`, and
+    `choices` (a closed vocabulary) or `pattern` (a shape)."""
+
+    def __init__(self, option: str, value: str, *, choices: Iterable[str] | None = None,
+                 pattern: str | None = None, hint: str = "") -> None:
+        detail: dict[str, Any] = {"option": option, "value": value}
+        if choices is not None:
+            valid = sorted(choices)
+            detail.update(rule="option.choice", choices=valid)
+            what = "one of " + (", ".join(valid) or "(none here)")
+        else:
+            detail.update(rule="option.pattern", pattern=pattern)
+            what = hint or f"matching {pattern}"
+        super().__init__(f"{option} {value!r}: not a valid value; {what}", INVALID, detail)
+
+
+def choice(option: str, value: str | None, choices: Iterable[str]) -> str | None:
+    """`value` if it is one of `choices` (or None); else OptionError naming them all."""
+    valid = frozenset(choices)
+    if value is not None and value not in valid:
+        raise OptionError(option, value, choices=valid)
+    return value
+
+
+def shaped(option: str, value: str | None, pattern: str, hint: str) -> str | None:
+    """`value` if it matches `pattern` whole (or None); else OptionError with `hint`."""
+    if value is not None and re.match(pattern, value) is None:
+        raise OptionError(option, value, pattern=pattern, hint=hint)
+    return value
 
 
 def fail(message: str, code: int = NOT_DONE, *, as_json: bool = False,
@@ -92,7 +127,7 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> CliError | None
                         {"errors": [{"path": e.path, "rule": e.rule, "message": e.message}
                                     for e in exc.errors]})
     if isinstance(exc, LifecycleError):
-        return CliError(f"refused {exc.rule}: {exc.reason}", INVALID)
+        return CliError(f"refused {exc.rule}: {exc.reason}", INVALID, {"rule": exc.rule})
     if isinstance(exc, CryptoError):
         # Opaque by design; at this level it escapes only from opening the key file.
         return CliError("the agency's key file did not open: is ORCON_PASSPHRASE the "
@@ -120,12 +155,24 @@ def run(coro_factory: Callable[[], Awaitable[T]], data_dir: Path | None = None, 
         raise fail(str(known), known.code, as_json=as_json, detail=known.detail) from None
 
 
+def note(doc: dict[str, Any], text: Text | str, *, as_json: bool = False) -> None:
+    """Something the user must hear besides the result (a refused delivery, messages
+    fetched and not shown), on stderr: one JSON object per line with --json (stdout
+    keeps its one document), else one line."""
+    if as_json:
+        sys.stderr.write(msgspec.json.encode(doc).decode() + "\n")
+    else:
+        err.print(text, markup=False, highlight=False)
+
+
 def with_holder(data_dir: Path, agency: str, action: Callable[[Holder], Awaitable[T]], *,
                 as_json: bool = False, sync: float = 0.5) -> T:
     """Open the agency's Holder (SDK + encrypted store), fetch what is new, act, close.
-    Whatever was fetched and not shown is counted on stderr, never silent."""
-    from clients.cli.life import report_unread, store_path
+    Refused deliveries are reported and whatever was fetched and not shown is counted
+    (`note`), never silent."""
+    from clients.cli.life import store_path, unread_notice
     from clients.cli.logs import configure
+    from clients.cli.render import rejection_line
     from clients.sdk.holder import Holder
     from transport.connection import load_connection
 
@@ -137,9 +184,15 @@ def with_holder(data_dir: Path, agency: str, action: Callable[[Holder], Awaitabl
         try:
             got = await h.sync(timeout=sync)
             for rej in got.rejected:  # refused deliveries are said, never dropped silently
-                err.print(plain(f"rejected {rej.message_id or '?'}: {rej.reason}"))
+                note({"notice": "rejected", "message_id": rej.message_id,
+                      "reason": rej.reason},
+                     rejection_line(rej.message_id, rej.reason), as_json=as_json)
             result = await action(h)
-            report_unread(h, data_dir)
+            unread = len(h.unread())
+            if unread:
+                note({"notice": "unread", "count": unread,
+                      "message": unread_notice(unread, data_dir, agency)},
+                     unread_notice(unread, data_dir, agency), as_json=as_json)
             return result
         finally:
             await h.close()

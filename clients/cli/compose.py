@@ -21,6 +21,7 @@ from clients.cli.common import (
     CliError,
     DataDir,
     Json,
+    OptionError,
     console,
     emit,
     fail,
@@ -71,15 +72,21 @@ def _when(value: str | None, option: str) -> datetime | None:
     return t
 
 
+# The Europol 4x4 codes, from the schema's vocabularies: "B2", never "B+2" or "B02".
+EVALUATION_CODES = frozenset(f"{s.value}{int(a)}" for s in schemas.SourceReliability
+                             for a in schemas.InfoAccuracy)
+
+
 def _evaluation(value: str | None) -> schemas.Evaluation | None:
+    """A Europol 4x4 code as written in the handling codes (case aside): the whole value
+    is one of the sixteen codes, or it is refused naming them."""
     if value is None:
         return None
-    try:
-        return schemas.Evaluation(schemas.SourceReliability(value[:1].upper()),
-                                  schemas.InfoAccuracy(int(value[1:])))
-    except ValueError:
-        raise CliError(f"--evaluation {value!r}: a source code A, B, C or X followed by an "
-                       "accuracy 1-4 (Europol 4x4), e.g. B2", INVALID) from None
+    code = value.upper()
+    if code not in EVALUATION_CODES:
+        raise OptionError("--evaluation", value, choices=EVALUATION_CODES)
+    return schemas.Evaluation(schemas.SourceReliability(code[0]),
+                              schemas.InfoAccuracy(int(code[1])))
 
 
 @dataclass
@@ -320,7 +327,7 @@ def send(
                      nationality=nationality, document_type=document_type,
                      transport_mode=transport_mode, language=language, evaluation=evaluation)
     except CliError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json) from None
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
     _go(data_dir, as_agency, body_file, c, dry_run=dry_run, as_json=as_json)
 
 
@@ -356,7 +363,7 @@ def reply(
                      thread=None, route_country=None, nationality=None, document_type=None,
                      transport_mode=None, language=None, evaluation=None)
     except CliError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json) from None
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
     _go(data_dir, as_agency, body_file, c, dry_run=dry_run, as_json=as_json,
         in_reply_to=message_id)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import schemas
@@ -23,12 +22,9 @@ from schemas.codes import ConsentScope, UseKind
 if TYPE_CHECKING:
     from clients.sdk.holder import Holder, RequestStatus
 
-__all__ = ["AsAgency", "DataDir", "register", "report_unread", "store_path", "tightened",
-           "unread_notice"]
+__all__ = ["AsAgency", "DataDir", "register", "store_path", "tightened", "unread_notice"]
 
 T = TypeVar("T")
-
-err = Console(stderr=True)
 
 consent_app = typer.Typer(help="Ask for, grant or refuse the originator's consent.",
                           no_args_is_help=True)
@@ -45,14 +41,6 @@ def unread_notice(count: int, data_dir: Path, agency: str) -> str:
     return (f"{count} new message{'s' if count != 1 else ''} unread: "
             f"`orcon inbox -d {data_dir} --as {agency}` shows {them} "
             f"(and acknowledges {them})")
-
-
-def report_unread(h: Holder, data_dir: Path) -> None:
-    """Every command fetches through `Holder.sync`; what it did not show is counted here,
-    never left silent (it stays unread in the store until `orcon inbox` shows it)."""
-    n = len(h.unread())
-    if n:
-        err.print(unread_notice(n, data_dir, h.agency), markup=False, highlight=False)
 
 
 def _run(data_dir: Path, agency: str, action: Callable[[Holder], Awaitable[T]],

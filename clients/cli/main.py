@@ -26,12 +26,14 @@ from clients.cli import policy as cli_policy
 from clients.cli import read as cli_read
 from clients.cli import schema as cli_schema
 from clients.cli import services as cli_services
-from clients.cli.common import UNREACHABLE, Json, explain
+from clients.cli.common import UNREACHABLE, Json
 from clients.cli.logs import configure
 from clients.cli.render import plain
 
 if TYPE_CHECKING:
     from broker.hosting.config import BrokerSettings
+    from clients.sdk.holder import Holder
+    from clients.sdk.store import Row
 
 app = typer.Typer(
     help="orcon: restricted, end-to-end encrypted intelligence sharing over NATS.",
@@ -260,61 +262,44 @@ def inbox(
     data_dir: DataDir,
     as_agency: AsAgency,
     wait: Annotated[float, typer.Option(help="seconds to wait for deliveries")] = 2.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Json = False,
 ) -> None:
     """Fetch, verify and decrypt new deliveries into the agency's encrypted local store,
     acknowledge their restrictions (signed, audited) and show them, restrictions first."""
+    from clients.cli.common import emit, with_holder
+    from clients.cli.render import message_panel
 
-    from clients.cli.life import store_path
-    from clients.cli.render import message_panel, rejection_line
-    from clients.sdk.holder import Holder
-    from transport.connection import load_connection
+    async def act(holder: Holder) -> list[Row]:
+        # Everything stored but never shown, whichever command fetched it; opening
+        # acknowledges (signed, audited).
+        return [await holder.open(r) for r in holder.unread()]
 
-    configure(level="WARNING")
-
-    async def run() -> None:
-        holder = await Holder.open_for(load_connection(data_dir), as_agency,
-                                       store_path(data_dir, as_agency))
-        try:
-            # Everything stored but never shown, whichever command fetched it; opening
-            # acknowledges (signed, audited).
-            result = await holder.sync(timeout=wait)
-            rows = [await holder.open(r) for r in holder.unread()]
-        finally:
-            await holder.close()
-        received = [r for r in rows if r.direction == "in"]
-        notices = [r for r in rows if r.direction == "out"]
-        if as_json:
-            out: list[dict[str, object]] = [
-                {"header": r.header, "body": r.body, "restrictions": r.restrictions,
-                 "reminders": r.reminders} for r in received]
-            out += [{"header": r.header, "overdue": r.record.overdue} for r in notices]
-            sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
-            return
-        if not rows:
-            console.print("no new messages")
-        for r in received:
-            if r.reminders:
-                console.print(Text(f"reminder: urgent message {r.id} re-notified "
-                                   f"{r.reminders} time(s): not yet acknowledged",
-                                   style="bold red"))
-            # Restrictions as they bind now (a forwarder's tightening, an amendment).
-            shown = msgspec.structs.replace(r.header, restrictions=r.restrictions)
-            console.print(message_panel(shown, r.body))
-        for r in notices:
-            for o in r.record.overdue:
-                console.print(Text(f"not acknowledged: your urgent message {r.id} by "
-                                   f"{o.recipient} ({o.reason})", style="bold red"))
-        for rej in result.rejected:
-            console.print(rejection_line(rej.message_id, rej.reason))
-
-    try:
-        asyncio.run(run())
-    except Exception as exc:
-        known = explain(exc, data_dir)
-        if known is None:
-            raise
-        raise fail(str(known), known.code) from None
+    # The one path of every command: fetch (refused deliveries reported), act, close;
+    # errors as one line, or one JSON object with --json.
+    rows = with_holder(data_dir, as_agency, act, as_json=as_json, sync=wait)
+    received = [r for r in rows if r.direction == "in"]
+    notices = [r for r in rows if r.direction == "out"]
+    if as_json:
+        out: list[dict[str, object]] = [
+            {"header": r.header, "body": r.body, "restrictions": r.restrictions,
+             "reminders": r.reminders} for r in received]
+        out += [{"header": r.header, "overdue": r.record.overdue} for r in notices]
+        emit(out)
+        return
+    if not rows:
+        console.print("no new messages")
+    for r in received:
+        if r.reminders:
+            console.print(Text(f"reminder: urgent message {r.id} re-notified "
+                               f"{r.reminders} time(s): not yet acknowledged",
+                               style="bold red"))
+        # Restrictions as they bind now (a forwarder's tightening, an amendment).
+        shown = msgspec.structs.replace(r.header, restrictions=r.restrictions)
+        console.print(message_panel(shown, r.body))
+    for r in notices:
+        for o in r.record.overdue:
+            console.print(Text(f"not acknowledged: your urgent message {r.id} by "
+                               f"{o.recipient} ({o.reason})", style="bold red"))
 
 
 def main() -> None:

@@ -22,63 +22,32 @@ from clients.cli.common import (
     CliError,
     DataDir,
     Json,
+    OptionError,
+    choice,
     console,
     emit,
     fail,
     run,
+    shaped,
     with_holder,
 )
 from clients.cli.render import body_sections, plain, restriction_lines
+from clients.sdk.holder import STATES
 
 if TYPE_CHECKING:
     from clients.sdk.holder import Holder
     from clients.sdk.store import Row
-
-STATES = ("new", "acknowledged", "used", "consent pending", "expired", "sent", "delivered",
-          "not delivered", "withdrawn", "read")
-
-
-def _deadline(row: Row) -> datetime | None:
-    if row.due_at is not None:
-        return row.due_at
-    by = getattr(row.body, "respond_by", None)
-    return by if isinstance(by, datetime) else None
-
-
-def _state(h: Holder, row: Row) -> str:
-    """Where the message stands for this agency, in one word or two."""
-    about = [r.kind for r in h.store.query("about = ?", (row.id,))]
-    # A consent request is answered by one decision about the same information.
-    pending = about.count("consent_request") > about.count("consent_decision")
-    if row.direction == "out":
-        if "withdrawal" in about:
-            return "withdrawn"
-        if pending:
-            return "consent pending"
-        outcome = row.record.outcome
-        if outcome is None:
-            return "sent"
-        return "delivered" if outcome.delivered else "not delivered"
-    if row.expires_at is not None and row.expires_at <= h.now:
-        return "expired"
-    if not row.opened:
-        return "new"
-    if pending:
-        return "consent pending"
-    if "use_declaration" in about:
-        return "used"
-    return "acknowledged" if row.acked else "read"
-
 
 def _row_doc(h: Holder, row: Row) -> dict[str, Any]:
     from clients.sdk.holder import REQUEST_KINDS
 
     header = row.header
     r = row.restrictions
-    due = _deadline(row)
+    # A request's `respond_by` is its due date (`DeadlinePolicy.due`, stored as `due_at`).
+    due = row.due_at
     return {
         "id": row.id, "direction": row.direction, "kind": row.kind, "from": row.sender,
-        "to": list(header.recipients), "state": _state(h, row),
+        "to": list(header.recipients), "state": h.state(row),
         "category": str(header.category), "level": str(header.level),
         "tlp": str(r.tlp) if r.tlp else None, "urgency": str(header.urgency),
         "deadline": due, "overdue": bool(due and row.answered_at is None and due < h.now
@@ -106,13 +75,24 @@ def list_cmd(
     """Messages received and sent, with state, level, TLP, urgency and deadline; newest
     first. Fetches what is new first, without opening it (`orcon show ID` opens)."""
     from policies.acts import ACT_KINDS
+    from schemas.bodies import KINDS
+    from schemas.ids import PARTY_NAME_PATTERN
 
-    if direction not in (None, "in", "out"):
-        raise fail(f"--direction {direction!r}: in or out", INVALID, as_json=as_json)
-    if state is not None and state not in STATES:
-        raise fail(f"--state {state!r}: one of {', '.join(STATES)}", INVALID, as_json=as_json)
+    try:
+        choice("--direction", direction, ("in", "out"))
+        choice("--state", state, STATES)
+        choice("--kind", kind, KINDS)
+        shaped("--from", sender, PARTY_NAME_PATTERN,
+               "an agency id (capitals, digits and hyphens, e.g. KH-AHTJP)")
+    except OptionError as exc:
+        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
 
     async def act(h: Holder) -> list[dict[str, Any]]:
+        if sender is not None:
+            # Any agency of the directory, or one that sent what this store holds (an
+            # agency since removed); anything else is a typo, not "no messages".
+            known = set(h.client.directory.agencies()) | h.store.senders()
+            choice("--from", sender, known)
         docs = []
         for row in reversed(list(h.store.query())):  # newest first
             if ((not acts and row.kind in ACT_KINDS) or (direction and row.direction != direction)

@@ -106,7 +106,10 @@ class Console:
         direction = "in" if request.url.path == "/inbox" else "out"
         p = request.query_params
         filters = {k: p.get(k, "") for k in ("q", "kind", "state", "level", "tlp", "urgency")}
-        views = self.agency_desk.messages(direction, **filters)
+        try:
+            views = self.agency_desk.messages(direction, **filters)
+        except LifecycleError as exc:  # a filter value outside its vocabulary
+            return self.page(request, "error.html", 400, error=exc)
         template = "_list.html" if request.headers.get("hx-request") == "true" and \
             request.headers.get("hx-target") == "list" else "list.html"
         return self.page(request, template, views=views, direction=direction,

@@ -28,7 +28,7 @@ from broker.audit.report import render_report
 from broker.audit.store import read_bundle
 from broker.audit.verify import VerifyReport, verify_bundle
 from clients.sdk.auditor import fetch_bundle
-from clients.sdk.holder import REQUEST_KINDS, Holder
+from clients.sdk.holder import REQUEST_KINDS, STATES, Holder, LifecycleError
 from clients.sdk.store import Row
 from policies.acts import ACT_KINDS
 from policies.federation import Federation
@@ -36,7 +36,16 @@ from transport.connection import Connection
 
 log = structlog.get_logger("orcon.console")
 
-STATES = ("new", "acknowledged", "used", "consent pending", "withdrawn", "expired")
+__all__ = ["STATES", "AuditDesk", "Desk", "MessageView", "restrictions_in_words"]
+
+# What each filter of the inbox and outbox may be (an empty value: no filter).
+FILTERS: dict[str, frozenset[str]] = {
+    "kind": schemas.bodies.KINDS,
+    "state": frozenset(STATES),
+    "level": frozenset(str(v) for v in schemas.Level),
+    "tlp": frozenset(str(v) for v in schemas.TLP) | {"none"},
+    "urgency": frozenset(str(v) for v in schemas.Urgency),
+}
 
 
 @dataclass(frozen=True)
@@ -205,27 +214,8 @@ class Desk:
         return list(self.holder.store.query("about = ?", (message_id,)))
 
     def state(self, row: Row, related: Iterable[Row] | None = None) -> str:
-        """Where a message stands, read from the acts about it. The same rules for a
-        message received (the holder's acts are the ones this agency sent) and one sent
-        (the holders' acts are the ones it received)."""
-        now = self.holder.now
-        rel = list(related) if related is not None else self._related(row.id)
-        if any(r.kind.startswith("withdraw") for r in rel):
-            return "withdrawn"
-        exp = row.restrictions.expires_at
-        if exp is not None and now >= exp:
-            return "expired"
-        by_holder = "out" if row.direction == "in" else "in"
-        decided = {str(getattr(r.body, "request", "")) for r in rel
-                   if r.kind == "consent_decision" and r.direction != by_holder}
-        if any(r.kind == "consent_request" and r.direction == by_holder
-               and r.id not in decided for r in rel):
-            return "consent pending"
-        if any(r.kind == "use_declaration" and r.direction == by_holder for r in rel):
-            return "used"
-        acknowledged = row.acked if row.direction == "in" else any(
-            r.kind == "acknowledgment" and r.direction == by_holder for r in rel)
-        return "acknowledged" if acknowledged else "new"
+        """Where a message stands: the SDK's one rule (`Holder.state`), as `orcon list`."""
+        return self.holder.state(row, related)
 
     def view(self, row: Row) -> MessageView:
         h = row.header
@@ -247,6 +237,15 @@ class Desk:
 
     def messages(self, direction: str, *, q: str = "", kind: str = "", state: str = "",
                  level: str = "", tlp: str = "", urgency: str = "") -> list[MessageView]:
+        """The inbox ("in") or outbox ("out"), filtered. A filter value outside its
+        vocabulary is refused (LifecycleError `filter.<name>`), never read as "nothing
+        matches": a mistyped address would show an empty inbox."""
+        for name, value in (("kind", kind), ("state", state), ("level", level),
+                            ("tlp", tlp), ("urgency", urgency)):
+            valid = FILTERS[name]
+            if value and value not in valid:
+                raise LifecycleError(f"filter.{name}", f"{value!r} is not a {name}: one of "
+                                     f"{', '.join(sorted(valid))}")
         acts = ",".join(f"'{k}'" for k in sorted(ACT_KINDS))  # constants, not input
         rows = self.holder.store.query(f"direction = ? AND kind NOT IN ({acts})",
                                        (direction,))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, MutableSet, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from clients.sdk.opening import Delivery, Received, Rejection, open_delivery, parse_delivery
-from clients.sdk.seen import SeenIds
+from clients.sdk.seen import SeenIds, SeenRecord
 from keys.directory import Directory
 from keys.envelope import seal
 from keys.identity import Identity, Recipient
@@ -86,7 +86,7 @@ class AgencyClient:
         clock: Callable[[], datetime] = utcnow,
         replay_window: timedelta = REPLAY_WINDOW,
         directory_max_age: float = 5.0,
-        seen: MutableSet[str] | None = None,
+        seen: SeenRecord | None = None,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -97,7 +97,7 @@ class AgencyClient:
         self._replay_window = replay_window
         # Ids handed over: in memory by default; `clients.sdk.seen.SeenIds` (a file) keeps
         # them across restarts, as `connect(seen_path=...)` does.
-        self._seen: MutableSet[str] = seen if seen is not None else set()
+        self._seen: SeenRecord = seen if seen is not None else set()
         self._inbox: JetStreamContext.PullSubscription | None = None
         # Rotations and revocations reach clients by refetching the (root-signed)
         # directory at most this many seconds after the last fetch.
@@ -379,12 +379,12 @@ class AgencyClient:
             return []
 
     @property
-    def seen(self) -> MutableSet[str]:
+    def seen(self) -> SeenRecord:
         """The ids already handed over: the one record of what was delivered before."""
         return self._seen
 
     @seen.setter
-    def seen(self, ids: MutableSet[str]) -> None:
+    def seen(self, ids: SeenRecord) -> None:
         if isinstance(self._seen, SeenIds) and self._seen is not ids:
             self._seen.close()  # replaced (a Holder's store records instead): its file too
         self._seen = ids

@@ -6,6 +6,7 @@ audited there too; this side refuses early and explains, the broker decides for 
 record:
 
     sync()             fetch deliveries (and forwards) into the store; reminders flagged
+    state(row)         where a message stands (the one rule of `orcon list` and the console)
     open(id)           read a message; the first open signs an acknowledgment
     use(...)           declare a use; refused with the restriction's name if not allowed
     request_consent    ask the originator to lift a restriction for one action and party
@@ -18,12 +19,13 @@ record:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import structlog
 
 import schemas
 from clients.sdk.client import AgencyClient, Sent
@@ -44,7 +46,17 @@ from schemas.acts import Act, SignedHeader
 from schemas.codes import ConsentScope, Decision, PurgeReason, ReplyStatus, ResponseTerm, UseKind
 from transport.connection import Connection
 
+log = structlog.get_logger("orcon.holder")
+
 REQUEST_KINDS = schemas.bodies.REQUEST_KINDS
+# The label the broker puts on each delivery for the AckWatcher (broker/routing/acks.py;
+# the SDK may not import the service: tests/cli/test_urgent_reports.py compares them).
+WATCH_HEADER = "Orcon-Watch"
+MAX_REMINDERS = 1000  # far above any watcher's max_reminders: a label beyond it is garbage
+# Where a message stands for this agency (`Holder.state`): the one vocabulary of the CLI's
+# `orcon list --state` and the console's filter.
+STATES = ("new", "read", "acknowledged", "used", "consent pending", "expired", "withdrawn",
+          "sent", "delivered", "not delivered")
 
 
 class LifecycleError(Exception):
@@ -108,6 +120,22 @@ class SyncResult:
     new: list[Row] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)  # urgent ids re-notified
     rejected: list[Rejection] = field(default_factory=list)
+
+
+def _reminder_number(watch: str | None, message_id: str) -> int | None:
+    """n, when `watch` (a delivery's WATCH_HEADER) is the AckWatcher's n-th reminder of
+    `message_id`; None for anything else (the first delivery, a plain redelivery). Only
+    the broker and the watcher publish on delivery subjects, so the label is theirs."""
+    kind, _, rest = (watch or "").partition(" ")
+    mid, _, n = rest.partition(" ")
+    if kind != "reminder" or mid != message_id or not (n.isascii() and n.isdigit()):
+        return None
+    return int(n) if 0 < int(n) <= MAX_REMINDERS else None
+
+
+def _routed(row: Row) -> bool:
+    o = row.record.outcome
+    return o is not None and o.status == "routed"
 
 
 def tightest(a: schemas.Restrictions, b: schemas.Restrictions) -> schemas.Restrictions:
@@ -183,11 +211,12 @@ class Holder:
     # ---- receiving ---------------------------------------------------------------------
 
     async def sync(self, timeout: float = 1.0, limit: int = 100) -> SyncResult:
-        """Fetch deliveries into the store. A delivery already stored is a reminder (the
-        broker's AckWatcher re-publishes unacknowledged urgent messages)."""
+        """Fetch deliveries into the store. A delivery already stored is a redelivery,
+        flagged as a reminder only when the AckWatcher labelled it one (it re-publishes
+        unacknowledged urgent messages)."""
         out = SyncResult()
         for m in await self.client.fetch_deliveries(limit, timeout):
-            self._take(m.data, out)
+            self._take(m.data, out, (m.headers or {}).get(WATCH_HEADER))
             await m.ack()  # handled (stored, flagged or refused): never redeliver forever
         # The originator's amendments and withdrawals apply on the sync that brings them.
         for row in list(out.new):
@@ -200,12 +229,12 @@ class Holder:
         await self.client.poll_outcomes(timeout=min(timeout, 0.1))
         return out
 
-    def _take(self, data: bytes, out: SyncResult) -> None:
+    def _take(self, data: bytes, out: SyncResult, watch: str | None = None) -> None:
         delivery = parse_delivery(data)
         if isinstance(delivery, Rejection):
             out.rejected.append(delivery)
             return
-        if delivery.notice is None and self._reminded(delivery, out):
+        if delivery.notice is None and self._reminded(delivery, out, watch):
             return
         got = self.client.open_delivery(delivery)  # None: stored before (client.seen)
         if isinstance(got, Rejection):
@@ -213,14 +242,17 @@ class Holder:
         elif isinstance(got, Received):
             out.new.append(self._keep_received(got))
 
-    def _reminded(self, delivery: Delivery, out: SyncResult) -> bool:
-        """A message delivered again that we hold: the AckWatcher's reminder of an urgent
-        message not yet acknowledged (flagged), or a plain redelivery (nothing to do)."""
+    def _reminded(self, delivery: Delivery, out: SyncResult, watch: str | None) -> bool:
+        """A message delivered again that we hold: the AckWatcher's n-th reminder of an
+        urgent message not yet acknowledged (its `Orcon-Watch: reminder <id> <n>` label;
+        flagged, counted once however often it is redelivered), or a plain redelivery
+        (at least once: nothing to do, and no reminder)."""
         existing = self.store.get(delivery.id)
         if existing is None:
             return False
-        if not existing.acked:
-            self.store.mark(existing.id, reminders=existing.reminders + 1)
+        n = _reminder_number(watch, delivery.id)
+        if n is not None and not existing.acked and n > existing.reminders:
+            self.store.mark(existing.id, reminders=n)
             out.reminders.append(existing.id)
         return True
 
@@ -265,13 +297,33 @@ class Holder:
         if row is None or row.direction != "out":
             return
         if outcome.status == "unacknowledged":
+            late = self._overdue(row, outcome)
+            if not late:
+                return
             overdue = {r.recipient: r for r in row.record.overdue}
-            overdue.update({r.recipient: r for r in outcome.refused})
+            overdue.update({r.recipient: r for r in late})
             self.store.replace_record(row, msgspec.structs.replace(
                 row.record, overdue=sorted(overdue.values(), key=lambda r: r.recipient)))
             self.store.mark(row.id, opened=0)
             return
         self.store.replace_record(row, msgspec.structs.replace(row.record, outcome=outcome))
+
+    def _overdue(self, row: Row, report: schemas.Outcome) -> list[schemas.Refusal]:
+        """The entries of an "unacknowledged" report that can be true: `ack.overdue` for
+        an urgent message this agency sent, naming a recipient it was delivered to (the
+        broker's outcome; before it arrives, those it was sealed to). Any other entry is
+        not recorded (logged by id, never shown as a fact): a report naming a party that
+        never had the message would tell the sender it had."""
+        o = row.record.outcome
+        holders = set(o.delivered if o is not None else row.header.recipients)
+        urgent = row.header.urgency == schemas.Urgency.URGENT and report.sender == self.agency
+        late = [r for r in report.refused
+                if urgent and r.rule == "ack.overdue" and r.recipient in holders]
+        if len(late) != len(report.refused):
+            log.warning("unacknowledged_report_refused", message_id=row.id,
+                        recipients=sorted({r.recipient for r in report.refused} -
+                                          {r.recipient for r in late}))
+        return late
 
     def unread(self) -> list[Row]:
         """Stored but never shown: new deliveries, and notices about sent messages (an
@@ -296,6 +348,39 @@ class Holder:
             self.store.mark(row.id, opened=1)
             row = row.with_flags(opened=True)
         return row
+
+    def state(self, row: Row, related: Iterable[Row] | None = None) -> str:
+        """Where a message stands for this agency, one of STATES, read from the acts
+        about it (`related`: the rows about it, if the caller has them). The same rules
+        for a message received and one sent: the holders' acts are the ones this agency
+        sent about a message received, and the ones it received about a message sent."""
+        rel = list(related) if related is not None else list(
+            self.store.query("about = ?", (row.id,)))
+        # Only the originator withdraws; a sent withdrawal counts once the broker routed it.
+        if any(r.kind == "withdrawal" and r.sender == row.sender
+               and (r.direction == "in" or _routed(r)) for r in rel):
+            return "withdrawn"
+        if row.expires_at is not None and row.expires_at <= self.now:
+            return "expired"  # the end of retention: the next purge destroys it
+        if row.direction == "in" and not row.opened:
+            return "new"
+        by_holder = "out" if row.direction == "in" else "in"
+        # A consent request is answered by the decision naming it (its signed act).
+        decided = {r.header.act.request for r in rel if r.kind == "consent_decision"
+                   and r.direction != by_holder and r.header.act is not None}
+        if any(r.kind == "consent_request" and r.direction == by_holder
+               and r.id not in decided for r in rel):
+            return "consent pending"
+        if any(r.kind == "use_declaration" and r.direction == by_holder for r in rel):
+            return "used"
+        if row.direction == "in":
+            return "acknowledged" if row.acked else "read"
+        if any(r.kind == "acknowledgment" and r.direction == "in" for r in rel):
+            return "acknowledged"
+        outcome = row.record.outcome
+        if outcome is None:
+            return "sent"
+        return "delivered" if outcome.delivered else "not delivered"
 
     # ---- acts ----------------------------------------------------------------------------
 

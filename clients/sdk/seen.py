@@ -14,12 +14,20 @@ import os
 from collections.abc import Iterator, MutableSet
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from schemas.ids import message_id_time
 
 if TYPE_CHECKING:
     from clients.sdk.store import Store
+
+
+class SeenRecord(Protocol):
+    """What `AgencyClient.open_delivery` asks of the record: was it handed over; add it."""
+
+    def __contains__(self, item: object, /) -> bool: ...
+
+    def add(self, value: str, /) -> None: ...
 
 
 class SeenIds(MutableSet[str]):
@@ -68,10 +76,11 @@ class SeenIds(MutableSet[str]):
         self._file.close()
 
 
-class StoredIds(MutableSet[str]):
+class StoredIds:
     """The ids a Holder has stored: for a Holder, having handed a message over IS having
     stored it (it acknowledges a delivery only once stored), so its store is its record
-    of what was seen. `add` records nothing: the store's row does, right after."""
+    of what was seen. `add` records nothing: the store's row does, right after. Only
+    asked (`in`), never listed: no scan of the store."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -79,14 +88,5 @@ class StoredIds(MutableSet[str]):
     def __contains__(self, item: object) -> bool:
         return isinstance(item, str) and self._store.has(item)
 
-    def __iter__(self) -> Iterator[str]:
-        return (row.id for row in self._store.query())
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self._store.query())
-
     def add(self, value: str) -> None:
         pass  # the Holder stores the message itself, or leaves it for redelivery
-
-    def discard(self, value: str) -> None:
-        pass  # only a purge or withdrawal forgets a stored message, by deleting it

@@ -217,9 +217,8 @@ class Store:
         """Store a message; the Row as stored (`record` and `header` known, so never
         decrypted or decoded again), or None when a row with this id exists already."""
         ends = _retention_end(record.restrictions or header.restrictions, received_at)
+        # An act (a consent decision too) is about the information it acts on.
         about = header.act.message_id if header.act is not None else header.in_reply_to
-        if header.kind == "consent_decision" and header.act is not None:
-            about = header.act.message_id
         blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), header.id.encode())
         opened = direction == "out"
         with self.db:
@@ -239,20 +238,19 @@ class Store:
                    answered_at=None, acked=False, reminders=0, opened=opened, sealed=blob,
                    aead=self._aead).known(record=record, header=header)
 
-    def replace_record(self, row: Row | str, record: Record) -> None:
+    def replace_record(self, row: Row, record: Record) -> None:
         """Re-seal a row's record (an outcome arrived, an amendment applied); the end of
         retention follows the record's restrictions."""
-        if isinstance(row, str):
-            found = self.get(row)
-            if found is None:
-                return
-            row = found
         ends = _retention_end(record.restrictions or row.header.restrictions,
                               row.received_at)
         blob = _seal_raw(self._aead, msgspec.msgpack.encode(record), row.id.encode())
         with self.db:
             self.db.execute("UPDATE messages SET blob = ?, expires_at = ? WHERE id = ?",
                             (blob, micros(ends) if ends else None, row.id))
+
+    def senders(self) -> set[str]:
+        """Every sender of a stored message (an index column: nothing is decrypted)."""
+        return {str(r[0]) for r in self.db.execute("SELECT DISTINCT sender FROM messages")}
 
     def get(self, message_id: str) -> Row | None:
         cur = self.db.execute(f"SELECT {_COLS} FROM messages WHERE id = ?", (message_id,))

@@ -58,7 +58,8 @@ async def test_states_follow_the_life_cycle(desk: DeskFactory) -> None:
                                 restrictions=Restrictions(no_evidential_use=True))
     assert await asyncio.wait_for(feed.get(), timeout=10) == ("message", sent.id)
     assert [v.state for v in kh.messages("in")] == ["new"]
-    assert [v.state for v in th.messages("out")] == ["new"]
+    # A sent message is "sent" until the broker's outcome says "delivered" (`Holder.state`).
+    assert [v.state for v in th.messages("out")] in (["sent"], ["delivered"])
     async with kh.lock:
         await kh.holder.open(sent.id)
     assert kh.message(sent.id)[0].state == "acknowledged"
