@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
+from schemas.duplicates import CONTAINER_HEADERS, MAP_HEADERS, RAW_ARRAY, RAW_MAP
 from schemas.errors import FieldError, SchemaError
 
 
@@ -55,8 +55,6 @@ _CONTAINER = {0xDC: (2, False), 0xDD: (4, False), 0xDE: (2, True), 0xDF: (4, Tru
 _UNPACK = {1: struct.Struct(">B"), 2: struct.Struct(">H"), 4: struct.Struct(">I")}
 
 
-_MAP_BYTES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
-_CONTAINER_BYTES = _MAP_BYTES | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 
 
 # The last bytes proven within limits: a signed header is checked when its envelope is
@@ -68,9 +66,8 @@ class _Malformed(Exception):
     pass
 
 
-# Bytes that open an array or a map; every other byte value is deleted by translate().
-_OPENERS = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
-_NOT_OPENERS = bytes(b for b in range(256) if b not in _OPENERS)
+# Every byte value that does not open an array or a map, deleted by translate().
+_NOT_OPENERS = bytes(b for b in range(256) if b not in CONTAINER_HEADERS)
 
 
 def check(data: bytes, limits: Limits, root: str) -> None:
@@ -100,8 +97,6 @@ def _small(data: bytes | memoryview, limits: Limits, depth: int) -> bool:
             and len(bytes(data).translate(None, _NOT_OPENERS)) <= limits.max_depth - depth + 1)
 
 
-_level_map = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
-_level_array = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _SCALAR_KEYS = (str, int, float, bool, bytes, type(None))
 
 
@@ -112,7 +107,7 @@ def _within_by_levels(data: bytes, limits: Limits) -> bool:
     cost ~30 µs. False means "not proven" (above a limit, malformed, a repeated key
     hiding a value, a key that is a container, anything unexpected): the byte walk then
     decides and names the error exactly as before."""
-    if not data or data[0] not in _CONTAINER_BYTES:
+    if not data or data[0] not in CONTAINER_HEADERS:
         return False  # a lone scalar: the walk settles it in one step
     todo = [(memoryview(data), 1)]
     small = min(limits.max_text, limits.max_bin)
@@ -120,14 +115,14 @@ def _within_by_levels(data: bytes, limits: Limits) -> bool:
         while todo:
             view, depth = todo.pop()
             first = view[0]
-            is_map = first in _MAP_BYTES
+            is_map = first in MAP_HEADERS
             count = _count(view)
             if depth > limits.max_depth or count > limits.max_items:
                 return False
             if _small(view, limits, depth):
                 continue
             if is_map:
-                pairs = _level_map.decode(view)
+                pairs = RAW_MAP.decode(view)
                 if len(pairs) != count:  # a repeated key: a dropped value was not seen
                     return False
                 for k in pairs:
@@ -137,10 +132,10 @@ def _within_by_levels(data: bytes, limits: Limits) -> bool:
                         return False
                 values = list(pairs.values())
             else:
-                values = _level_array.decode(view)
+                values = RAW_ARRAY.decode(view)
             for raw in values:
                 item = memoryview(raw)
-                if item[0] in _CONTAINER_BYTES:
+                if item[0] in CONTAINER_HEADERS:
                     todo.append((item, depth + 1))
                 elif len(item) > small and not _scalar_ok(item, limits):
                     return False
