@@ -28,7 +28,7 @@ from keys.identity import MLKEM768X25519, X25519, Identity
 from schemas.bodies import Body
 from schemas.codec import decode_body, encode
 from schemas.envelope import encode_envelope
-from schemas.examples import example_header, information_request, mekong_route_report
+from schemas.examples import example_header, information_request
 from schemas.message import parse_message
 
 RECIPIENT_COUNTS = (1, 10, 195)  # one, a working group, every UN member state
