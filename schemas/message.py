@@ -15,10 +15,11 @@ or hashes the header again.
     msg.header.id, msg.header_bytes, msg.header_hash, msg.envelope.stanzas
 
 `MAX_CLOCK_SKEW` is how far ahead of a reader's clock a `created_at` may lie: the
-broker refuses a submission dated later than its clock plus this, and a recipient a
-message dated later than its own (`check_created_at`), so a rogue broker or a sender
-whose clock runs ahead cannot date a message into the future to keep it fresh past
-the replay window or to have it sort after what was sent later.
+broker refuses a submission dated later than its clock plus its `created_at_max_skew`
+(by default this same allowance; tests/lifecycle holds the two equal), and a
+recipient a message dated later than its own (`check_created_at`), so a rogue broker
+or a sender whose clock runs ahead cannot date a message into the future to keep it
+fresh past the replay window or to have it sort after what was sent later.
 """
 
 from __future__ import annotations

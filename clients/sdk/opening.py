@@ -9,11 +9,10 @@ notice plus the originator's unchanged envelope), but every check a recipient ma
 about itself applies to it exactly as to a direct delivery: named (by the header, or
 by the forwarder's signed notice), not dated ahead of this agency's clock by more than
 the broker's allowance (`schemas.message.MAX_CLOCK_SKEW`), inside the replay window,
-not excluded by id or
-country, cleared for the level, signatures that verify against the directory, a body
-whose kind is the signed header's, not expired. Defense in depth against a broker that
-delivers what the policy refused: group membership is not in the directory, so
-`release_to` by group is left to the broker and the auditors.
+not excluded by id or country, cleared for the level, signatures that verify against
+the directory, a body whose kind is the signed header's, not expired. Defense in depth
+against a broker that delivers what the policy refused: group membership is not in the
+directory, so `release_to` by group is left to the broker and the auditors.
 
 Pure: the time is an argument, the directory and identity are given; the caller keeps
 the ids already handed over (`clients.sdk.seen`).
