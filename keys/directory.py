@@ -170,6 +170,9 @@ class Directory:
         self._signed_revocations: SignedRevocations | None = None
         self._revocations = RevocationList(serial=0, issued_at=_EPOCH)
         self._revoked: dict[str, Revocation] = {}
+        # Parsed verification keys by their bytes (a key's bytes never change meaning):
+        # every message verified would otherwise parse its sender's key again.
+        self._verifiers: dict[bytes, Ed25519PublicKey] = {}
 
     # -- updates -------------------------------------------------------------------------
     def add(self, signed_entry: SignedEntry | bytes) -> DirectoryEntry:
@@ -300,7 +303,10 @@ class Directory:
             raise KeyRevoked(f"{agency}: signing key {key_id} is revoked")
         if not pk.valid_at(when):
             raise KeyExpired(f"{agency}: signing key {key_id} is not valid at {when.isoformat()}")
-        return Ed25519PublicKey.from_public_bytes(pk.public)
+        verifier = self._verifiers.get(pk.public)
+        if verifier is None:
+            verifier = self._verifiers[pk.public] = Ed25519PublicKey.from_public_bytes(pk.public)
+        return verifier
 
     def _revoked_at(self, kid: str, when: datetime) -> bool:
         r = self._revoked.get(kid)

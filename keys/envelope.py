@@ -40,6 +40,7 @@ from nacl.exceptions import CryptoError as NaclCryptoError
 from keys.errors import (
     CryptoError,
     KeyExpired,
+    KeysError,
     UnknownRecipient,
     UnsupportedSuite,
 )
@@ -47,11 +48,13 @@ from keys.identity import FILE_KEY_SIZE, Identity, Recipient, _utc
 from schemas.envelope import (
     ENVELOPE_VERSION,
     KEY_COMMITMENT_FIELD,
+    KEY_COMMITMENT_SIZE,
     Envelope,
     Stanza,
     read_key_commitment,
 )
 from schemas.errors import SchemaError
+from schemas.message import Message
 from schemas.message import header_hash as header_hash  # its one home: re-exported
 
 SIGNATURE_LABEL = b"orcon/v1/signature\x00"
@@ -169,22 +172,28 @@ def verify(envelope: Envelope, signer_public: Ed25519PublicKey, *,
                    signed_message(_hash_of(envelope.header, hh), envelope.ciphertext))
 
 
-def open_envelope(
-    envelope: Envelope,
-    identity: Identity,
-    signer_public: Ed25519PublicKey,
-    *,
-    now: datetime | None = None,
-    hh: bytes | None = None,
-) -> bytes:
-    """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`,
-    check the key against the header's commitment, and decrypt the body. `hh`: the
-    header's hash if the caller already holds it (it must be `header_hash(header)`: a
-    wrong one fails verification)."""
-    hh = _hash_of(envelope.header, hh)
-    verify(envelope, signer_public, hh=hh)
-    commitment = _commitment(envelope.header)
-    now = _utc(now)
+def _bound(envelope: Envelope | Message, hh: bytes | None) -> tuple[Envelope, bytes, bytes]:
+    """The envelope, its header's hash and the header's commitment to the content key.
+    A parsed `Message` holds both already (`parse_message` proved the commitment present,
+    32 bytes and not repeated): the header is neither decoded nor hashed again. A bare
+    envelope's header is read here, refusing a repeated key: this code trusts no caller
+    to have decoded it."""
+    if isinstance(envelope, Message):
+        if hh is not None and hh != envelope.header_hash:
+            raise ValueError("hh must be the parsed message's header hash")
+        commitment = envelope.header.key_commitment
+        if commitment is None or len(commitment) != KEY_COMMITMENT_SIZE:
+            raise CryptoError()
+        return envelope.envelope, envelope.header_hash, commitment
+    return envelope, _hash_of(envelope.header, hh), _commitment(envelope.header)
+
+
+def _content_key(envelope: Envelope, identity: Identity, hh: bytes, commitment: bytes,
+                 now: datetime) -> bytes:
+    """The content key from the first stanza addressed to one of `identity`'s keys valid
+    at `now` that unwraps to the key the signed header commits to. UnknownRecipient: no
+    stanza for a key `identity` holds; KeyExpired: only stanzas for keys whose overlap
+    has ended; CryptoError: none opened to the committed key."""
     held = valid = 0
     for stanza in envelope.stanzas:  # one pass: usually a single stanza
         if stanza.recipient != identity.agency:
@@ -200,14 +209,33 @@ def open_envelope(
             content_key = identity.unwrap(stanza, hh)
         except CryptoError:
             continue  # another stanza for another of our keys may still open
-        if not _committed(content_key, commitment):
-            continue  # never decrypt under a key the signed header does not commit to
-        return _decrypt_body(content_key, envelope.ciphertext, hh)
+        if _committed(content_key, commitment):
+            return content_key
+        # never decrypt under a key the signed header does not commit to
     if not held:
         raise UnknownRecipient(f"no stanza for a key that {identity.agency} holds")
     if not valid:
         raise KeyExpired("the stanzas are for keys whose rotation overlap has ended")
     raise CryptoError()
+
+
+def open_envelope(
+    envelope: Envelope | Message,
+    identity: Identity,
+    signer_public: Ed25519PublicKey,
+    *,
+    now: datetime | None = None,
+    hh: bytes | None = None,
+) -> bytes:
+    """Verify, unwrap the stanza addressed to one of `identity`'s keys valid at `now`,
+    check the key against the header's commitment, and decrypt the body. Pass the parsed
+    `Message` when there is one (its header's hash and commitment are used as they
+    are). `hh`: for a bare envelope, the header's hash if the caller already holds it (it
+    must be `header_hash(header)`: a wrong one fails verification)."""
+    env, hh, commitment = _bound(envelope, hh)
+    verify(env, signer_public, hh=hh)
+    content_key = _content_key(env, identity, hh, commitment, _utc(now))
+    return _decrypt_body(content_key, env.ciphertext, hh)
 
 
 def _decrypt_body(content_key: bytes, ciphertext: bytes, hh: bytes) -> bytes:
@@ -261,7 +289,7 @@ def body_digest(envelope: Envelope) -> bytes:
 
 
 def unwrap_content_key(
-    envelope: Envelope,
+    envelope: Envelope | Message,
     identity: Identity,
     signer_public: Ed25519PublicKey,
     *,
@@ -272,24 +300,17 @@ def unwrap_content_key(
     sender's signature, the header's commitment to it, and that it opens the body. For
     forwarding: the holder re-wraps this key to a third party instead of re-encrypting,
     so the originator's signature over the ciphertext stays valid. Never log or store
-    the result. `hh`: the header's hash if already computed."""
-    hh = _hash_of(envelope.header, hh)
-    verify(envelope, signer_public, hh=hh)
-    commitment = _commitment(envelope.header)
-    now = _utc(now)
-    for stanza in envelope.stanzas:
-        key = identity.kem_key(stanza.key_id)
-        if stanza.recipient != identity.agency or key is None or not key.valid_at(now):
-            continue
-        try:
-            content_key = identity.unwrap(stanza, hh)
-            if not _committed(content_key, commitment):
-                continue
-            _decrypt_body(content_key, envelope.ciphertext, hh)
-        except CryptoError:
-            continue
-        return content_key
-    raise UnknownRecipient(f"no stanza that {identity.agency} can open")
+    the result. A parsed `Message`, or `hh` as for `open_envelope`. UnknownRecipient
+    when no stanza opens (the signature's failure stays a CryptoError)."""
+    env, hh, commitment = _bound(envelope, hh)
+    verify(env, signer_public, hh=hh)
+    try:
+        content_key = _content_key(env, identity, hh, commitment, _utc(now))
+        _decrypt_body(content_key, env.ciphertext, hh)
+    except (CryptoError, KeysError):
+        # Nothing this identity could forward: the same answer whichever check failed.
+        raise UnknownRecipient(f"no stanza that {identity.agency} can open") from None
+    return content_key
 
 
 def add_stanzas(

@@ -20,23 +20,25 @@ import msgspec
 
 from schemas.errors import FieldError
 
-_maps = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
-_arrays = msgspec.msgpack.Decoder(list[msgspec.Raw])
+# One level of a map or an array, its values left undecoded (also schemas.limits').
+RAW_MAP = msgspec.msgpack.Decoder(dict[Any, msgspec.Raw])
+RAW_ARRAY = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _encoder = msgspec.msgpack.Encoder()
 _json_encoder = msgspec.json.Encoder()
 
 
-_MAPS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
-_CONTAINERS = _MAPS | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+# The byte values that open a msgpack map, and a map or an array (also schemas.limits').
+MAP_HEADERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+CONTAINER_HEADERS = MAP_HEADERS | frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 # Every byte value that is not a map header, deleted by translate(): an array whose
 # bytes keep none of the others holds no map, so no repeated key, and is not walked (a
 # list of recipients or of country codes). Text may contain such bytes too, which
 # only costs a walk, never skips a map.
-_NOT_MAP_HEADERS = bytes(b for b in range(256) if b not in _MAPS)
+_NOT_MAP_HEADERS = bytes(b for b in range(256) if b not in MAP_HEADERS)
 
 
 def _may_hold_map(view: memoryview) -> bool:
-    return view[0] in _MAPS or bool(bytes(view).translate(None, _NOT_MAP_HEADERS))
+    return view[0] in MAP_HEADERS or bool(bytes(view).translate(None, _NOT_MAP_HEADERS))
 
 
 def _map_len(data: bytes | memoryview) -> int:
@@ -72,23 +74,23 @@ def msgpack_duplicates(
     # (path parts, raw bytes of a map or array); paths are joined only for an error.
     todo: list[tuple[tuple[str, ...], memoryview]] = []
     whole = memoryview(data)
-    if whole and whole[0] in _CONTAINERS:
+    if whole and whole[0] in CONTAINER_HEADERS:
         todo.append(((root,), whole))
     try:
         while todo:
             path, raw = todo.pop()
-            if raw[0] in _MAPS:
-                pairs = _maps.decode(raw)
+            if raw[0] in MAP_HEADERS:
+                pairs = RAW_MAP.decode(raw)
                 if len(pairs) != _map_len(raw):
                     errors.append(_error("".join(path), _repeated_keys(bytes(raw))))
                 for k, v in pairs.items():
                     view = memoryview(v)
-                    if view and view[0] in _CONTAINERS and _may_hold_map(view):
+                    if view and view[0] in CONTAINER_HEADERS and _may_hold_map(view):
                         todo.append(((*path, f".{k}"), view))
             else:
-                for i, v in enumerate(_arrays.decode(raw)):
+                for i, v in enumerate(RAW_ARRAY.decode(raw)):
                     view = memoryview(v)
-                    if view and view[0] in _CONTAINERS and _may_hold_map(view):
+                    if view and view[0] in CONTAINER_HEADERS and _may_hold_map(view):
                         todo.append(((*path, f"[{i}]"), view))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return [FieldError(root, "msgpack", f"not valid msgpack: {exc}")]
@@ -100,7 +102,7 @@ def _repeated_keys(raw: bytes) -> list[str]:
     re-read as an array of alternating keys and values, by rewriting its header."""
     pairs = _map_len(raw)
     start = 1 if raw[0] <= 0x8F else (3 if raw[0] == 0xDE else 5)
-    items = _arrays.decode(b"\xdd" + (2 * pairs).to_bytes(4, "big") + raw[start:])
+    items = RAW_ARRAY.decode(b"\xdd" + (2 * pairs).to_bytes(4, "big") + raw[start:])
     seen: dict[Any, int] = {}
     for k in (msgspec.msgpack.decode(items[i]) for i in range(0, len(items), 2)):
         seen[k] = seen.get(k, 0) + 1

@@ -7,11 +7,12 @@
 A forwarded copy reaches the third party by a second route (the holder's forward
 notice plus the originator's unchanged envelope), but every check a recipient makes
 about itself applies to it exactly as to a direct delivery: named (by the header, or
-by the forwarder's signed notice), inside the replay window, not excluded by id or
-country, cleared for the level, signatures that verify against the directory, a body
-whose kind is the signed header's, not expired. Defense in depth against a broker that
-delivers what the policy refused: group membership is not in the directory, so
-`release_to` by group is left to the broker and the auditors.
+by the forwarder's signed notice), not dated ahead of this agency's clock by more than
+the broker's allowance (`schemas.message.MAX_CLOCK_SKEW`), inside the replay window,
+not excluded by id or country, cleared for the level, signatures that verify against
+the directory, a body whose kind is the signed header's, not expired. Defense in depth
+against a broker that delivers what the policy refused: group membership is not in the
+directory, so `release_to` by group is left to the broker and the auditors.
 
 Pure: the time is an argument, the directory and identity are given; the caller keeps
 the ids already handed over (`clients.sdk.seen`).
@@ -31,15 +32,17 @@ from keys.errors import CryptoError, KeysError
 from keys.identity import Identity
 from policies.acts import loosened_fields
 from schemas.acts import decode_forward, is_forward
-from schemas.message import Message, parse_message
+from schemas.message import CreatedAhead, Message, check_created_at, parse_message
 
 
 @dataclass
 class Rejection:
-    """A delivery the SDK refused to hand over, and why (never the content)."""
+    """A delivery the SDK refused to hand over, and why (never the content). `error`:
+    the typed error behind `reason` where there is one (field, value and rule)."""
 
     message_id: str | None
     reason: str
+    error: schemas.SchemaError | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,12 @@ def open_delivery(delivery: Delivery, *, identity: Identity, directory: Director
         # A forward is fresh when the forwarder's notice is (the broker windows it too):
         # the information itself may be older than the window.
         created_at = notice.header.created_at
+    try:  # dated ahead: the original (signed by the originator) and a forwarder's notice
+        check_created_at(h, now)
+        if notice is not None:
+            check_created_at(notice.header, now, path="notice.header")
+    except CreatedAhead as exc:
+        return Rejection(h.id, str(exc), exc)
     if created_at < now - replay_window:
         return Rejection(h.id, "created outside the replay window")
     binding = forwarded or h.restrictions
@@ -126,7 +135,7 @@ def open_delivery(delivery: Delivery, *, identity: Identity, directory: Director
                                                           created_at=nh.created_at),
                    hh=notice.header_hash)
         signer = directory.signing_key(h.sender, h.sender_key, now, created_at=h.created_at)
-        plaintext = open_envelope(msg.envelope, identity, signer, now=now, hh=msg.header_hash)
+        plaintext = open_envelope(msg, identity, signer, now=now)
         body = schemas.decode_body(plaintext)
     except CryptoError:
         return Rejection(h.id, "cryptographic verification failed")

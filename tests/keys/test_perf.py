@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+import schemas
 from bench import keys_perf as perf
 
 
@@ -16,7 +17,12 @@ def test_measure_shape(monkeypatch: pytest.MonkeyPatch) -> None:
         for n in (1, 3):
             ms, ops = out[f"seal_{suite}_{n}_ms"], out[f"seal_{suite}_{n}_ops"]
             assert ms > 0 and ops == pytest.approx(1000 / ms)
-        assert out[f"open_{suite}_ms"] > 0
+        assert out[f"open_{suite}_ms"] > 0 and out[f"open_envelope_{suite}_ms"] > 0
+
+
+def test_the_benchmarks_body_is_a_valid_body_of_the_size_asked() -> None:
+    for size in (600, 1024, 1500):
+        assert len(schemas.encode(perf.body_of(size))) == size
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")

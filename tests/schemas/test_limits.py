@@ -112,6 +112,21 @@ def test_the_level_proof_never_passes_what_is_above_a_limit(
         assert walked is None
 
 
+@settings(max_examples=500, deadline=None)
+@given(values, st.integers(1, 6), st.binary(min_size=8, max_size=40))
+def test_the_depth_proof_of_small_data_never_passes_what_is_too_deep(
+    v: Any, max_depth: int, noise: bytes
+) -> None:
+    """Data shorter than every count and length limit takes the depth-only proof
+    (`_depth_within`); random bytes beside the value (as a sealed header's commitment)
+    keep the cheaper opener count from settling it."""
+    lim = Limits(max_depth=max_depth, max_items=4096, max_text=4096, max_bin=4096)
+    data = msgspec.msgpack.encode({"v": v, "noise": noise, "w": [v]})
+    if limits._within_by_levels(data, lim):
+        assert _depth({"v": v, "w": [v]}) <= max_depth
+        assert _rule(data, lim) is None
+
+
 def test_a_sealed_header_is_proven_without_the_byte_walk() -> None:
     # Its random commitment holds container-opening byte values, so `_small` fails.
     data = encode(msgspec.structs.replace(example_header(mekong_route_report()),
