@@ -255,12 +255,6 @@ def route(r: Route, path: str, errs: Errors, i: int = -1) -> None:
         )
 
 
-def routes(rs: list[Route], path: str, errs: Errors) -> None:
-    """Every route of the list at `path`."""
-    for i, r in enumerate(rs):
-        route(r, path, errs, i)
-
-
 def group(g: Group, path: str, errs: Errors, i: int = -1) -> None:
     """`path` is the group's, or (`i` >= 0) that of the list it is item `i` of."""
     if g.ref not in GOOD_REFS and not ref_ok(g.ref):
@@ -271,12 +265,6 @@ def group(g: Group, path: str, errs: Errors, i: int = -1) -> None:
         countries(g.active_in, at(path, i) + ".active_in", errs)
     if g.methods is not None and g.methods.lang not in ISO639_1:
         narrative(g.methods, at(path, i) + ".methods", errs)
-
-
-def groups(gs: list[Group], path: str, errs: Errors) -> None:
-    """Every group of the list at `path`."""
-    for i, g in enumerate(gs):
-        group(g, path, errs, i)
 
 
 def methods(ms: list[MethodNote], path: str, errs: Errors) -> None:
