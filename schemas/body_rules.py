@@ -60,6 +60,7 @@ from schemas.entity_rules import (
     conveyance,
     conveyances,
     document,
+    documents,
     group,
     legal_basis,
     methods,
@@ -79,19 +80,29 @@ __all__ = ["check_body", "validate_body"]
 
 
 def _intel_report(b: IntelReport, path: str, errs: Errors) -> None:
-    # The commonest kind: empty lists are skipped before a loop or a path is set up.
+    # The commonest kind: empty lists are skipped before a loop or a path is set up, and
+    # the item rules build an item's path only for an error.
     if b.narrative.lang not in ISO639_1:
         narrative(b.narrative, path + ".narrative", errs)
+    # The loops of persons() and the like, inlined: one call fewer per list.
     if b.persons:
-        persons(b.persons, path + ".persons", errs)
-    for i, g in enumerate(b.groups):
-        group(g, f"{path}.groups[{i}]", errs)
-    for i, r in enumerate(b.routes):
-        route(r, f"{path}.routes[{i}]", errs)
+        at = path + ".persons"
+        for i, p in enumerate(b.persons):
+            person(p, at, errs, i)
+    if b.groups:
+        at = path + ".groups"
+        for i, g in enumerate(b.groups):
+            group(g, at, errs, i)
+    if b.routes:
+        at = path + ".routes"
+        for i, r in enumerate(b.routes):
+            route(r, at, errs, i)
     if b.conveyances:
-        conveyances(b.conveyances, path + ".conveyances", errs)
-    for i, d in enumerate(b.documents):
-        document(d, f"{path}.documents[{i}]", errs)
+        at = path + ".conveyances"
+        for i, c in enumerate(b.conveyances):
+            conveyance(c, at, errs, i)
+    if b.documents:
+        documents(b.documents, path + ".documents", errs)
     if b.concealment:
         concealment(b.concealment, path + ".concealment", errs)
     if b.modus_operandi:
@@ -99,10 +110,18 @@ def _intel_report(b: IntelReport, path: str, errs: Errors) -> None:
     for i, ln in enumerate(b.legislation):
         if ln.country not in COUNTRIES:
             country(ln.country, f"{path}.legislation[{i}].country", errs)
-        narrative(ln.summary, f"{path}.legislation[{i}].summary", errs)
+        summary = ln.summary
+        if summary is not None and summary.lang not in ISO639_1:
+            narrative(summary, f"{path}.legislation[{i}].summary", errs)
     for i, t in enumerate(b.technical):
-        narrative(t.summary, f"{path}.technical[{i}].summary", errs)
-    if b.observed_from is not None and b.observed_to is not None:
+        summary = t.summary
+        if summary is not None and summary.lang not in ISO639_1:
+            narrative(summary, f"{path}.technical[{i}].summary", errs)
+    if (
+        b.observed_from is not None
+        and b.observed_to is not None
+        and b.observed_to < b.observed_from
+    ):
         order(
             b.observed_from,
             b.observed_to,
@@ -127,8 +146,7 @@ _NEEDS_PERSON = frozenset(
 def _alert(b: Alert, path: str, errs: Errors, header: Header | None) -> None:
     narrative(b.narrative, path + ".narrative", errs)
     persons(b.persons, path + ".persons", errs)
-    for i, d in enumerate(b.documents):
-        document(d, f"{path}.documents[{i}]", errs)
+    documents(b.documents, path + ".documents", errs)
     conveyances(b.conveyances, path + ".conveyances", errs)
     methods(b.modus_operandi, path + ".modus_operandi", errs)
     concealment(b.concealment, path + ".concealment", errs)
@@ -207,8 +225,7 @@ def _information_request(b: InformationRequest, path: str, errs: Errors) -> None
 
 
 def _document_verification(b: DocumentVerificationRequest, path: str, errs: Errors) -> None:
-    for i, d in enumerate(b.documents):
-        document(d, f"{path}.documents[{i}]", errs)
+    documents(b.documents, path + ".documents", errs)
     if b.holder is not None:
         person(b.holder, path + ".holder", errs)
     narrative(b.grounds, path + ".grounds", errs)
@@ -344,8 +361,7 @@ def _reply(b: Reply, path: str, errs: Errors, header: Header | None) -> None:
     narrative(b.reason, path + ".reason", errs)
     conditions(b.conditions, path + ".conditions", errs)
     persons(b.persons, path + ".persons", errs)
-    for i, d in enumerate(b.documents):
-        document(d, f"{path}.documents[{i}]", errs)
+    documents(b.documents, path + ".documents", errs)
     conveyances(b.conveyances, path + ".conveyances", errs)
     for i, pl in enumerate(b.places):
         place(pl, f"{path}.places[{i}]", errs)

@@ -130,6 +130,15 @@ SHAPES: dict[str, Callable[[str], bool]] = {
 }
 
 
+def at(path: str, i: int) -> str:
+    """The path of item `i` of the list at `path` (`i` < 0: `path` itself).
+
+    The rules that run on every item of a list take the list's path and the index, and
+    build the item's path here, only for an error: a path per item was a large share of
+    the time spent on a valid report."""
+    return path if i < 0 else f"{path}[{i}]"
+
+
 def misshapen(pattern: str, path: str, errs: Errors) -> None:
     """The error msgspec gave for a string its regex refused (rule `pattern`)."""
     errs.append(FieldError(path, "pattern", f"Expected `str` matching regex '{pattern}'"))

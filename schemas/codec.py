@@ -145,7 +145,9 @@ def decode_body(data: bytes, header: Header | None = None) -> Body:
         body = _body_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _all_structural(exc, data, Body, "body", "msgpack") from None
-    validate_body(body, header)
+    errs = check_body(body, header)  # validate_body's work, one call fewer
+    if errs:
+        raise SchemaError(errs)
     return body
 
 

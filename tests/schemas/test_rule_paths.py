@@ -1,0 +1,111 @@
+"""Every country code and language tag of a body is checked where it stands: replacing one
+alone makes decode_body name exactly that path and its rule. The body rules build an
+item's path only for an error (a list's path and the index), so this pins the index
+of every item of every list, in every body kind."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.bodies import Alert, Body, IntelReport
+from schemas.codec import decode_body
+from schemas.errors import SchemaError
+from schemas.examples import EXAMPLES
+from tests.support.strategies import struct_strategy
+
+_COUNTRY = r"^[A-Z]{2}$"
+_LANG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+# (replacement, rule it must draw) for each code the body rules check.
+_BREAK = {
+    _COUNTRY: [("ZZ", "iso3166-alpha2")],
+    _LANG: [("zz", "iso639-1"), ("en-x", "bcp47")],
+}
+
+
+def _coded(value: Any, info: Any, path: str) -> list[tuple[str, str]]:
+    """(path, pattern) of every country code and language tag in the builtins `value`."""
+    if isinstance(info, mi.Metadata):
+        pattern = (info.extra_json_schema or {}).get("pattern")
+        if pattern in _BREAK and isinstance(value, str):
+            return [(path, pattern)]
+        return _coded(value, info.type, path)
+    if isinstance(info, mi.UnionType):
+        structs = [t for t in info.types if isinstance(t, mi.StructType)]
+        if isinstance(value, dict) and structs:
+            tagged = [t for t in structs if t.tag_field and value.get(t.tag_field) == t.tag]
+            return _coded(value, (tagged or structs)[0], path)
+        return [
+            hit
+            for t in info.types
+            if not isinstance(t, mi.StructType)
+            for hit in _coded(value, t, path)
+        ]
+    if isinstance(info, mi.ListType) and isinstance(value, list):
+        return [
+            hit for i, v in enumerate(value) for hit in _coded(v, info.item_type, f"{path}[{i}]")
+        ]
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        return [
+            hit
+            for f in info.fields
+            if f.encode_name in value
+            for hit in _coded(value[f.encode_name], f.type, f"{path}.{f.encode_name}")
+        ]
+    return []
+
+
+def _replace(doc: Any, path: str, new: str) -> Any:
+    steps = re.findall(r"\.(\w+)|\[(\d+)\]", path.removeprefix("body"))
+    node = doc
+    for key, index in steps[:-1]:
+        node = node[key] if key else node[int(index)]
+    key, index = steps[-1]
+    if key:
+        node[key] = new
+    else:
+        node[int(index)] = new
+    return doc
+
+
+def _assert_every_code_checked_in_place(body: Any) -> int:
+    found = _coded(msgspec.to_builtins(body), mi.type_info(Body), "body")
+    for path, pattern in found:
+        for bad, rule in _BREAK[pattern]:
+            data = msgspec.msgpack.encode(_replace(msgspec.to_builtins(body), path, bad))
+            with pytest.raises(SchemaError) as caught:
+                decode_body(data)
+            got = {(e.path, e.rule) for e in caught.value.errors}
+            # A stateless vessel with a flag is refused for that, its flag unread.
+            stateless = (path.removesuffix(".flag") + ".stateless", "vessel-flag")
+            assert (path, rule) in got or (path.endswith(".flag") and stateless in got), (
+                path,
+                bad,
+            )
+    return len(found)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_every_code_of_each_example_is_checked_where_it_stands(kind: str) -> None:
+    _assert_every_code_checked_in_place(EXAMPLES[kind]())
+
+
+def test_the_route_report_has_codes_in_items_past_the_first() -> None:
+    # The test above must reach items at index > 0 (persons[2], points[3], ...).
+    doc = msgspec.to_builtins(EXAMPLES["intel_report"]())
+    paths = [p for p, _ in _coded(doc, mi.type_info(Body), "body")]
+    assert any("[2]" in p for p in paths) and any("[3]" in p for p in paths), paths
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(struct_strategy(IntelReport), struct_strategy(Alert)))
+def test_every_code_of_a_report_or_alert_is_checked_where_it_stands(body: Any) -> None:
+    # The kinds whose lists the rules walk item by item. Generated bodies may break other
+    # rules too: only the broken code's error is asserted.
+    _assert_every_code_checked_in_place(body)
