@@ -310,6 +310,8 @@ def _extradition_request(b: ExtraditionRequest, path: str, errs: Errors) -> None
     person(b.person, path + ".person", errs)
     narrative(b.facts_and_history, path + ".facts_and_history", errs)
     narrative(b.limitation, path + ".limitation", errs)
+    narrative(b.prior_contact, path + ".prior_contact", errs)
+    narrative(b.officials_present, path + ".officials_present", errs)
     provisions(b.provisions, path + ".provisions", errs)
     legal_basis(b.legal_basis, path + ".legal_basis", errs)
     if b.requesting_authority is not None:
@@ -321,6 +323,7 @@ def _extradition_request(b: ExtraditionRequest, path: str, errs: Errors) -> None
         narrative(s.evidence_summary, sp + ".evidence_summary", errs)
         for i, o in enumerate(s.offences):
             op = f"{sp}.offences[{i}]"
+            narrative(o.provision.excerpt, op + ".provision.excerpt", errs)
             narrative(o.acts, op + ".acts", errs)
             place(o.place, op + ".place", errs)
             order(

@@ -16,7 +16,7 @@ or hashes the header again.
 
 `MAX_CLOCK_SKEW` is how far ahead of a reader's clock a `created_at` may lie: the
 broker refuses a submission dated later than its clock plus its `created_at_max_skew`
-(by default this same allowance; tests/lifecycle holds the two equal), and a
+(by default this same constant), and a
 recipient a message dated later than its own (`check_created_at`), so a rogue broker
 or a sender whose clock runs ahead cannot date a message into the future to keep it
 fresh past the replay window or to have it sort after what was sent later.

@@ -58,7 +58,7 @@ from schemas.acts import (
 )
 from schemas.clock import utcnow
 from schemas.events import EventType
-from schemas.message import Message, parse_message
+from schemas.message import MAX_CLOCK_SKEW, Message, parse_message
 from transport import subjects as s
 from transport.jspub import AckPublisher, Outgoing, ack
 from transport.pull import StandingPulls
@@ -102,7 +102,7 @@ class BrokerConfig:
     # `created_at` must lie in [now - max_age, now + max_skew] of the broker's clock: a
     # stolen key cannot date a message years ahead or just before its revocation.
     created_at_max_age: timedelta = timedelta(minutes=10)
-    created_at_max_skew: timedelta = timedelta(minutes=5)
+    created_at_max_skew: timedelta = MAX_CLOCK_SKEW  # the recipients' allowance too
     per_agency: int = 64  # submissions of one agency in hand at once (fairness.py)
     # Back-off before a submission whose result could not be stored is tried again,
     # by attempt; after the consumer's max_deliver it is dead-lettered.
