@@ -26,6 +26,7 @@ from typing import Any, Literal
 import nkeys
 
 from broker.hosting.tls import TlsFiles, server_tls_block
+from keys.keyfile import atomic_write
 from transport import subjects as s
 
 Role = Literal["broker", "sequencer", "ack-watcher", "operator", "agency", "auditor"]
@@ -83,11 +84,11 @@ class AccountLimits:
 
 
 DEFAULT_LIMITS = AccountLimits()
-def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+def write_secret(path: Path, data: bytes) -> None:
+    """A secret (an nkey seed, a route password) written 0600 whole or not at all: a
+    crash mid-write must not leave a truncated seed that no service could use again."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(path, data, mode=0o600)
 
 
 def ensure_nkey(creds_dir: Path, name: str) -> tuple[Path, str]:
@@ -95,7 +96,7 @@ def ensure_nkey(creds_dir: Path, name: str) -> tuple[Path, str]:
     path = creds_dir / f"{name}.nk"
     if not path.exists():
         seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
-        _write_secret(path, seed)
+        write_secret(path, seed)
     kp = nkeys.from_seed(path.read_bytes().strip())
     return path, kp.public_key.decode()
 

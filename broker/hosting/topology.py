@@ -133,15 +133,11 @@ def countries_of(fed: Federation) -> list[str]:
     return sorted({a.country for a in fed.agencies if not a.is_auditor})
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    provision._write_secret(path, data)
-
-
 def _conf(path: Path, header: str, conf: dict[str, Any], secret: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = header + json.dumps(conf, indent=2) + "\n"
     if secret:
-        _write_secret(path, text.encode())
+        provision.write_secret(path, text.encode())
     else:
         path.write_text(text)
 
@@ -180,7 +176,7 @@ def render(out: Path, federation_path: Path, plan: Plan) -> list[Path]:
     tls = plan.tls_files()
     route_pw_path = hub_creds / "route.pw"
     if not route_pw_path.exists():
-        _write_secret(route_pw_path, secrets.token_hex(24).encode())
+        provision.write_secret(route_pw_path, secrets.token_hex(24).encode())
     route_pw = _seed(route_pw_path)
     nodes = [provision.ClusterNode(name=n.name, client_port=n.client_port,
                                    cluster_port=n.cluster_port, store_dir=Path(n.store_dir))

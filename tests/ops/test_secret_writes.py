@@ -81,3 +81,21 @@ def test_a_tls_private_key_is_written_whole_or_not_at_all(
     assert list(key.parent.iterdir()) == []
     tls._write(key, b"whole", 0o600)
     assert key.read_bytes() == b"whole" and key.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_nkey_seed_is_written_whole_or_not_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A truncated seed would not parse, and the service holding that name could never
+    # connect again until someone found and deleted the file.
+    from broker.hosting.provision import ensure_nkey
+
+    creds = tmp_path / "creds"
+    real = os.fdopen
+    with monkeypatch.context() as m:
+        m.setattr(os, "fdopen", lambda fd, *a, **k: _DiskFull(real(fd, *a, **k)))
+        with pytest.raises(OSError):
+            ensure_nkey(creds, "orcon-broker")
+    assert list(creds.iterdir()) == []  # neither the seed nor a temporary file
+    path, public = ensure_nkey(creds, "orcon-broker")
+    assert public.startswith("U") and ensure_nkey(creds, "orcon-broker") == (path, public)
+    assert path.stat().st_mode & 0o777 == 0o600
