@@ -41,7 +41,7 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     passphrase = secrets.token_urlsafe(24)
     monkeypatch.setenv("ORCON_PASSPHRASE", passphrase)
     async with DevStack(tmp_path / "stack", SAMPLE_FEDERATION, fast_kdf=True,
-                        head_interval=0.2, passphrase=passphrase) as s:
+                        head_interval=0.2, passphrase=passphrase, throwaway=True) as s:
         yield s
 
 

@@ -190,6 +190,10 @@ class Broker:
             asyncio.create_task(self._tick_pulls(), name="broker-pulls"),
             asyncio.create_task(self._flush_tally_periodically(), name="broker-tally"),
         ]
+        # Started means answering: the server has every subscription above before anyone
+        # is told (a directory request right after "broker_started" found no responder
+        # when the process then paused, settling its heap, before the flush).
+        await self.nc.flush()
         log.info("broker_started", broker=self.config.broker_id, policy=self.engine.version)
 
     async def stop(self) -> None:
