@@ -5,7 +5,6 @@ of every item of every list, in every body kind."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -18,7 +17,7 @@ from schemas.bodies import Alert, Body, IntelReport
 from schemas.codec import decode_body
 from schemas.errors import SchemaError
 from schemas.examples import EXAMPLES
-from tests.support.strategies import struct_strategy
+from tests.support.strategies import patterned, replace_at, struct_strategy
 
 _COUNTRY = r"^[A-Z]{2}$"
 _LANG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -29,56 +28,11 @@ _BREAK = {
 }
 
 
-def _coded(value: Any, info: Any, path: str) -> list[tuple[str, str]]:
-    """(path, pattern) of every country code and language tag in the builtins `value`."""
-    if isinstance(info, mi.Metadata):
-        pattern = (info.extra_json_schema or {}).get("pattern")
-        if pattern in _BREAK and isinstance(value, str):
-            return [(path, pattern)]
-        return _coded(value, info.type, path)
-    if isinstance(info, mi.UnionType):
-        structs = [t for t in info.types if isinstance(t, mi.StructType)]
-        if isinstance(value, dict) and structs:
-            tagged = [t for t in structs if t.tag_field and value.get(t.tag_field) == t.tag]
-            return _coded(value, (tagged or structs)[0], path)
-        return [
-            hit
-            for t in info.types
-            if not isinstance(t, mi.StructType)
-            for hit in _coded(value, t, path)
-        ]
-    if isinstance(info, mi.ListType) and isinstance(value, list):
-        return [
-            hit for i, v in enumerate(value) for hit in _coded(v, info.item_type, f"{path}[{i}]")
-        ]
-    if isinstance(info, mi.StructType) and isinstance(value, dict):
-        return [
-            hit
-            for f in info.fields
-            if f.encode_name in value
-            for hit in _coded(value[f.encode_name], f.type, f"{path}.{f.encode_name}")
-        ]
-    return []
-
-
-def _replace(doc: Any, path: str, new: str) -> Any:
-    steps = re.findall(r"\.(\w+)|\[(\d+)\]", path.removeprefix("body"))
-    node = doc
-    for key, index in steps[:-1]:
-        node = node[key] if key else node[int(index)]
-    key, index = steps[-1]
-    if key:
-        node[key] = new
-    else:
-        node[int(index)] = new
-    return doc
-
-
 def _assert_every_code_checked_in_place(body: Any) -> int:
-    found = _coded(msgspec.to_builtins(body), mi.type_info(Body), "body")
+    found = patterned(msgspec.to_builtins(body), mi.type_info(Body), "body", _BREAK)
     for path, pattern in found:
         for bad, rule in _BREAK[pattern]:
-            data = msgspec.msgpack.encode(_replace(msgspec.to_builtins(body), path, bad))
+            data = msgspec.msgpack.encode(replace_at(msgspec.to_builtins(body), path, bad))
             with pytest.raises(SchemaError) as caught:
                 decode_body(data)
             got = {(e.path, e.rule) for e in caught.value.errors}
@@ -99,7 +53,7 @@ def test_every_code_of_each_example_is_checked_where_it_stands(kind: str) -> Non
 def test_the_route_report_has_codes_in_items_past_the_first() -> None:
     # The test above must reach items at index > 0 (persons[2], points[3], ...).
     doc = msgspec.to_builtins(EXAMPLES["intel_report"]())
-    paths = [p for p, _ in _coded(doc, mi.type_info(Body), "body")]
+    paths = [p for p, _ in patterned(doc, mi.type_info(Body), "body", _BREAK)]
     assert any("[2]" in p for p in paths) and any("[3]" in p for p in paths), paths
 
 

@@ -19,7 +19,7 @@ from schemas.code_rules import SHAPES
 from schemas.codec import decode_body, encode, validate_json
 from schemas.errors import SchemaError
 from schemas.examples import EXAMPLES
-from tests.support.strategies import bodies
+from tests.support.strategies import bodies, patterned, replace_at
 
 BAD = "not a code!"  # refused by every shape: a space and a "!"
 
@@ -49,51 +49,15 @@ def test_the_shapes_are_the_body_codes_msgspec_no_longer_checks() -> None:
     assert all(not SHAPES[p](BAD) for p in SHAPES)
 
 
-def _shaped(value: Any, info: Any, path: str) -> list[tuple[str, str]]:
-    """(path, pattern) of every string in the builtins `value` whose type carries a shape."""
-    if isinstance(info, mi.Metadata):
-        pattern = (info.extra_json_schema or {}).get("pattern")
-        if pattern in SHAPES and isinstance(value, str):
-            return [(path, pattern)]
-        return _shaped(value, info.type, path)
-    if isinstance(info, mi.UnionType):
-        structs = [t for t in info.types if isinstance(t, mi.StructType)]
-        if isinstance(value, dict) and structs:
-            tagged = [t for t in structs if t.tag_field and value.get(t.tag_field) == t.tag]
-            return _shaped(value, (tagged or structs)[0], path)
-        return [hit for t in info.types
-                if not isinstance(t, mi.StructType) for hit in _shaped(value, t, path)]
-    if isinstance(info, mi.ListType) and isinstance(value, list):
-        return [hit for i, v in enumerate(value)
-                for hit in _shaped(v, info.item_type, f"{path}[{i}]")]
-    if isinstance(info, mi.StructType) and isinstance(value, dict):
-        return [hit for f in info.fields if f.encode_name in value
-                for hit in _shaped(value[f.encode_name], f.type, f"{path}.{f.encode_name}")]
-    return []
-
-
-def _replace(doc: Any, path: str, new: str) -> Any:
-    steps = re.findall(r"\.(\w+)|\[(\d+)\]", path.removeprefix("body"))
-    node = doc
-    for key, index in steps[:-1]:
-        node = node[key] if key else node[int(index)]
-    key, index = steps[-1]
-    if key:
-        node[key] = new
-    else:
-        node[int(index)] = new
-    return doc
-
-
 def _assert_every_shape_checked(body: Any) -> None:
     doc = msgspec.to_builtins(body)
-    for path, _pattern in _shaped(doc, mi.type_info(Body), "body"):
-        bad = msgspec.msgpack.encode(_replace(msgspec.to_builtins(body), path, BAD))
+    for path, _pattern in patterned(doc, mi.type_info(Body), "body", SHAPES):
+        bad = msgspec.msgpack.encode(replace_at(msgspec.to_builtins(body), path, BAD))
         with pytest.raises(SchemaError) as caught:
             decode_body(bad)
         assert (path, "pattern") in {(e.path, e.rule) for e in caught.value.errors}, path
         # The structural walk (another field broken too) still reports it.
-        broken = _replace(msgspec.to_builtins(body), path, BAD)
+        broken = replace_at(msgspec.to_builtins(body), path, BAD)
         broken["not_a_field"] = 1
         found = validate_json(msgspec.json.encode(broken))
         assert (path, "pattern") in {(e.path, e.rule) for e in found}, path
@@ -113,7 +77,8 @@ def test_every_shaped_field_anywhere_is_checked(body: Any) -> None:
 def test_examples_carry_shaped_fields() -> None:
     # The example-based test above must have something to mutate.
     found = {p for k in EXAMPLES
-             for _, p in _shaped(msgspec.to_builtins(EXAMPLES[k]()), mi.type_info(Body), "body")}
+             for _, p in patterned(msgspec.to_builtins(EXAMPLES[k]()), mi.type_info(Body),
+                                   "body", SHAPES)}
     assert found == set(SHAPES)
 
 

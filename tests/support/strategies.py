@@ -3,6 +3,8 @@ follow every field the schemas gain without being edited."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
@@ -133,3 +135,45 @@ def json_values() -> st.SearchStrategy[Any]:
         ),
         max_leaves=5,
     )
+
+
+def patterned(value: Any, info: Any, path: str,
+              patterns: Collection[str]) -> list[tuple[str, str]]:
+    """(path, pattern) of every string in the builtins `value` (of msgspec type `info`)
+    whose type carries one of `patterns` in its JSON Schema: where a body's codes and
+    shaped fields stand, for tests that break them one at a time."""
+    if isinstance(info, mi.Metadata):
+        pattern = (info.extra_json_schema or {}).get("pattern")
+        if pattern in patterns and isinstance(value, str):
+            return [(path, pattern)]
+        return patterned(value, info.type, path, patterns)
+    if isinstance(info, mi.UnionType):
+        structs = [t for t in info.types if isinstance(t, mi.StructType)]
+        if isinstance(value, dict) and structs:
+            tagged = [t for t in structs if t.tag_field and value.get(t.tag_field) == t.tag]
+            return patterned(value, (tagged or structs)[0], path, patterns)
+        return [hit for t in info.types if not isinstance(t, mi.StructType)
+                for hit in patterned(value, t, path, patterns)]
+    if isinstance(info, mi.ListType) and isinstance(value, list):
+        return [hit for i, v in enumerate(value)
+                for hit in patterned(v, info.item_type, f"{path}[{i}]", patterns)]
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        return [hit for f in info.fields if f.encode_name in value
+                for hit in patterned(value[f.encode_name], f.type, f"{path}.{f.encode_name}",
+                                     patterns)]
+    return []
+
+
+def replace_at(doc: Any, path: str, new: str) -> Any:
+    """`doc` (builtins of a body) with the string at `path` ("body.persons[2].x")
+    replaced by `new`."""
+    steps = re.findall(r"\.(\w+)|\[(\d+)\]", path.removeprefix("body"))
+    node = doc
+    for key, index in steps[:-1]:
+        node = node[key] if key else node[int(index)]
+    key, index = steps[-1]
+    if key:
+        node[key] = new
+    else:
+        node[int(index)] = new
+    return doc
