@@ -313,11 +313,11 @@ class Broker:
         told: list[tuple[Msg, list[asyncio.Future[None]]]] = []
         reports = [(msg, self._outcome(routed)) for msg, routed in durable]
         try:
-            futures = iter(await self._pub.publish_many([r for _, rs in reports for r in rs]))
+            futures = iter(await self._pub.publish_many([r for _, r in reports if r]))
         except Exception as exc:
             failed.extend((msg, exc) for msg, _ in reports)
         else:
-            told = [(msg, [next(futures) for _ in rs]) for msg, rs in reports]
+            told = [(msg, [next(futures)] if r else []) for msg, r in reports]
         done: list[Msg] = []
         for msg, acks in told:
             try:
@@ -717,13 +717,13 @@ class Broker:
         return acks
 
     @staticmethod
-    def _outcome(routed: Routed) -> list[Outgoing]:
+    def _outcome(routed: Routed) -> Outgoing | None:
         """The outcome report to publish (none to a sender that is not a valid id)."""
         if not (routed.outcome.sender and s.AGENCY_ID_RE.match(routed.outcome.sender)):
-            return []
+            return None
         ident = routed.ident
         key = routed.outcome_key or (dedupe.key(*ident, "outcome") if ident else "")
-        return [(s.report(routed.outcome.sender), schemas.encode(routed.outcome), key, None)]
+        return (s.report(routed.outcome.sender), schemas.encode(routed.outcome), key, None)
 
     async def _on_resolve(self, msg: Msg) -> None:
         res = resolve.resolve_draft(self.engine, s.agency_of(msg.subject), msg.data,

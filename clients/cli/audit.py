@@ -179,13 +179,13 @@ def fetch(
             n, h = asyncio.run(fetch_bundle(load_connection(data_dir), as_agency, out_dir,
                                             progress=progress))
         except Exception as exc:
-            from clients.cli.common import explain, fail
+            from clients.cli.common import explain
 
             known = explain(exc, data_dir)
             if known is None:
                 raise
             bar.stop()
-            raise fail(str(known), known.code, as_json=as_json) from None
+            raise known.exit(as_json=as_json) from None
     if as_json:
         import msgspec
 
@@ -220,7 +220,7 @@ def events(
     --json. Reads the bundle as it is; `orcon audit verify` says whether to trust it."""
     import msgspec
 
-    from clients.cli.common import OptionError, choice, fail, shaped
+    from clients.cli.common import OptionError, choice, shaped
     from schemas.ids import MESSAGE_ID_PATTERN
 
     t0, t1 = _instant(since, "--since"), _instant(until, "--until")
@@ -228,7 +228,7 @@ def events(
         shaped("--message", message, MESSAGE_ID_PATTERN,
                "a message id (26 characters, Crockford base 32)")
     except OptionError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
+        raise exc.exit(as_json=as_json) from None
     out: list[tuple[int, AuditEvent]] = []
     parties: set[str] = set()
     undecodable = 0
@@ -256,7 +256,7 @@ def events(
         # it does name.
         choice("--agency", agency, parties)
     except OptionError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
+        raise exc.exit(as_json=as_json) from None
     if as_json:
         typer.echo(msgspec.json.encode(
             [{"index": pos, **msgspec.to_builtins(e)} for pos, e in out]).decode())

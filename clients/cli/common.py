@@ -52,6 +52,10 @@ class CliError(Exception):
         self.code = code
         self.detail = detail or {}  # added to the JSON error (e.g. who refused, and why)
 
+    def exit(self, *, as_json: bool = False) -> typer.Exit:
+        """Said once (`fail`, with its detail under --json); the Exit to raise."""
+        return fail(str(self), self.code, as_json=as_json, detail=self.detail)
+
 
 class OptionError(CliError):
     """An option's value outside its vocabulary or shape: refused before anything runs
@@ -152,7 +156,7 @@ def run(coro_factory: Callable[[], Awaitable[T]], data_dir: Path | None = None, 
         known = explain(exc, data_dir)
         if known is None:
             raise
-        raise fail(str(known), known.code, as_json=as_json, detail=known.detail) from None
+        raise known.exit(as_json=as_json) from None
 
 
 def note(doc: dict[str, Any], text: Text | str, *, as_json: bool = False) -> None:

@@ -327,7 +327,7 @@ def send(
                      nationality=nationality, document_type=document_type,
                      transport_mode=transport_mode, language=language, evaluation=evaluation)
     except CliError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
+        raise exc.exit(as_json=as_json) from None
     _go(data_dir, as_agency, body_file, c, dry_run=dry_run, as_json=as_json)
 
 
@@ -363,7 +363,7 @@ def reply(
                      thread=None, route_country=None, nationality=None, document_type=None,
                      transport_mode=None, language=None, evaluation=None)
     except CliError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
+        raise exc.exit(as_json=as_json) from None
     _go(data_dir, as_agency, body_file, c, dry_run=dry_run, as_json=as_json,
         in_reply_to=message_id)
 

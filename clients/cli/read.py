@@ -26,7 +26,6 @@ from clients.cli.common import (
     choice,
     console,
     emit,
-    fail,
     run,
     shaped,
     with_holder,
@@ -85,7 +84,7 @@ def list_cmd(
         shaped("--from", sender, PARTY_NAME_PATTERN,
                "an agency id (capitals, digits and hyphens, e.g. KH-AHTJP)")
     except OptionError as exc:
-        raise fail(str(exc), exc.code, as_json=as_json, detail=exc.detail) from None
+        raise exc.exit(as_json=as_json) from None
 
     async def act(h: Holder) -> list[dict[str, Any]]:
         if sender is not None:
