@@ -6,9 +6,11 @@ one write."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +41,20 @@ class _DiskFull(io.RawIOBase):
         self.f.close()
 
 
-def test_a_route_password_is_written_whole_or_not_at_all(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "creds" / "route.pw"
+@contextlib.contextmanager
+def _disk_full(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every file opened meanwhile takes half of what is written, then fails."""
     real = os.fdopen
     with monkeypatch.context() as m:
         m.setattr(os, "fdopen", lambda fd, *a, **k: _DiskFull(real(fd, *a, **k)))
-        with pytest.raises(OSError):
-            _route_password(path)
+        yield
+
+
+def test_a_route_password_is_written_whole_or_not_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "creds" / "route.pw"
+    with _disk_full(monkeypatch), pytest.raises(OSError):
+        _route_password(path)
     assert not path.exists()
     assert [p.name for p in path.parent.iterdir()] == []  # no temporary file left
     password = _route_password(path)
@@ -90,11 +98,8 @@ def test_an_nkey_seed_is_written_whole_or_not_at_all(
     from broker.hosting.provision import ensure_nkey
 
     creds = tmp_path / "creds"
-    real = os.fdopen
-    with monkeypatch.context() as m:
-        m.setattr(os, "fdopen", lambda fd, *a, **k: _DiskFull(real(fd, *a, **k)))
-        with pytest.raises(OSError):
-            ensure_nkey(creds, "orcon-broker")
+    with _disk_full(monkeypatch), pytest.raises(OSError):
+        ensure_nkey(creds, "orcon-broker")
     assert list(creds.iterdir()) == []  # neither the seed nor a temporary file
     path, public = ensure_nkey(creds, "orcon-broker")
     assert public.startswith("U") and ensure_nkey(creds, "orcon-broker") == (path, public)
